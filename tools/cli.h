@@ -1,0 +1,39 @@
+// Table-driven option parser shared by every `tap` command. The same table gives the
+// defaults (the fields' initial values), --help, the echo of the resolved config and
+// `--config FILE` (lines `name = value`, # comments; flags on the command line win).
+#ifndef TAP_CLI_H
+#define TAP_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum { CLI_INT, CLI_DOUBLE, CLI_STRING, CLI_FLAG } CliType;
+
+typedef struct {
+    const char *name; // long name without dashes, e.g. "batch-size"
+    CliType type;
+    void *field;      // int*, double*, const char**, or int* (flag: 0/1)
+    const char *help;
+} CliOption;
+
+typedef struct {
+    const char *command; // e.g. "prep"
+    const char *usage;   // e.g. "[options] INPUT... -o OUT.h5"
+    const char *summary; // one line
+    const CliOption *opts;
+    int n_opts;
+} CliSpec;
+
+enum { CLI_OK = 0, CLI_HELP = 1, CLI_USAGE = 2 };
+
+// Parses argv[1..argc). Positional arguments are returned in pos (argv pointers, caller
+// frees the array). On CLI_USAGE, err holds one line; on CLI_HELP, help was printed to out.
+int cli_parse(const CliSpec *spec, int argc, char **argv, char ***pos, int *n_pos, char *err,
+              size_t errlen, FILE *out);
+void cli_print_help(const CliSpec *spec, FILE *out);
+// Prints "name = value" for every option (the resolved configuration).
+void cli_print_config(const CliSpec *spec, FILE *out, const char *line_prefix);
+// Writes the resolved configuration into a buffer (same format); returns bytes needed.
+size_t cli_format_config(const CliSpec *spec, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,7 @@
+// Every `tap` command: one tools/tap_<name>.c each, registered in tools/tap.c.
+#ifndef TAP_COMMANDS_H
+#define TAP_COMMANDS_H
+
+int tap_version_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,47 @@
+// `tap COMMAND [options]`: one binary, one tools/tap_<command>.c per command.
+// Exit codes for every command: 0 success, 1 runtime error, 2 bad usage.
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "tap.h"
+
+typedef struct {
+    const char *name;
+    int (*main)(int argc, char **argv);
+    const char *summary;
+} Command;
+
+static const Command commands[] = {
+    {"version", tap_version_main, "print the version"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: tap COMMAND [options]   (tap COMMAND --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+int tap_version_main(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("tap %s\n", TAP_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) return tap_version_main(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].main(argc - 1, argv + 1);
+    fprintf(stderr, "tap: error: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
