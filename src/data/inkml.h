@@ -1,0 +1,34 @@
+// CROHME InkML (2011-2019 variants) -> traces, LaTeX truth and symbol segmentation.
+// Parsed with expat (entity expansion off); latin-1 files are accepted.
+#ifndef TAP_DATA_INKML_H
+#define TAP_DATA_INKML_H
+
+#include "tap.h"
+
+// One traceGroup leaf of the symbol segmentation: a symbol label and the strokes forming it.
+typedef struct {
+    char *label;   // the symbol's annotation type="truth", e.g. "x", "\\sqrt", "-"
+    char *href;    // annotationXML href (MathML xml:id), or NULL
+    int n_traces;
+    int *traces;   // indices into InkmlDoc's traces (document order, 0-based)
+} InkmlSymbol;
+
+typedef struct {
+    char *uid;          // file name without directory and .inkml (TAP's uid)
+    char *truth;        // <annotation type="truth"> of the expression, as written (with $...$), or NULL
+    int n_traces;       // traces in document order; trace i = points [trace_start[i], trace_start[i+1])
+    int *trace_start;   // (n_traces + 1)
+    int n_points;
+    double *x, *y;      // (n_points) first two channels of each point
+    int n_symbols;
+    InkmlSymbol *symbols; // in document order; 0 when the file has no segmentation
+} InkmlDoc;
+
+// Parses an InkML file. On failure returns TAP_ERR_IO / TAP_ERR_FORMAT with a one-line message
+// (the reason and, for XML errors, the line), and leaves doc empty (safe to free).
+int inkml_load(const char *path, InkmlDoc *doc, TapError *err);
+// Same, from memory; `name` is used for the uid and messages.
+int inkml_parse(const char *buf, size_t len, const char *name, InkmlDoc *doc, TapError *err);
+void inkml_free(InkmlDoc *doc);
+
+#endif
