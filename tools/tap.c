@@ -13,6 +13,7 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
+    {"eval", tap_eval_main, "score hypotheses: ExpRate, <=1/2/3 errors, WER"},
     {"version", tap_version_main, "print the version"},
 };
 

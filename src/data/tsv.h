@@ -1,0 +1,29 @@
+// Token-sequence tables in TAP's text format: one expression per line, "uid<TAB>tok tok tok"
+// (any whitespace separates, as TAP's compute-wer.py splits). Used for hypotheses, TAP
+// captions and label overrides.
+#ifndef TAP_DATA_TSV_H
+#define TAP_DATA_TSV_H
+
+#include "tap.h"
+
+typedef struct {
+    char *uid;
+    int n;       // tokens
+    char **tok;  // (n) pointers into the entry's own storage
+} TsvEntry;
+
+typedef struct {
+    int n;
+    TsvEntry *e;  // sorted by uid after tsv_load
+    char *store;  // owns every string
+    char **tok_store; // owns every entry's token array
+} TsvTable;
+
+// Loads and sorts by uid. A duplicate uid, an empty uid or an unreadable file is an error
+// naming the file and line.
+int tsv_load(const char *path, TsvTable *t, TapError *err);
+// Entry for uid, or NULL.
+const TsvEntry *tsv_find(const TsvTable *t, const char *uid);
+void tsv_free(TsvTable *t);
+
+#endif

@@ -1,0 +1,201 @@
+// tap eval HYP REF: expression recognition rate (ExpRate), <=1/<=2/<=3 error rates and WER of
+// a hypothesis file against references, as TAP's compute-wer.py but stricter: every reference
+// is scored, and a missing hypothesis counts as an error (TAP silently drops it).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "metrics.h"
+#include "tsv.h"
+
+typedef struct {
+    const char *details;
+    int top;
+} EvalOptions;
+
+// One edit, as "kind\tref\thyp" for counting by sorting.
+typedef struct {
+    char **items;
+    size_t n, cap;
+} EditLog;
+
+static int log_edit(EditLog *l, const char *kind, const char *ref, const char *hyp) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        char **items = realloc(l->items, cap * sizeof *items);
+        if (!items) return -1;
+        l->items = items;
+        l->cap = cap;
+    }
+    size_t len = strlen(kind) + strlen(ref) + strlen(hyp) + 3;
+    char *s = malloc(len);
+    if (!s) return -1;
+    snprintf(s, len, "%s\t%s\t%s", kind, ref, hyp);
+    l->items[l->n++] = s;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+typedef struct {
+    const char *key;
+    size_t count;
+} Count;
+
+static int by_count(const void *a, const void *b) {
+    const Count *x = a, *y = b;
+    if (x->count != y->count) return x->count < y->count ? 1 : -1;
+    return strcmp(x->key, y->key);
+}
+
+// Prints the `top` most frequent edits of one kind ("sub", "del", "ins").
+static void print_top(const EditLog *l, const char *kind, const char *title, int top) {
+    Count *c = malloc((l->n + 1) * sizeof *c);
+    if (!c) return;
+    size_t nc = 0, klen = strlen(kind);
+    for (size_t i = 0; i < l->n;) {
+        size_t j = i;
+        while (j < l->n && !strcmp(l->items[j], l->items[i])) j++;
+        if (!strncmp(l->items[i], kind, klen) && l->items[i][klen] == '\t')
+            c[nc++] = (Count){l->items[i] + klen + 1, j - i};
+        i = j;
+    }
+    qsort(c, nc, sizeof *c, by_count);
+    printf("\nmost frequent %s:\n", title);
+    if (nc == 0) printf("  (none)\n");
+    for (size_t i = 0; i < nc && (int)i < top; i++) {
+        const char *ref = c[i].key, *tab = strchr(ref, '\t');
+        int rlen = (int)(tab - ref);
+        if (!strcmp(kind, "sub")) printf("  %6zu  %.*s -> %s\n", c[i].count, rlen, ref, tab + 1);
+        else if (!strcmp(kind, "del")) printf("  %6zu  %.*s\n", c[i].count, rlen, ref);
+        else printf("  %6zu  %s\n", c[i].count, tab + 1);
+    }
+    free(c);
+}
+
+static void fprint_tokens(FILE *f, const TsvEntry *e) {
+    for (int i = 0; e && i < e->n; i++) fprintf(f, "%s%s", i ? " " : "", e->tok[i]);
+}
+
+int tap_eval_main(int argc, char **argv) {
+    EvalOptions o = {.details = NULL, .top = 10};
+    const CliOption opts[] = {
+        {"details", CLI_STRING, &o.details,
+         "write a per-expression TSV (uid, distance, ref_len, hyp_len, missing, ref, hyp)"},
+        {"top", CLI_INT, &o.top, "how many of the most frequent edits to list"},
+    };
+    const CliSpec spec = {"eval", "[options] HYPOTHESES REFERENCES",
+                          "Score hypotheses (uid<TAB>tokens) against references (same format).", opts,
+                          (int)(sizeof opts / sizeof opts[0])};
+    char **pos = NULL, msg[512];
+    int n_pos = 0;
+    int rc = cli_parse(&spec, argc, argv, &pos, &n_pos, msg, sizeof msg, stdout);
+    if (rc == CLI_HELP) {
+        free(pos);
+        return 0;
+    }
+    if (rc == CLI_OK && n_pos != 2) {
+        snprintf(msg, sizeof msg, "expected HYPOTHESES and REFERENCES, got %d file(s)", n_pos);
+        rc = CLI_USAGE;
+    }
+    if (rc == CLI_OK && o.top < 0) {
+        snprintf(msg, sizeof msg, "--top must be >= 0");
+        rc = CLI_USAGE;
+    }
+    if (rc != CLI_OK) {
+        fprintf(stderr, "tap eval: error: %s\n", msg);
+        free(pos);
+        return 2;
+    }
+    TsvTable hyp = {0}, ref = {0};
+    TapError err;
+    int status = 1;
+    FILE *details = NULL;
+    EditLog log = {0};
+    int *scratch = NULL;
+    EditOp *ops = NULL;
+    if (tsv_load(pos[0], &hyp, &err) || tsv_load(pos[1], &ref, &err)) {
+        fprintf(stderr, "tap eval: error: %s\n", err.msg);
+        goto done;
+    }
+    if (ref.n == 0) {
+        fprintf(stderr, "tap eval: error: %s: no references\n", pos[1]);
+        goto done;
+    }
+    if (o.details && !(details = fopen(o.details, "w"))) {
+        fprintf(stderr, "tap eval: error: cannot write %s\n", o.details);
+        goto done;
+    }
+    if (details) fprintf(details, "uid\tdistance\tref_len\thyp_len\tmissing\tref\thyp\n");
+    int max_r = 0, max_h = 0;
+    for (int i = 0; i < ref.n; i++) max_r = ref.e[i].n > max_r ? ref.e[i].n : max_r;
+    for (int i = 0; i < hyp.n; i++) max_h = hyp.e[i].n > max_h ? hyp.e[i].n : max_h;
+    scratch = malloc((size_t)(max_r + 1) * (size_t)(max_h + 1) * sizeof *scratch);
+    ops = malloc((size_t)(max_r + max_h + 1) * sizeof *ops);
+    if (!scratch || !ops) {
+        fprintf(stderr, "tap eval: error: out of memory\n");
+        goto done;
+    }
+    EvalTotals tot = {0};
+    for (int i = 0; i < ref.n; i++) {
+        const TsvEntry *r = &ref.e[i], *h = tsv_find(&hyp, r->uid);
+        int n_ops = 0;
+        int dist = edit_distance((const char *const *)r->tok, r->n,
+                                 h ? (const char *const *)h->tok : NULL, h ? h->n : 0, scratch, ops,
+                                 &n_ops);
+        eval_add(&tot, dist, r->n, h == NULL);
+        for (int k = 0; k < n_ops; k++) {
+            int bad = 0;
+            if (ops[k].kind == EDIT_SUB) bad = log_edit(&log, "sub", r->tok[ops[k].ref], h->tok[ops[k].hyp]);
+            else if (ops[k].kind == EDIT_DEL) bad = log_edit(&log, "del", r->tok[ops[k].ref], "");
+            else if (ops[k].kind == EDIT_INS) bad = log_edit(&log, "ins", "", h->tok[ops[k].hyp]);
+            if (bad) {
+                fprintf(stderr, "tap eval: error: out of memory\n");
+                goto done;
+            }
+        }
+        if (details) {
+            fprintf(details, "%s\t%d\t%d\t%d\t%d\t", r->uid, dist, r->n, h ? h->n : 0, h == NULL);
+            fprint_tokens(details, r);
+            fputc('\t', details);
+            fprint_tokens(details, h);
+            fputc('\n', details);
+        }
+    }
+    int extra = 0;
+    for (int i = 0; i < hyp.n; i++) extra += tsv_find(&ref, hyp.e[i].uid) == NULL;
+    printf("expressions   %ld\n", tot.n);
+    printf("ExpRate       %6.2f%%  (%ld exact)\n", eval_exprate(&tot), tot.within[0]);
+    for (int k = 1; k <= 3; k++)
+        printf("<=%d error%s   %6.2f%%  (%ld)\n", k, k > 1 ? "s" : " ", eval_within(&tot, k), tot.within[k]);
+    printf("WER           %6.2f%%  (%ld edits / %ld reference tokens)\n", eval_wer(&tot), tot.edits,
+           tot.ref_tokens);
+    printf("missing       %ld  (hypotheses absent: scored as errors)\n", tot.missing);
+    if (extra) printf("ignored       %d  (hypotheses with no reference)\n", extra);
+    if (o.top > 0) {
+        qsort(log.items, log.n, sizeof *log.items, cmp_str);
+        print_top(&log, "sub", "substitutions (reference -> hypothesis)", o.top);
+        print_top(&log, "del", "deletions", o.top);
+        print_top(&log, "ins", "insertions", o.top);
+    }
+    status = 0;
+    if (details && fclose(details) != 0) {
+        fprintf(stderr, "tap eval: error: writing %s failed\n", o.details);
+        status = 1;
+    }
+    details = NULL;
+done:
+    if (details) fclose(details);
+    for (size_t i = 0; i < log.n; i++) free(log.items[i]);
+    free(log.items);
+    free(scratch);
+    free(ops);
+    tsv_free(&hyp);
+    tsv_free(&ref);
+    free(pos);
+    return status;
+}
