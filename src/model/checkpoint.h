@@ -1,0 +1,54 @@
+// HDF5 checkpoints: one dataset per named tensor, in TAP's names and shapes (conv_Q stays
+// (Q, 1, K, 1)), one group per role array: /params/<name> for the weights and any other role
+// the caller names (/adadelta_rg2/<name>, /ls2/<name>, ...). Root attributes hold the format
+// version, the TapConfig (F, n_layers, H, pool, D, E, V, K, Q, gate, gamma), step, epoch, the
+// RNG state and a free-text config string. h5py reads f["params"][name] as a numpy array in
+// TAP's shape. Writes go to "<path>.tmp", renamed over path only once complete.
+#ifndef TAP_MODEL_CHECKPOINT_H
+#define TAP_MODEL_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "params.h"
+
+#define TAP_CHECKPOINT_VERSION 1
+#define TAP_CHECKPOINT_TEXT_MAX 16384
+
+// A role array: group name (no slashes, e.g. "params") and table->n floats.
+typedef struct {
+    const char *group;
+    float *data; // read by save, filled by load
+} CheckpointRole;
+
+typedef struct {
+    int64_t step;
+    int64_t epoch;
+    uint64_t rng[4];                     // TapRng state
+    char text[TAP_CHECKPOINT_TEXT_MAX];  // free text, e.g. the resolved command line config
+} CheckpointScalars;
+
+struct TapError;
+
+// Returns TAP_OK or a negative TapStatus with err naming the file (and the tensor).
+// scalars may be NULL (saved as zeros / empty text).
+int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
+                    const CheckpointRole *roles, int n_roles, const CheckpointScalars *scalars,
+                    struct TapError *err);
+
+// Checks the format version, that the stored config matches cfg (gamma excepted: a training
+// setting), and for every role that the group holds exactly the table's tensors with the
+// table's shapes, all finite; then fills the role arrays. Errors name the tensor, e.g.
+// "tensor 'decoder_U_att' has shape [500,2], expected [500,1]"; missing and extra tensors are
+// named too. On failure the role arrays may be partly overwritten. scalars may be NULL.
+int checkpoint_load(const char *path, const TapConfig *cfg, const ParamTable *t,
+                    const CheckpointRole *roles, int n_roles, CheckpointScalars *scalars,
+                    struct TapError *err);
+
+// Reads only the stored config (to build a model from a checkpoint before loading it).
+int checkpoint_read_config(const char *path, TapConfig *cfg, struct TapError *err);
+
+// 1 if the file has group `group`, 0 if not, negative TapStatus if the file is unreadable.
+int checkpoint_has_role(const char *path, const char *group, struct TapError *err);
+
+#endif

@@ -1,0 +1,279 @@
+// HDF5 checkpoints: exact round trip of several roles and the scalars, TAP shapes on disk, and
+// clean failures with messages naming the problem for wrong shapes, missing and extra tensors,
+// a wrong version or config, a missing role, non-finite values, truncated and garbage files.
+#include <criterion/criterion.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "params.h"
+#include "tap.h"
+#include "test_util.h"
+
+typedef struct {
+    TapConfig cfg;
+    ParamTable t;
+    float *w, *rg2;
+    CheckpointScalars sc;
+    char path[4096];
+} Fixture;
+
+static void fixture_init(Fixture *f, const char *file) {
+    TapError err;
+    config_default(&f->cfg);
+    f->cfg.F = 3;
+    f->cfg.n_layers = 2;
+    f->cfg.H[0] = 4;
+    f->cfg.H[1] = 4;
+    f->cfg.pool[0] = 0;
+    f->cfg.pool[1] = 1;
+    f->cfg.D = 5;
+    f->cfg.E = 6;
+    f->cfg.V = 7;
+    f->cfg.K = 3;
+    f->cfg.Q = 2;
+    cr_assert(params_layout(&f->cfg, &f->t, &err) == TAP_OK);
+    f->w = malloc(f->t.n * sizeof(float));
+    f->rg2 = malloc(f->t.n * sizeof(float));
+    tu_fill_normal(f->w, f->t.n, 1.0f, 31);
+    tu_fill_uniform(f->rg2, f->t.n, 0.0f, 1.0f, 32);
+    memset(&f->sc, 0, sizeof f->sc);
+    f->sc.step = 123456789012LL;
+    f->sc.epoch = 7;
+    for (int i = 0; i < 4; i++) f->sc.rng[i] = 0xfedcba9876543210ULL ^ (uint64_t)i;
+    snprintf(f->sc.text, sizeof f->sc.text, "--batch 8 --lr 1e-8 --note \"a b\"");
+    snprintf(f->path, sizeof f->path, "%s/%s", tu_tmpdir(), file);
+}
+
+static void fixture_save(Fixture *f) {
+    TapError err = {0};
+    CheckpointRole roles[] = {{"params", f->w}, {"adadelta_rg2", f->rg2}};
+    int rc = checkpoint_save(f->path, &f->cfg, &f->t, roles, 2, &f->sc, &err);
+    cr_assert(rc == TAP_OK, "%s", err.msg);
+}
+
+static void fixture_free(Fixture *f) {
+    free(f->w);
+    free(f->rg2);
+    params_free(&f->t);
+}
+
+// Loads /params only; returns rc and leaves the message in err.
+static int load_params(Fixture *f, TapError *err) {
+    float *w = calloc(f->t.n, sizeof(float));
+    CheckpointRole roles[] = {{"params", w}};
+    int rc = checkpoint_load(f->path, &f->cfg, &f->t, roles, 1, NULL, err);
+    free(w);
+    return rc;
+}
+
+// Opens the saved file for surgery with raw HDF5.
+static hid_t open_rw(const Fixture *f) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t h = H5Fopen(f->path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert(h >= 0);
+    return h;
+}
+
+static void write_dataset(hid_t file, const char *name, int ndim, const hsize_t *dims) {
+    hid_t space = H5Screate_simple(ndim, dims, NULL);
+    hid_t d = H5Dcreate2(file, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(d >= 0);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    float *zeros = calloc((size_t)n, sizeof(float));
+    cr_assert(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros) >= 0);
+    free(zeros);
+    H5Dclose(d);
+    H5Sclose(space);
+}
+
+Test(checkpoint, save_then_load_restores_every_role_and_scalar_exactly) {
+    Fixture f;
+    fixture_init(&f, "roundtrip.h5");
+    fixture_save(&f);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", f.path);
+    FILE *leftover = fopen(tmp, "rb");
+    cr_assert(leftover == NULL, "the .tmp file must be renamed away");
+    float *w = calloc(f.t.n, sizeof(float)), *rg2 = calloc(f.t.n, sizeof(float));
+    CheckpointRole roles[] = {{"adadelta_rg2", rg2}, {"params", w}};
+    CheckpointScalars *sc = calloc(1, sizeof *sc);
+    TapError err = {0};
+    int rc = checkpoint_load(f.path, &f.cfg, &f.t, roles, 2, sc, &err);
+    cr_assert(rc == TAP_OK, "%s", err.msg);
+    cr_assert(memcmp(w, f.w, f.t.n * sizeof(float)) == 0);
+    cr_assert(memcmp(rg2, f.rg2, f.t.n * sizeof(float)) == 0);
+    cr_assert(sc->step == f.sc.step && sc->epoch == f.sc.epoch);
+    cr_assert(memcmp(sc->rng, f.sc.rng, sizeof sc->rng) == 0);
+    cr_assert_str_eq(sc->text, f.sc.text);
+    TapConfig c;
+    cr_assert(checkpoint_read_config(f.path, &c, &err) == TAP_OK, "%s", err.msg);
+    cr_assert(c.F == 3 && c.n_layers == 2 && c.H[1] == 4 && c.pool[0] == 0 && c.pool[1] == 1 && c.D == 5 &&
+              c.E == 6 && c.V == 7 && c.K == 3 && c.Q == 2 && c.gate == 1 && c.gamma == f.cfg.gamma);
+    cr_assert(checkpoint_has_role(f.path, "adadelta_rg2", &err) == 1);
+    cr_assert(checkpoint_has_role(f.path, "ls2", &err) == 0);
+    free(w);
+    free(rg2);
+    free(sc);
+    fixture_free(&f);
+}
+
+Test(checkpoint, tensors_are_stored_under_tap_names_in_tap_shapes) {
+    Fixture f;
+    fixture_init(&f, "shapes.h5");
+    fixture_save(&f);
+    hid_t h = open_rw(&f);
+    hid_t d = H5Dopen2(h, "/params/decoder_conv_Q", H5P_DEFAULT);
+    cr_assert(d >= 0);
+    hid_t s = H5Dget_space(d);
+    hsize_t dims[8];
+    cr_assert_eq(H5Sget_simple_extent_ndims(s), 4);
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    cr_assert(dims[0] == 2 && dims[1] == 1 && dims[2] == 3 && dims[3] == 1);
+    float q[6];
+    H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, q);
+    cr_assert(memcmp(q, params_bind(&f.t, f.w, "decoder_conv_Q"), sizeof q) == 0);
+    H5Sclose(s);
+    H5Dclose(d);
+    d = H5Dopen2(h, "/params/encoder_r1_W", H5P_DEFAULT);
+    s = H5Dget_space(d);
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    cr_assert(dims[0] == 8 && dims[1] == 8, "encoder_r1_W is (2H[0], 2H[1]) = (8, 8)");
+    H5Sclose(s);
+    H5Dclose(d);
+    H5Fclose(h);
+    fixture_free(&f);
+}
+
+Test(checkpoint, wrong_shape_is_reported_with_both_shapes) {
+    Fixture f;
+    fixture_init(&f, "wrongshape.h5");
+    fixture_save(&f);
+    hid_t h = open_rw(&f);
+    cr_assert(H5Ldelete(h, "/params/decoder_U_att", H5P_DEFAULT) >= 0);
+    write_dataset(h, "/params/decoder_U_att", 2, (hsize_t[]){8, 2});
+    H5Fclose(h);
+    TapError err = {0};
+    cr_assert(load_params(&f, &err) == TAP_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "tensor 'decoder_U_att' has shape [8,2], expected [8,1]"), "%s", err.msg);
+    fixture_free(&f);
+}
+
+Test(checkpoint, missing_and_extra_tensors_are_named) {
+    Fixture f;
+    fixture_init(&f, "missing.h5");
+    fixture_save(&f);
+    hid_t h = open_rw(&f);
+    cr_assert(H5Ldelete(h, "/params/ff_logit_b", H5P_DEFAULT) >= 0);
+    H5Fclose(h);
+    TapError err = {0};
+    cr_assert(load_params(&f, &err) == TAP_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "tensor 'ff_logit_b' missing"), "%s", err.msg);
+
+    fixture_save(&f);
+    h = open_rw(&f);
+    write_dataset(h, "/params/decoder_W_extra", 1, (hsize_t[]){3});
+    H5Fclose(h);
+    cr_assert(load_params(&f, &err) == TAP_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "unexpected tensor 'decoder_W_extra'"), "%s", err.msg);
+    fixture_free(&f);
+}
+
+Test(checkpoint, other_version_is_rejected) {
+    Fixture f;
+    fixture_init(&f, "version.h5");
+    fixture_save(&f);
+    hid_t h = open_rw(&f);
+    hid_t a = H5Aopen(h, "format_version", H5P_DEFAULT);
+    int v = 99;
+    H5Awrite(a, H5T_NATIVE_INT, &v);
+    H5Aclose(a);
+    H5Fclose(h);
+    TapError err = {0};
+    cr_assert(load_params(&f, &err) == TAP_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "version 99"), "%s", err.msg);
+    fixture_free(&f);
+}
+
+Test(checkpoint, other_config_and_missing_role_are_rejected) {
+    Fixture f;
+    fixture_init(&f, "config.h5");
+    fixture_save(&f);
+    TapConfig other = f.cfg;
+    other.H[1] = 5;
+    ParamTable t2;
+    TapError err = {0};
+    cr_assert(params_layout(&other, &t2, &err) == TAP_OK);
+    float *w = calloc(t2.n, sizeof(float));
+    CheckpointRole r1[] = {{"params", w}};
+    cr_assert(checkpoint_load(f.path, &other, &t2, r1, 1, NULL, &err) == TAP_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "H[1]=4, the model expects 5"), "%s", err.msg);
+    free(w);
+    params_free(&t2);
+
+    float *ls2 = calloc(f.t.n, sizeof(float));
+    CheckpointRole r2[] = {{"params", f.w}, {"ls2", ls2}};
+    cr_assert(checkpoint_load(f.path, &f.cfg, &f.t, r2, 2, NULL, &err) == TAP_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "group '/ls2' missing"), "%s", err.msg);
+    free(ls2);
+    fixture_free(&f);
+}
+
+Test(checkpoint, non_finite_weights_are_rejected_by_name) {
+    Fixture f;
+    fixture_init(&f, "nan.h5");
+    params_bind(&f.t, f.w, "decoder_Wcx")[3] = NAN;
+    fixture_save(&f);
+    TapError err = {0};
+    cr_assert(load_params(&f, &err) == TAP_ERR_NUMERIC);
+    cr_assert(strstr(err.msg, "'decoder_Wcx'") && strstr(err.msg, "at 3"), "%s", err.msg);
+    fixture_free(&f);
+}
+
+Test(checkpoint, truncated_garbage_and_absent_files_fail_with_a_message) {
+    Fixture f;
+    fixture_init(&f, "full.h5");
+    fixture_save(&f);
+    size_t len = 0;
+    char *bytes = tu_read_file(f.path, &len);
+    cr_assert(bytes && len > 1000);
+    TapError err = {0};
+    const size_t cuts[] = {len / 2, len - 64, 100, 0};
+    for (int i = 0; i < 4; i++) {
+        FILE *o = fopen(f.path, "wb");
+        fwrite(bytes, 1, cuts[i], o);
+        fclose(o);
+        memset(&err, 0, sizeof err);
+        int rc = load_params(&f, &err);
+        cr_assert(rc != TAP_OK, "truncated to %zu bytes must fail", cuts[i]);
+        cr_assert(strlen(err.msg) > 0 && strstr(err.msg, f.path), "message names the file: %s", err.msg);
+        cr_log_info("cut at %zu of %zu bytes: %s", cuts[i], len, err.msg);
+    }
+    for (size_t i = 0; i < len; i++) bytes[i] = (char)(i * 7919u >> 3);
+    FILE *o = fopen(f.path, "wb");
+    fwrite(bytes, 1, len, o);
+    fclose(o);
+    cr_assert(load_params(&f, &err) == TAP_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "not a readable HDF5"), "%s", err.msg);
+    snprintf(f.path, sizeof f.path, "%s/does-not-exist.h5", tu_tmpdir());
+    cr_assert(load_params(&f, &err) == TAP_ERR_IO);
+    cr_assert(strstr(err.msg, "does-not-exist.h5"), "%s", err.msg);
+    free(bytes);
+    fixture_free(&f);
+}
+
+Test(checkpoint, unwritable_path_fails_and_leaves_no_tmp) {
+    Fixture f;
+    fixture_init(&f, "no-such-dir/x.h5");
+    TapError err = {0};
+    CheckpointRole roles[] = {{"params", f.w}};
+    cr_assert(checkpoint_save(f.path, &f.cfg, &f.t, roles, 1, NULL, &err) == TAP_ERR_IO);
+    cr_assert(strstr(err.msg, "cannot create"), "%s", err.msg);
+    snprintf(f.path, sizeof f.path, "%s/bad.h5", tu_tmpdir());
+    CheckpointRole bad[] = {{"a/b", f.w}};
+    cr_assert(checkpoint_save(f.path, &f.cfg, &f.t, bad, 1, NULL, &err) == TAP_ERR_ARG);
+    fixture_free(&f);
+}
