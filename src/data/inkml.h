@@ -31,4 +31,29 @@ int inkml_load(const char *path, InkmlDoc *doc, TapError *err);
 int inkml_parse(const char *buf, size_t len, const char *name, InkmlDoc *doc, TapError *err);
 void inkml_free(InkmlDoc *doc);
 
+// Limits on input (beyond them a file is rejected as absurd, TAP_ERR_ARG).
+#define INKML_MAX_POINTS 10000000
+#define INKML_MAX_COORD 1e9
+#define INKML_MAX_FILE_BYTES (1 << 30)
+
+// Why a parse failed, for tallies of skipped files (the message says it in words).
+typedef enum {
+    INKML_FAIL_NONE = 0,
+    INKML_FAIL_READ,      // the file could not be read
+    INKML_FAIL_XML,       // malformed or truncated XML, DOCTYPE/entity declarations
+    INKML_FAIL_NO_INK,    // no traces, or an empty trace
+    INKML_FAIL_COORD,     // a non-numeric, NaN or infinite coordinate, a point with < 2 numbers
+    INKML_FAIL_SIZE,      // absurd sizes (> INKML_MAX_POINTS points, |coordinate| > INKML_MAX_COORD)
+    INKML_FAIL_STRUCTURE, // a traceView naming an unknown trace, duplicate trace ids
+    INKML_FAIL_NOMEM,
+    INKML_FAIL_COUNT
+} InkmlFail;
+
+// inkml_load / inkml_parse that also report the failure category (why may be NULL).
+int inkml_load_why(const char *path, InkmlDoc *doc, InkmlFail *why, TapError *err);
+int inkml_parse_why(const char *buf, size_t len, const char *name, InkmlDoc *doc, InkmlFail *why,
+                    TapError *err);
+// Short name of a category, e.g. "malformed XML".
+const char *inkml_fail_str(InkmlFail why);
+
 #endif
