@@ -1,0 +1,304 @@
+// Coverage attention + the v2 "when to attend" gate, forward and backward for one step.
+// Dims: S annotations, Bc context columns, n rows, C context, D decoder hidden, Q filters, K kernel.
+#include "attention.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ops.h"
+#include "tap.h"
+
+static int ctx_col(const AttnContext *cx, int b) {
+    if (cx->row) return cx->row[b];
+    return cx->Bc == 1 ? 0 : b;
+}
+
+void attention_params_bind(AttnParams *p, const ParamTable *t, float *base, const TapConfig *cfg) {
+    memset(p, 0, sizeof *p);
+    p->W_comb_att = params_bind(t, base, "decoder_W_comb_att");
+    p->Wc_att = params_bind(t, base, "decoder_Wc_att");
+    p->b_att = params_bind(t, base, "decoder_b_att");
+    p->U_att = params_bind(t, base, "decoder_U_att");
+    p->c_tt = params_bind(t, base, "decoder_c_tt");
+    p->conv_Q = params_bind(t, base, "decoder_conv_Q");
+    p->conv_Uf = params_bind(t, base, "decoder_conv_Uf");
+    p->conv_b = params_bind(t, base, "decoder_conv_b");
+    if (cfg->gate) {
+        p->Whg = params_bind(t, base, "decoder_Whg");
+        p->bhg = params_bind(t, base, "decoder_bhg");
+        p->Umg = params_bind(t, base, "decoder_Umg");
+        p->W_m_att = params_bind(t, base, "decoder_W_m_att");
+        p->U_when_att = params_bind(t, base, "decoder_U_when_att");
+        p->c_when_att = params_bind(t, base, "decoder_c_when_att");
+    }
+}
+
+void attention_prepare(const AttnParams *p, const TapConfig *cfg, const float *ctx, int S, int B,
+                       float *pctx, float *kern) {
+    const int C = config_context_dim(cfg), K = cfg->K, Q = cfg->Q;
+    const size_t rows = (size_t)S * B;
+    for (size_t i = 0; i < rows; i++)
+        for (int c = 0; c < C; c++) pctx[i * C + c] = p->b_att[c] + p->conv_b[c];
+    mm_nn((int)rows, C, C, ctx, C, p->Wc_att, C, pctx, C, 1.0f);
+    mm_tn(K, C, Q, p->conv_Q, K, p->conv_Uf, C, kern, C, 0.0f);
+}
+
+void attention_prepare_backward(const AttnParams *p, AttnParams *g, const TapConfig *cfg,
+                                const float *ctx, const float *dpctx, const float *dkern, int S,
+                                int B, float *dctx) {
+    const int C = config_context_dim(cfg), K = cfg->K, Q = cfg->Q, rows = S * B;
+    if (g) {
+        mm_tn(C, C, rows, ctx, C, dpctx, C, g->Wc_att, C, 1.0f);
+        sum_rows_add(g->b_att, dpctx, rows, C, C);
+        sum_rows_add(g->conv_b, dpctx, rows, C, C);
+        // kern = conv_Qᵀ·conv_Uf: d conv_Q = conv_Uf·dkernᵀ, d conv_Uf = conv_Q·dkern
+        mm_nt(Q, K, C, p->conv_Uf, C, dkern, C, g->conv_Q, K, 1.0f);
+        mm_nn(Q, C, K, p->conv_Q, K, dkern, C, g->conv_Uf, C, 1.0f);
+    }
+    if (dctx) mm_nt(rows, C, C, dpctx, C, p->Wc_att, C, dctx, C, 1.0f);
+}
+
+// im2col of the coverage: patch[s, b, j] = alpha_past[b, s + pad - j] (0 outside [0, S)), so that
+// patch·kern is the true ('half'-padded) convolution Theano's conv2d computes.
+static void coverage_patches(const float *alpha_past, int n, int S, int K, float *patch) {
+    const int pad = (K - 1) / 2;
+    for (int s = 0; s < S; s++)
+        for (int b = 0; b < n; b++) {
+            const float *ap = alpha_past + (size_t)b * S;
+            float *row = patch + ((size_t)s * n + b) * K;
+            for (int j = 0; j < K; j++) {
+                int src = s + pad - j;
+                row[j] = (src >= 0 && src < S) ? ap[src] : 0.0f;
+            }
+        }
+}
+
+size_t attention_work_floats(const TapConfig *cfg, int S, int n) {
+    return (size_t)n * (size_t)config_context_dim(cfg) + (size_t)S * (size_t)n * (size_t)cfg->K;
+}
+
+void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnContext *cx,
+                       const float *h_prev, const float *yg, const float *h1,
+                       const float *alpha_past, int n, AttnStep *st, float *work) {
+    const int C = config_context_dim(cfg), D = cfg->D, K = cfg->K, S = cx->S, Bc = cx->Bc;
+    TAP_ASSERT(cx->row || n == Bc || Bc == 1);
+    float *pstate = work;                // (n, C)
+    float *patch = work + (size_t)n * C; // (S, n, K)
+    mm_nn(n, C, D, h1, D, p->W_comb_att, C, pstate, C, 0.0f);
+
+    coverage_patches(alpha_past, n, S, K, patch);
+    mm_nn(S * n, C, K, patch, K, cx->kern, C, st->att, C, 0.0f);
+    const float c_tt = p->c_tt[0];
+    for (int s = 0; s < S; s++)
+        for (int b = 0; b < n; b++) {
+            float *a = st->att + ((size_t)s * n + b) * C;
+            const float *pc = cx->pctx + ((size_t)s * Bc + ctx_col(cx, b)) * C;
+            const float *ps = pstate + (size_t)b * C;
+            float e = c_tt;
+            for (int c = 0; c < C; c++) {
+                a[c] = tanhf(a[c] + pc[c] + ps[c]);
+                e += a[c] * p->U_att[c];
+            }
+            st->alpha[(size_t)b * S + s] = e; // energies for now
+        }
+
+    float *ctx_att = cfg->gate ? st->ctx_att : st->ctx;
+    if (cfg->gate) {
+        mm_nn(n, C, D, h_prev, D, p->Whg, C, st->gm, C, 0.0f);
+        mm_nn(n, C, D, h1, D, p->Umg, C, st->tm, C, 0.0f);
+        for (int b = 0; b < n; b++)
+            for (int c = 0; c < C; c++) {
+                size_t i = (size_t)b * C + c;
+                st->gm[i] = sigmoid_f(st->gm[i] + p->bhg[c] + yg[i]);
+                st->tm[i] = tanhf(st->tm[i]);
+                st->mt[i] = st->tm[i] * st->gm[i];
+            }
+        memcpy(st->pw, pstate, (size_t)n * C * sizeof *st->pw);
+        mm_nn(n, C, C, st->mt, C, p->W_m_att, C, st->pw, C, 1.0f);
+        for (size_t i = 0; i < (size_t)n * C; i++) st->pw[i] = tanhf(st->pw[i]);
+    }
+
+    for (int b = 0; b < n; b++) {
+        const int col = ctx_col(cx, b);
+        float *al = st->alpha + (size_t)b * S;
+        float m = -INFINITY;
+        double N = 0.0;
+        for (int s = 0; s < S; s++) {
+            float w = cx->mask ? cx->mask[(size_t)s * Bc + col] : 1.0f;
+            if (w != 0.0f && al[s] > m) m = al[s];
+            N += (double)w;
+        }
+        TAP_ASSERT(N > 0.0); // a context column with no valid annotation
+        double Z = 0.0;
+        for (int s = 0; s < S; s++) {
+            float w = cx->mask ? cx->mask[(size_t)s * Bc + col] : 1.0f;
+            al[s] = w != 0.0f ? expf(al[s] - m) * w : 0.0f;
+            Z += (double)al[s];
+        }
+        float invZ = (float)(1.0 / Z);
+        for (int s = 0; s < S; s++) al[s] *= invZ;
+
+        float *ca = ctx_att + (size_t)b * C;
+        memset(ca, 0, (size_t)C * sizeof *ca);
+        for (int s = 0; s < S; s++) {
+            if (al[s] == 0.0f) continue;
+            const float *cs = cx->ctx + ((size_t)s * Bc + col) * C;
+            for (int c = 0; c < C; c++) ca[c] += al[s] * cs[c];
+        }
+        if (cfg->gate) {
+            const float *pw = st->pw + (size_t)b * C;
+            double a = (double)p->c_when_att[0];
+            for (int c = 0; c < C; c++) a += (double)pw[c] * (double)p->U_when_att[c];
+            double z = a - (double)m - log(Z / N);
+            float beta = (float)(1.0 / (1.0 + exp(-z)));
+            st->beta[b] = beta;
+            const float *mt = st->mt + (size_t)b * C;
+            float *out = st->ctx + (size_t)b * C;
+            for (int c = 0; c < C; c++) out[c] = beta * mt[c] + (1.0f - beta) * ca[c];
+        }
+    }
+}
+
+size_t attention_backward_floats(const TapConfig *cfg, int S, int n) {
+    const size_t C = (size_t)config_context_dim(cfg), K = (size_t)cfg->K;
+    return (size_t)S * n * C       // dpre
+           + 2 * (size_t)S * n * K // patch, dpatch
+           + 2 * (size_t)n * C     // dctx_att, dmt
+           + (size_t)n * S;        // dalpha total
+}
+
+// Backward, per row b (z = a - lse, beta = sigmoid(z), lse = log Σ exp(e)·mask - log N):
+//   dbeta = dctx·(mt - ctx_att);  dmt = beta·dctx;  dctx_att = (1 - beta)·dctx
+//   dalpha[s] += dctx_att·ctx[s];  dz = dbeta·beta(1 - beta);  da = dz
+//   de[s] = alpha[s]·(dalpha[s] - Σ_r alpha[r]·dalpha[r] - dz)    (softmax + d lse/de = alpha)
+//   dpre = de·U_att·(1 - att²) feeds pctx, pstate (summed over s) and the coverage patches.
+void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnContext *cx,
+                        const float *alpha_past, int n, const AttnStep *st, const float *dalpha,
+                        const float *dctx_out, AttnStepGrad *gr, float *work, float *dh_prev,
+                        float *dyg, float *dh1, float *dalpha_past, float *dpctx, float *dkern,
+                        float *dctx) {
+    const int C = config_context_dim(cfg), D = cfg->D, K = cfg->K, S = cx->S, Bc = cx->Bc;
+    const int pad = (K - 1) / 2;
+    float *dpre = work;                        // (S, n, C)
+    float *patch = dpre + (size_t)S * n * C;   // (S, n, K)
+    float *dpatch = patch + (size_t)S * n * K; // (S, n, K)
+    float *dca = dpatch + (size_t)S * n * K;   // (n, C)
+    float *dmt = dca + (size_t)n * C;          // (n, C)
+    float *dal = dmt + (size_t)n * C;          // (n, S)
+    const float *ctx_att = cfg->gate ? st->ctx_att : st->ctx;
+
+    for (int b = 0; b < n; b++) {
+        const int col = ctx_col(cx, b);
+        const float *dc = dctx_out + (size_t)b * C;
+        float *dcab = dca + (size_t)b * C;
+        double dz = 0.0;
+        if (cfg->gate) {
+            const float beta = st->beta[b];
+            const float *mt = st->mt + (size_t)b * C, *ca = ctx_att + (size_t)b * C;
+            double dbeta = 0.0;
+            for (int c = 0; c < C; c++) {
+                dbeta += (double)dc[c] * (double)(mt[c] - ca[c]);
+                dmt[(size_t)b * C + c] = beta * dc[c];
+                dcab[c] = (1.0f - beta) * dc[c];
+            }
+            dz = dbeta * (double)beta * (1.0 - (double)beta);
+            gr->da[b] = (float)dz;
+        } else {
+            memcpy(dcab, dc, (size_t)C * sizeof *dcab);
+        }
+        const float *al = st->alpha + (size_t)b * S;
+        float *dab = dal + (size_t)b * S;
+        double sum = 0.0;
+        for (int s = 0; s < S; s++) {
+            float d = dalpha[(size_t)b * S + s];
+            if (al[s] != 0.0f) { // masked annotations have alpha = 0 and no gradient path
+                const float *cs = cx->ctx + ((size_t)s * Bc + col) * C;
+                double dot = 0.0;
+                for (int c = 0; c < C; c++) dot += (double)dcab[c] * (double)cs[c];
+                d += (float)dot;
+                if (dctx) {
+                    float *dcs = dctx + ((size_t)s * Bc + col) * C;
+                    for (int c = 0; c < C; c++) dcs[c] += al[s] * dcab[c];
+                }
+            }
+            dab[s] = d;
+            sum += (double)al[s] * (double)d;
+        }
+        for (int s = 0; s < S; s++)
+            gr->de[(size_t)s * n + b] = (float)((double)al[s] * ((double)dab[s] - sum - dz));
+    }
+
+    // dpre = de·U_att·(1 - att²); pctx and pstate receive it directly.
+    memset(gr->dpstate, 0, (size_t)n * C * sizeof *gr->dpstate);
+    for (int s = 0; s < S; s++)
+        for (int b = 0; b < n; b++) {
+            const size_t r = (size_t)s * n + b;
+            const float de = gr->de[r];
+            const float *a = st->att + r * C;
+            float *dp = dpre + r * C;
+            float *dpc = dpctx + ((size_t)s * Bc + ctx_col(cx, b)) * C;
+            float *dps = gr->dpstate + (size_t)b * C;
+            for (int c = 0; c < C; c++) {
+                dp[c] = de * p->U_att[c] * (1.0f - a[c] * a[c]);
+                dpc[c] += dp[c];
+                dps[c] += dp[c];
+            }
+        }
+    // coverage: cover = patch·kern
+    coverage_patches(alpha_past, n, S, K, patch);
+    mm_tn(K, C, S * n, patch, K, dpre, C, dkern, C, 1.0f);
+    mm_nt(S * n, K, C, dpre, C, cx->kern, C, dpatch, K, 0.0f);
+    for (int s = 0; s < S; s++)
+        for (int b = 0; b < n; b++) {
+            const float *dr = dpatch + ((size_t)s * n + b) * K;
+            float *dap = dalpha_past + (size_t)b * S;
+            for (int j = 0; j < K; j++) {
+                int src = s + pad - j;
+                if (src >= 0 && src < S) dap[src] += dr[j];
+            }
+        }
+
+    if (cfg->gate) {
+        // pw = tanh(mt·W_m_att + pstate); a = pw·U_when_att + c_when_att
+        for (int b = 0; b < n; b++)
+            for (int c = 0; c < C; c++) {
+                size_t i = (size_t)b * C + c;
+                float pw = st->pw[i];
+                gr->dpw[i] = gr->da[b] * p->U_when_att[c] * (1.0f - pw * pw);
+                gr->dpstate[i] += gr->dpw[i];
+            }
+        mm_nt(n, C, C, gr->dpw, C, p->W_m_att, C, dmt, C, 1.0f);
+        // mt = tm·gm, tm = tanh(h1·Umg), gm = sigmoid(h_prev·Whg + bhg + yg)
+        for (size_t i = 0; i < (size_t)n * C; i++) {
+            float tm = st->tm[i], gm = st->gm[i];
+            gr->dtmpre[i] = dmt[i] * gm * (1.0f - tm * tm);
+            gr->dgpre[i] = dmt[i] * tm * gm * (1.0f - gm);
+            dyg[i] += gr->dgpre[i];
+        }
+        mm_nt(n, D, C, gr->dtmpre, C, p->Umg, C, dh1, D, 1.0f);
+        mm_nt(n, D, C, gr->dgpre, C, p->Whg, C, dh_prev, D, 1.0f);
+    }
+    mm_nt(n, D, C, gr->dpstate, C, p->W_comb_att, C, dh1, D, 1.0f);
+}
+
+void attention_backward_weights(AttnParams *g, const TapConfig *cfg, int S, int M,
+                                const float *h_prev, const float *h1, const AttnStep *st,
+                                const AttnStepGrad *gr) {
+    const int C = config_context_dim(cfg), D = cfg->D;
+    mm_tn(D, C, M, h1, D, gr->dpstate, C, g->W_comb_att, C, 1.0f);
+    // U_att (C, 1): one product over all S·M attention rows
+    const int R = S * M;
+    mm_tn(C, 1, R, st->att, C, gr->de, 1, g->U_att, 1, 1.0f);
+    double s = 0.0;
+    for (int i = 0; i < R; i++) s += (double)gr->de[i];
+    g->c_tt[0] += (float)s;
+    if (!cfg->gate) return;
+    mm_tn(D, C, M, h_prev, D, gr->dgpre, C, g->Whg, C, 1.0f);
+    sum_rows_add(g->bhg, gr->dgpre, M, C, C);
+    mm_tn(D, C, M, h1, D, gr->dtmpre, C, g->Umg, C, 1.0f);
+    mm_tn(C, C, M, st->mt, C, gr->dpw, C, g->W_m_att, C, 1.0f);
+    mm_tn(C, 1, M, st->pw, C, gr->da, 1, g->U_when_att, 1, 1.0f);
+    s = 0.0;
+    for (int i = 0; i < M; i++) s += (double)gr->da[i];
+    g->c_when_att[0] += (float)s;
+}
