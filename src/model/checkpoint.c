@@ -22,7 +22,8 @@ static void close_id(hid_t *id, herr_t (*closer)(hid_t)) {
 static int write_attr(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, hsize_t n,
                       const void *v) {
     hid_t space = H5Screate_simple(1, &n, NULL);
-    hid_t a = space < 0 ? H5I_INVALID_HID : H5Acreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t a = space < 0 ? H5I_INVALID_HID
+                        : H5Acreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
     int ok = a >= 0 && H5Awrite(a, mem_type, v) >= 0;
     close_id(&a, H5Aclose);
     close_id(&space, H5Sclose);
@@ -72,13 +73,14 @@ static int read_attr_str(hid_t loc, const char *name, char *out, size_t cap, con
     hid_t mtype = H5I_INVALID_HID;
     int rc = TAP_OK;
     if (ftype < 0 || H5Tget_class(ftype) != H5T_STRING || H5Tis_variable_str(ftype) > 0) {
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' is not a fixed-length string", path, name);
+        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' is not a fixed-length string",
+                           path, name);
         goto done;
     }
     size_t size = H5Tget_size(ftype);
     if (size == 0 || size > cap) {
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' is %zu bytes, limit %zu", path, name,
-                           size, cap);
+        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' is %zu bytes, limit %zu", path,
+                           name, size, cap);
         goto done;
     }
     mtype = H5Tcopy(H5T_C_S1);
@@ -102,7 +104,8 @@ static int write_config(hid_t f, const TapConfig *c) {
     for (int i = 0; i < 8; i++)
         if (write_attr(f, names[i], H5T_STD_I32LE, H5T_NATIVE_INT, 1, &scalars[i])) return -1;
     if (write_attr(f, "H", H5T_STD_I32LE, H5T_NATIVE_INT, (hsize_t)c->n_layers, c->H)) return -1;
-    if (write_attr(f, "pool", H5T_STD_I32LE, H5T_NATIVE_INT, (hsize_t)c->n_layers, c->pool)) return -1;
+    if (write_attr(f, "pool", H5T_STD_I32LE, H5T_NATIVE_INT, (hsize_t)c->n_layers, c->pool))
+        return -1;
     if (write_attr(f, "gamma", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &c->gamma)) return -1;
     return 0;
 }
@@ -116,8 +119,8 @@ static int read_config(hid_t f, TapConfig *c, const char *path, TapError *err) {
         if (rc) return rc;
     }
     if (c->n_layers < 1 || c->n_layers > TAP_MAX_LAYERS)
-        return tap_error_set(err, TAP_ERR_FORMAT, "%s: n_layers=%d out of range 1..%d", path, c->n_layers,
-                             TAP_MAX_LAYERS);
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: n_layers=%d out of range 1..%d", path,
+                             c->n_layers, TAP_MAX_LAYERS);
     int rc = read_attr(f, "H", H5T_NATIVE_INT, (hsize_t)c->n_layers, c->H, path, err);
     if (!rc) rc = read_attr(f, "pool", H5T_NATIVE_INT, (hsize_t)c->n_layers, c->pool, path, err);
     if (!rc) rc = read_attr(f, "gamma", H5T_NATIVE_FLOAT, 1, &c->gamma, path, err);
@@ -126,21 +129,26 @@ static int read_config(hid_t f, TapConfig *c, const char *path, TapError *err) {
 }
 
 // Names the first field (shapes and architecture; gamma is a training setting) that differs.
-static int compare_config(const TapConfig *got, const TapConfig *want, const char *path, TapError *err) {
+static int compare_config(const TapConfig *got, const TapConfig *want, const char *path,
+                          TapError *err) {
     const int g[] = {got->F, got->n_layers, got->D, got->E, got->V, got->K, got->Q, got->gate};
-    const int w[] = {want->F, want->n_layers, want->D, want->E, want->V, want->K, want->Q, want->gate};
+    const int w[] = {want->F, want->n_layers, want->D, want->E,
+                     want->V, want->K,        want->Q, want->gate};
     const char *names[] = {"F", "n_layers", "D", "E", "V", "K", "Q", "gate"};
     for (int i = 0; i < 8; i++)
         if (g[i] != w[i])
-            return tap_error_set(err, TAP_ERR_FORMAT, "%s: checkpoint has %s=%d, the model expects %d", path,
-                                 names[i], g[i], w[i]);
+            return tap_error_set(err, TAP_ERR_FORMAT,
+                                 "%s: checkpoint has %s=%d, the model expects %d", path, names[i],
+                                 g[i], w[i]);
     for (int l = 0; l < got->n_layers; l++) {
         if (got->H[l] != want->H[l])
-            return tap_error_set(err, TAP_ERR_FORMAT, "%s: checkpoint has H[%d]=%d, the model expects %d", path,
-                                 l, got->H[l], want->H[l]);
+            return tap_error_set(err, TAP_ERR_FORMAT,
+                                 "%s: checkpoint has H[%d]=%d, the model expects %d", path, l,
+                                 got->H[l], want->H[l]);
         if (got->pool[l] != want->pool[l])
-            return tap_error_set(err, TAP_ERR_FORMAT, "%s: checkpoint has pool[%d]=%d, the model expects %d",
-                                 path, l, got->pool[l], want->pool[l]);
+            return tap_error_set(err, TAP_ERR_FORMAT,
+                                 "%s: checkpoint has pool[%d]=%d, the model expects %d", path, l,
+                                 got->pool[l], want->pool[l]);
     }
     return TAP_OK;
 }
@@ -155,13 +163,14 @@ static int open_file(const char *path, hid_t *f, TapError *err) {
     fclose(probe);
     *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*f < 0)
-        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a readable HDF5 checkpoint (truncated or corrupt?)",
-                             path);
+        return tap_error_set(err, TAP_ERR_FORMAT,
+                             "%s: not a readable HDF5 checkpoint (truncated or corrupt?)", path);
     int version = 0;
     int rc = read_attr(*f, "format_version", H5T_NATIVE_INT, 1, &version, path, err);
     if (!rc && version != TAP_CHECKPOINT_VERSION)
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: checkpoint format version %d, this build reads version %d",
-                           path, version, TAP_CHECKPOINT_VERSION);
+        rc = tap_error_set(err, TAP_ERR_FORMAT,
+                           "%s: checkpoint format version %d, this build reads version %d", path,
+                           version, TAP_CHECKPOINT_VERSION);
     if (rc) close_id(f, H5Fclose);
     return rc;
 }
@@ -180,7 +189,8 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
                                  roles[r].group ? roles[r].group : "(null)");
         for (int q = 0; q < r; q++)
             if (!strcmp(roles[q].group, roles[r].group))
-                return tap_error_set(err, TAP_ERR_ARG, "%s: role '%s' given twice", path, roles[r].group);
+                return tap_error_set(err, TAP_ERR_ARG, "%s: role '%s' given twice", path,
+                                     roles[r].group);
     }
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
@@ -195,18 +205,24 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
     const int version = TAP_CHECKPOINT_VERSION;
     const int64_t zero64[2] = {0, 0};
     const uint64_t zero_rng[4] = {0, 0, 0, 0};
-    if (write_attr(f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &version) || write_config(f, cfg) ||
-        write_attr(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, scalars ? &scalars->step : &zero64[0]) ||
-        write_attr(f, "epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, scalars ? &scalars->epoch : &zero64[1]) ||
-        write_attr(f, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 4, scalars ? scalars->rng : zero_rng) ||
-        write_attr_str(f, "config_text", scalars ? scalars->text : "") || write_attr_str(f, "creator", "tap")) {
+    if (write_attr(f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &version) ||
+        write_config(f, cfg) ||
+        write_attr(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 1,
+                   scalars ? &scalars->step : &zero64[0]) ||
+        write_attr(f, "epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, 1,
+                   scalars ? &scalars->epoch : &zero64[1]) ||
+        write_attr(f, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 4,
+                   scalars ? scalars->rng : zero_rng) ||
+        write_attr_str(f, "config_text", scalars ? scalars->text : "") ||
+        write_attr_str(f, "creator", "tap")) {
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write attributes", tmp);
         goto fail;
     }
     for (int r = 0; r < n_roles; r++) {
         g = H5Gcreate2(f, roles[r].group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) {
-            rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot create group '/%s'", tmp, roles[r].group);
+            rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot create group '/%s'", tmp,
+                               roles[r].group);
             goto fail;
         }
         for (int i = 0; i < t->n_tensors; i++) {
@@ -215,9 +231,12 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
             for (int k = 0; k < p->ndim; k++) dims[k] = (hsize_t)p->dims[k];
             space = H5Screate_simple(p->ndim, dims, NULL);
             d = space < 0 ? H5I_INVALID_HID
-                          : H5Dcreate2(g, p->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-            if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, roles[r].data + p->offset) < 0) {
-                rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write /%s/%s", tmp, roles[r].group, p->name);
+                          : H5Dcreate2(g, p->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                                       H5P_DEFAULT);
+            if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                  roles[r].data + p->offset) < 0) {
+                rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write /%s/%s", tmp, roles[r].group,
+                                   p->name);
                 goto fail;
             }
             close_id(&d, H5Dclose);
@@ -250,26 +269,31 @@ fail:
 static void format_dims(char *buf, size_t cap, int ndim, const hsize_t *dims) {
     size_t n = (size_t)snprintf(buf, cap, "[");
     for (int k = 0; k < ndim && n < cap; k++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", k ? "," : "", (unsigned long long)dims[k]);
+        n +=
+            (size_t)snprintf(buf + n, cap - n, "%s%llu", k ? "," : "", (unsigned long long)dims[k]);
     if (n < cap) snprintf(buf + n, cap - n, "]");
 }
 
 // Checks that group g holds exactly the table's tensors with the table's shapes and float type.
-static int check_group(hid_t g, const ParamTable *t, const char *path, const char *group, TapError *err) {
+static int check_group(hid_t g, const ParamTable *t, const char *path, const char *group,
+                       TapError *err) {
     for (int i = 0; i < t->n_tensors; i++) {
         const ParamSpec *p = &t->spec[i];
         if (H5Lexists(g, p->name, H5P_DEFAULT) <= 0)
-            return tap_error_set(err, TAP_ERR_FORMAT, "%s (/%s): tensor '%s' missing", path, group, p->name);
+            return tap_error_set(err, TAP_ERR_FORMAT, "%s (/%s): tensor '%s' missing", path, group,
+                                 p->name);
     }
     H5G_info_t info;
     if (H5Gget_info(g, &info) < 0)
         return tap_error_set(err, TAP_ERR_FORMAT, "%s: cannot list /%s", path, group);
     for (hsize_t i = 0; i < info.nlinks; i++) {
         char name[256];
-        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
+                                         H5P_DEFAULT);
         if (len < 0) return tap_error_set(err, TAP_ERR_FORMAT, "%s: cannot list /%s", path, group);
         if ((size_t)len >= sizeof name || params_find(t, name) < 0)
-            return tap_error_set(err, TAP_ERR_FORMAT, "%s (/%s): unexpected tensor '%s'", path, group, name);
+            return tap_error_set(err, TAP_ERR_FORMAT, "%s (/%s): unexpected tensor '%s'", path,
+                                 group, name);
     }
     for (int i = 0; i < t->n_tensors; i++) {
         const ParamSpec *p = &t->spec[i];
@@ -280,11 +304,12 @@ static int check_group(hid_t g, const ParamTable *t, const char *path, const cha
         hsize_t dims[H5S_MAX_RANK], want[4];
         int ndim = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
         if (d < 0 || space < 0 || type < 0 || ndim < 0 || ndim > H5S_MAX_RANK) {
-            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s (/%s): tensor '%s' is not a readable dataset", path, group,
+            rc = tap_error_set(err, TAP_ERR_FORMAT,
+                               "%s (/%s): tensor '%s' is not a readable dataset", path, group,
                                p->name);
         } else if (H5Tget_class(type) != H5T_FLOAT) {
-            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s (/%s): tensor '%s' is not floating point", path, group,
-                               p->name);
+            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s (/%s): tensor '%s' is not floating point",
+                               path, group, p->name);
         } else {
             H5Sget_simple_extent_dims(space, dims, NULL);
             int same = ndim == p->ndim;
@@ -296,8 +321,9 @@ static int check_group(hid_t g, const ParamTable *t, const char *path, const cha
                 char got_s[128], want_s[128];
                 format_dims(got_s, sizeof got_s, ndim, dims);
                 format_dims(want_s, sizeof want_s, p->ndim, want);
-                rc = tap_error_set(err, TAP_ERR_FORMAT, "%s (/%s): tensor '%s' has shape %s, expected %s", path,
-                                   group, p->name, got_s, want_s);
+                rc = tap_error_set(err, TAP_ERR_FORMAT,
+                                   "%s (/%s): tensor '%s' has shape %s, expected %s", path, group,
+                                   p->name, got_s, want_s);
             }
         }
         close_id(&type, H5Tclose);
@@ -308,20 +334,24 @@ static int check_group(hid_t g, const ParamTable *t, const char *path, const cha
     return TAP_OK;
 }
 
-static int read_group(hid_t g, const ParamTable *t, float *data, const char *path, const char *group,
-                      TapError *err) {
+static int read_group(hid_t g, const ParamTable *t, float *data, const char *path,
+                      const char *group, TapError *err) {
     for (int i = 0; i < t->n_tensors; i++) {
         const ParamSpec *p = &t->spec[i];
         hid_t d = H5Dopen2(g, p->name, H5P_DEFAULT);
-        herr_t ok = d < 0 ? -1 : H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data + p->offset);
+        herr_t ok =
+            d < 0 ? -1
+                  : H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data + p->offset);
         close_id(&d, H5Dclose);
         if (ok < 0)
-            return tap_error_set(err, TAP_ERR_FORMAT, "%s (/%s): cannot read tensor '%s' (truncated file?)", path,
-                                 group, p->name);
+            return tap_error_set(err, TAP_ERR_FORMAT,
+                                 "%s (/%s): cannot read tensor '%s' (truncated file?)", path, group,
+                                 p->name);
         for (size_t k = 0; k < p->size; k++)
             if (!isfinite(data[p->offset + k]))
-                return tap_error_set(err, TAP_ERR_NUMERIC, "%s (/%s): tensor '%s' has a non-finite value at %zu",
-                                     path, group, p->name, k);
+                return tap_error_set(err, TAP_ERR_NUMERIC,
+                                     "%s (/%s): tensor '%s' has a non-finite value at %zu", path,
+                                     group, p->name, k);
     }
     return TAP_OK;
 }
@@ -333,7 +363,8 @@ int checkpoint_load(const char *path, const TapConfig *cfg, const ParamTable *t,
     int rc = open_file(path, &f, err);
     if (rc) return rc;
     TapConfig stored;
-    if ((rc = read_config(f, &stored, path, err)) || (rc = compare_config(&stored, cfg, path, err))) goto done;
+    if ((rc = read_config(f, &stored, path, err)) || (rc = compare_config(&stored, cfg, path, err)))
+        goto done;
     // Validate every group before reading any, so a bad file leaves the arrays untouched in
     // all but read failures of the data itself.
     for (int pass = 0; pass < 2; pass++) {
@@ -352,7 +383,8 @@ int checkpoint_load(const char *path, const TapConfig *cfg, const ParamTable *t,
                 rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: '/%s' is not a group", path, name);
                 goto done;
             }
-            rc = pass == 0 ? check_group(g, t, path, name, err) : read_group(g, t, roles[r].data, path, name, err);
+            rc = pass == 0 ? check_group(g, t, path, name, err)
+                           : read_group(g, t, roles[r].data, path, name, err);
             close_id(&g, H5Gclose);
             if (rc) goto done;
         }

@@ -24,8 +24,8 @@ typedef struct {
 typedef struct {
     int64_t step;
     int64_t epoch;
-    uint64_t rng[4];                     // TapRng state
-    char text[TAP_CHECKPOINT_TEXT_MAX];  // free text, e.g. the resolved command line config
+    uint64_t rng[4];                    // TapRng state
+    char text[TAP_CHECKPOINT_TEXT_MAX]; // free text, e.g. the resolved command line config
 } CheckpointScalars;
 
 struct TapError;

@@ -37,7 +37,8 @@ void encoder_grads_bind(EncoderGrads *g, const TapConfig *c, const ParamTable *t
     }
 }
 
-void encoder_params_bind(EncoderParams *p, const TapConfig *c, const ParamTable *t, const float *w) {
+void encoder_params_bind(EncoderParams *p, const TapConfig *c, const ParamTable *t,
+                         const float *w) {
     // Same walk as the gradients; the weights are only read through the const views.
     EncoderGrads v;
     encoder_grads_bind(&v, c, t, (float *)w);
@@ -132,7 +133,8 @@ void encoder_forward(const EncoderParams *p, const float *x, const float *x_mask
                 memcpy(s->out[l] + (size_t)t * row, cat + (size_t)2 * t * row, row * sizeof *cat);
             if (m) {
                 for (int t = 0; t < Tn; t++)
-                    memcpy(s->pmask[l + 1] + (size_t)t * B, m + (size_t)2 * t * B, (size_t)B * sizeof *m);
+                    memcpy(s->pmask[l + 1] + (size_t)t * B, m + (size_t)2 * t * B,
+                           (size_t)B * sizeof *m);
                 s->mask[l + 1] = s->pmask[l + 1];
             } else {
                 s->mask[l + 1] = NULL;
@@ -158,8 +160,8 @@ void encoder_backward(const EncoderParams *p, const EncoderState *s, const float
         if (gs > gru) gru = gs;
         if (w > wide) wide = w;
     }
-    float *gs = scratch;                 // GRU backward scratch
-    float *dcat_buf = gs + gru;          // (Tl, B, 2H)
+    float *gs = scratch;                                     // GRU backward scratch
+    float *dcat_buf = gs + gru;                              // (Tl, B, 2H)
     float *ping[2] = {dcat_buf + wide, dcat_buf + 2 * wide}; // (Tl, B, Fl) input gradients
     const float *dout = dctx;
     for (int l = s->n_layers - 1; l >= 0; l--) {
@@ -169,7 +171,8 @@ void encoder_backward(const EncoderParams *p, const EncoderState *s, const float
             const size_t row = (size_t)B * 2 * H;
             memset(dcat_buf, 0, (size_t)Tl * row * sizeof *dcat_buf);
             for (int t = 0; t < s->Tl[l + 1]; t++)
-                memcpy(dcat_buf + (size_t)2 * t * row, dout + (size_t)t * row, row * sizeof *dcat_buf);
+                memcpy(dcat_buf + (size_t)2 * t * row, dout + (size_t)t * row,
+                       row * sizeof *dcat_buf);
             dcat = dcat_buf;
         }
         float *din = NULL;

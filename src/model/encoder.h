@@ -34,12 +34,12 @@ typedef struct {
     int Fl[TAP_MAX_LAYERS];     // input width of layer l (F, then 2·H[l−1])
     int H[TAP_MAX_LAYERS], pool[TAP_MAX_LAYERS];
     GruCache fwd[TAP_MAX_LAYERS], rev[TAP_MAX_LAYERS];
-    float *cat[TAP_MAX_LAYERS];          // (Tl[l], B, 2H) [fwd | bwd]
-    float *out[TAP_MAX_LAYERS];          // (Tl[l+1], B, 2H) pooled cat, or cat itself
-    float *pmask[TAP_MAX_LAYERS + 1];    // (Tl[l], B) pooled masks for l >= 1 (storage)
+    float *cat[TAP_MAX_LAYERS];            // (Tl[l], B, 2H) [fwd | bwd]
+    float *out[TAP_MAX_LAYERS];            // (Tl[l+1], B, 2H) pooled cat, or cat itself
+    float *pmask[TAP_MAX_LAYERS + 1];      // (Tl[l], B) pooled masks for l >= 1 (storage)
     const float *mask[TAP_MAX_LAYERS + 1]; // mask entering layer l; NULL = all ones
-    const float *ctx;      // (S, B, C) = out[last]
-    const float *ctx_mask; // (S, B) or NULL when forward got no mask
+    const float *ctx;                      // (S, B, C) = out[last]
+    const float *ctx_mask;                 // (S, B) or NULL when forward got no mask
 } EncoderState;
 
 size_t encoder_floats(const TapConfig *c, int T, int B);

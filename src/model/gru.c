@@ -27,22 +27,22 @@ const float *gru_output(const GruCache *c) {
     return c->reverse ? c->hs : c->hs + (size_t)c->B * c->H;
 }
 
-size_t gru_scratch_floats(int T, int B, int H) {
-    return (size_t)T * B * 4 * H + (size_t)2 * B * H;
-}
+size_t gru_scratch_floats(int T, int B, int H) { return (size_t)T * B * 4 * H + (size_t)2 * B * H; }
 
 // Index of step t's previous state and output inside hs.
 static inline size_t prev_row(int t, int reverse) { return reverse ? (size_t)t + 1 : (size_t)t; }
 static inline size_t out_row(int t, int reverse) { return reverse ? (size_t)t : (size_t)t + 1; }
 
-void gru_forward(const GruParams *p, const float *x, const float *mask, const float *h0, int T, int B,
-                 int F, int H, int reverse, GruCache *c) {
+void gru_forward(const GruParams *p, const float *x, const float *mask, const float *h0, int T,
+                 int B, int F, int H, int reverse, GruCache *c) {
     TAP_ASSERT(T == c->T && B == c->B && H == c->H);
     c->reverse = reverse;
     const size_t BH = (size_t)B * H, G = 3 * (size_t)H;
     float *hinit = c->hs + (reverse ? (size_t)T * BH : 0); // (B, H)
-    if (h0) memcpy(hinit, h0, BH * sizeof *hinit);
-    else memset(hinit, 0, BH * sizeof *hinit);
+    if (h0)
+        memcpy(hinit, h0, BH * sizeof *hinit);
+    else
+        memset(hinit, 0, BH * sizeof *hinit);
 
     // gates (T·B, 3H) = [x·W + b | x·Wx + bx]
     mm_nn(T * B, 2 * H, F, x, F, p->W, 2 * H, c->gates, (int)G, 0.0f);
@@ -54,8 +54,8 @@ void gru_forward(const GruParams *p, const float *x, const float *mask, const fl
         int t = reverse ? T - 1 - s : s;
         const float *hp = c->hs + prev_row(t, reverse) * BH; // (B, H)
         float *ho = c->hs + out_row(t, reverse) * BH;        // (B, H)
-        float *gt = c->gates + (size_t)t * B * G;               // (B, 3H)
-        float *ux = c->uxh + (size_t)t * BH;                    // (B, H)
+        float *gt = c->gates + (size_t)t * B * G;            // (B, 3H)
+        float *ux = c->uxh + (size_t)t * BH;                 // (B, H)
         mm_nn(B, 2 * H, H, hp, H, p->U, 2 * H, gt, (int)G, 1.0f);
         mm_nn(B, H, H, hp, H, p->Ux, H, ux, H, 0.0f);
         for (int b = 0; b < B; b++) {
@@ -75,7 +75,7 @@ void gru_forward(const GruParams *p, const float *x, const float *mask, const fl
 
 // Backward, per step t with dh = dL/dh_t (output gradient + carry from the following step):
 //   dhn = m·dh                        dh_prev  = (1 − m)·dh + u·dhn
-//   du  = dhn·(h_prev − hc)           dpx      = dhn·(1 − u)·(1 − hc²)     (px = uxh·r + xx)
+//   du  = dhn·(h_prev − hc)           dpx      = dhn·(1 − u)·(1 − hc²)   (px = uxh·r + xx)
 //   dr  = dpx·uxh                     duxh     = dpx·r
 //   dpre = [dr·r(1−r) | du·u(1−u)]    dh_prev += dpre·Uᵀ + duxh·Uxᵀ
 // Stored per step: dproj = [dpre | dpx] (T, B, 3H) and duxh (T, B, H); afterwards

@@ -44,9 +44,10 @@ const float *gru_output(const GruCache *c);
 // Backward scratch: (T, B, 3H) input-projection grads + (T, B, H) for Ux + 2 (B, H) carries.
 size_t gru_scratch_floats(int T, int B, int H);
 
-// x (T, B, F); mask (T, B) or NULL (all ones); h0 (B, H) or NULL (zeros). c bound (per batch) for exactly T, B, H.
-void gru_forward(const GruParams *p, const float *x, const float *mask, const float *h0, int T, int B,
-                 int F, int H, int reverse, GruCache *c);
+// x (T, B, F); mask (T, B) or NULL (all ones); h0 (B, H) or NULL (zeros).
+// c is bound (per batch) for exactly T, B, H.
+void gru_forward(const GruParams *p, const float *x, const float *mask, const float *h0, int T,
+                 int B, int F, int H, int reverse, GruCache *c);
 
 // dout (T, B, ·) with row stride ld_dout >= H (so a [fwd | bwd] concatenation's half can be
 // passed in place). Adds into g (or NULL), dx (T, B, F) (or NULL) and dh0 (B, H) (or NULL).

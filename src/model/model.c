@@ -42,8 +42,8 @@ int model_init(TapModel *m, const TapConfig *cfg, int max_T, int max_L, int max_
                TapError *err) {
     memset(m, 0, sizeof *m);
     if (max_T < 1 || max_L < 1 || max_B < 1)
-        return tap_error_set(err, TAP_ERR_ARG, "model limits T=%d L=%d B=%d must be positive", max_T, max_L,
-                             max_B);
+        return tap_error_set(err, TAP_ERR_ARG, "model limits T=%d L=%d B=%d must be positive",
+                             max_T, max_L, max_B);
     int rc = params_layout(cfg, &m->table, err);
     if (rc) return rc;
     m->cfg = *cfg;
@@ -54,10 +54,11 @@ int model_init(TapModel *m, const TapConfig *cfg, int max_T, int max_L, int max_
     m->g = calloc(m->table.n, sizeof *m->g);
     m->cost = calloc((size_t)max_B, sizeof *m->cost);
     m->dcost = calloc((size_t)max_B, sizeof *m->dcost);
-    if (!m->w || !m->g || !m->cost || !m->dcost || arena_init(&m->arena, model_arena_floats(cfg, max_T, max_L, max_B)) != TAP_OK) {
+    if (!m->w || !m->g || !m->cost || !m->dcost ||
+        arena_init(&m->arena, model_arena_floats(cfg, max_T, max_L, max_B)) != TAP_OK) {
         model_free(m);
-        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory for the model (T=%d L=%d B=%d)", max_T, max_L,
-                             max_B);
+        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory for the model (T=%d L=%d B=%d)",
+                             max_T, max_L, max_B);
     }
     TapRng rng;
     rng_seed(&rng, seed);
@@ -80,28 +81,33 @@ void model_free(TapModel *m) {
 }
 
 size_t model_memory_bytes(const TapModel *m) {
-    return (2 * m->table.n + m->arena.cap) * sizeof(float) + (size_t)m->max_B * (sizeof(double) + sizeof(float));
+    return (2 * m->table.n + m->arena.cap) * sizeof(float) +
+           (size_t)m->max_B * (sizeof(double) + sizeof(float));
 }
 
 static int check_batch(const TapModel *m, const ModelBatch *b, TapError *err) {
     if (b->T < 1 || b->L < 1 || b->B < 1 || b->T > m->max_T || b->L > m->max_L || b->B > m->max_B)
-        return tap_error_set(err, TAP_ERR_ARG, "batch T=%d L=%d B=%d outside the model's limits T<=%d L<=%d B<=%d",
+        return tap_error_set(err, TAP_ERR_ARG,
+                             "batch T=%d L=%d B=%d outside the model's limits T<=%d L<=%d B<=%d",
                              b->T, b->L, b->B, m->max_T, m->max_L, m->max_B);
     if (!b->x || !b->x_mask || !b->y || !b->y_mask || (b->a && !b->a_mask))
         return tap_error_set(err, TAP_ERR_ARG, "batch is missing an array");
     for (int i = 0; i < b->B; i++) {
         int frames = 0;
         for (int t = 0; t < b->T; t++) frames += b->x_mask[(size_t)t * b->B + i] > 0.0f;
-        if (!frames) return tap_error_set(err, TAP_ERR_ARG, "batch sequence %d has no valid frame", i);
+        if (!frames)
+            return tap_error_set(err, TAP_ERR_ARG, "batch sequence %d has no valid frame", i);
     }
     for (size_t i = 0; i < (size_t)b->L * b->B; i++)
         if (b->y[i] < 0 || b->y[i] >= m->cfg.V)
-            return tap_error_set(err, TAP_ERR_ARG, "batch token %d at (t=%zu, b=%zu) outside [0, %d)", b->y[i],
+            return tap_error_set(err, TAP_ERR_ARG,
+                                 "batch token %d at (t=%zu, b=%zu) outside [0, %d)", b->y[i],
                                  i / (size_t)b->B, i % (size_t)b->B, m->cfg.V);
     return TAP_OK;
 }
 
-int model_loss(TapModel *m, const ModelBatch *b, double *cost_per_seq, double *mean_cost, TapError *err) {
+int model_loss(TapModel *m, const ModelBatch *b, double *cost_per_seq, double *mean_cost,
+               TapError *err) {
     m->have_forward = 0;
     int rc = check_batch(m, b, err);
     if (rc) return rc;
@@ -124,13 +130,14 @@ int model_loss(TapModel *m, const ModelBatch *b, double *cost_per_seq, double *m
     decoder_cache_bind(&m->dc, dc_mem, c, S, L, B);
     decoder_forward(&m->dec, c, m->es.ctx, m->es.ctx_mask, b->y, b->y_mask, S, L, B, &m->dc);
     if (b->a) loss_align_pool(c, b->a, b->a_mask, T, B, L, m->a_pool, m->mask_pool);
-    loss_forward(c, m->dc.logits, b->y, b->y_mask, m->dc.alphas, b->a ? m->a_pool : NULL, m->mask_pool, L, B, S,
-                 m->cost, NULL, NULL);
+    loss_forward(c, m->dc.logits, b->y, b->y_mask, m->dc.alphas, b->a ? m->a_pool : NULL,
+                 m->mask_pool, L, B, S, m->cost, NULL, NULL);
     double sum = 0.0;
     for (int i = 0; i < B; i++) sum += m->cost[i];
     if (cost_per_seq) memcpy(cost_per_seq, m->cost, (size_t)B * sizeof *cost_per_seq);
     *mean_cost = sum / B;
-    if (!isfinite(*mean_cost)) return tap_error_set(err, TAP_ERR_NUMERIC, "cost is not finite (%g)", *mean_cost);
+    if (!isfinite(*mean_cost))
+        return tap_error_set(err, TAP_ERR_NUMERIC, "cost is not finite (%g)", *mean_cost);
     m->have_forward = 1;
     return TAP_OK;
 }
@@ -144,21 +151,22 @@ void model_backward(TapModel *m) {
     // Decoder phase of the shared backward region: dlogits, dalphas, then the decoder's work.
     TapArena r = {.base = m->bwd, .cap = sizes_of(c, b->T, L, B).bwd};
     float *dlogits = arena_calloc(&r, (size_t)L * B * c->V); // (L, B, V)
-    float *dalphas = arena_calloc(&r, (size_t)L * B * S);     // (L, B, S)
+    float *dalphas = arena_calloc(&r, (size_t)L * B * S);    // (L, B, S)
     float *work = arena_alloc(&r, decoder_backward_floats(c, S, L, B));
     TAP_ASSERT(dlogits && dalphas && work);
     // d mean / d cost[b] = 1/B
     for (int i = 0; i < B; i++) m->dcost[i] = 1.0f / (float)B;
-    loss_backward(c, m->dc.logits, b->y, b->y_mask, m->dc.alphas, b->a ? m->a_pool : NULL, m->mask_pool, m->dcost,
-                  L, B, S, dlogits, b->a ? dalphas : NULL);
+    loss_backward(c, m->dc.logits, b->y, b->y_mask, m->dc.alphas, b->a ? m->a_pool : NULL,
+                  m->mask_pool, m->dcost, L, B, S, dlogits, b->a ? dalphas : NULL);
     memset(m->dctx, 0, (size_t)S * B * config_context_dim(c) * sizeof *m->dctx);
-    decoder_backward(&m->dec, &m->dec_g, c, m->es.ctx, m->es.ctx_mask, b->y, b->y_mask, S, L, B, &m->dc, dlogits,
-                     b->a ? dalphas : NULL, work, m->dctx);
+    decoder_backward(&m->dec, &m->dec_g, c, m->es.ctx, m->es.ctx_mask, b->y, b->y_mask, S, L, B,
+                     &m->dc, dlogits, b->a ? dalphas : NULL, work, m->dctx);
     // Encoder phase: the decoder's scratch is dead now.
     encoder_backward(&m->enc, &m->es, b->x, m->dctx, m->bwd, &m->enc_g, NULL);
 }
 
-int model_save(const TapModel *m, const char *path, const CheckpointScalars *scalars, TapError *err) {
+int model_save(const TapModel *m, const char *path, const CheckpointScalars *scalars,
+               TapError *err) {
     CheckpointRole role = {"params", m->w};
     return checkpoint_save(path, &m->cfg, &m->table, &role, 1, scalars, err);
 }

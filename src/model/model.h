@@ -21,18 +21,18 @@
 // One padded batch as TAP's prepare_data builds it (time-major, float masks).
 typedef struct {
     int T, L, B;
-    const float *x;       // (T, B, F) point features; x_mask covers len+1 frames
-    const float *x_mask;  // (T, B)
-    const int32_t *y;     // (L, B) token ids in [0, V), <eol> = 0 at position len
-    const float *y_mask;  // (L, B) covers len+1 tokens
-    const float *a;       // (T, B, L) stroke alignment, or NULL: no attention-guidance term
-    const float *a_mask;  // (T, B, L) (with a)
+    const float *x;      // (T, B, F) point features; x_mask covers len+1 frames
+    const float *x_mask; // (T, B)
+    const int32_t *y;    // (L, B) token ids in [0, V), <eol> = 0 at position len
+    const float *y_mask; // (L, B) covers len+1 tokens
+    const float *a;      // (T, B, L) stroke alignment, or NULL: no attention-guidance term
+    const float *a_mask; // (T, B, L) (with a)
 } ModelBatch;
 
 typedef struct {
     TapConfig cfg;
     ParamTable table;
-    float *w; // (n) weights the forward pass reads (a trainer with weight noise writes its sample here)
+    float *w; // (n) weights the forward pass reads (weight noise: the trainer writes its sample here)
     float *g; // (n) gradient of the batch-mean cost, filled by model_backward
     int max_T, max_L, max_B;
     TapArena arena; // activations and scratch of one batch

@@ -20,7 +20,8 @@ void mm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb
         scale_c(M, N, C, ldc, beta);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
+                ldc);
 }
 
 void mm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
@@ -30,7 +31,8 @@ void mm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb
         scale_c(M, N, C, ldc, beta);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
+                ldc);
 }
 
 void mm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
@@ -40,7 +42,8 @@ void mm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb
         scale_c(M, N, C, ldc, beta);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
+                ldc);
 }
 
 void mm_ref(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B,

@@ -111,8 +111,9 @@ Test(checkpoint, save_then_load_restores_every_role_and_scalar_exactly) {
     cr_assert_str_eq(sc->text, f.sc.text);
     TapConfig c;
     cr_assert(checkpoint_read_config(f.path, &c, &err) == TAP_OK, "%s", err.msg);
-    cr_assert(c.F == 3 && c.n_layers == 2 && c.H[1] == 4 && c.pool[0] == 0 && c.pool[1] == 1 && c.D == 5 &&
-              c.E == 6 && c.V == 7 && c.K == 3 && c.Q == 2 && c.gate == 1 && c.gamma == f.cfg.gamma);
+    cr_assert(c.F == 3 && c.n_layers == 2 && c.H[1] == 4 && c.pool[0] == 0 && c.pool[1] == 1 &&
+              c.D == 5 && c.E == 6 && c.V == 7 && c.K == 3 && c.Q == 2 && c.gate == 1 &&
+              c.gamma == f.cfg.gamma);
     cr_assert(checkpoint_has_role(f.path, "adadelta_rg2", &err) == 1);
     cr_assert(checkpoint_has_role(f.path, "ls2", &err) == 0);
     free(w);
@@ -158,7 +159,8 @@ Test(checkpoint, wrong_shape_is_reported_with_both_shapes) {
     H5Fclose(h);
     TapError err = {0};
     cr_assert(load_params(&f, &err) == TAP_ERR_FORMAT);
-    cr_assert(strstr(err.msg, "tensor 'decoder_U_att' has shape [8,2], expected [8,1]"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "tensor 'decoder_U_att' has shape [8,2], expected [8,1]"), "%s",
+              err.msg);
     fixture_free(&f);
 }
 
@@ -249,7 +251,8 @@ Test(checkpoint, truncated_garbage_and_absent_files_fail_with_a_message) {
         memset(&err, 0, sizeof err);
         int rc = load_params(&f, &err);
         cr_assert(rc != TAP_OK, "truncated to %zu bytes must fail", cuts[i]);
-        cr_assert(strlen(err.msg) > 0 && strstr(err.msg, f.path), "message names the file: %s", err.msg);
+        cr_assert(strlen(err.msg) > 0 && strstr(err.msg, f.path), "message names the file: %s",
+                  err.msg);
         cr_log_info("cut at %zu of %zu bytes: %s", cuts[i], len, err.msg);
     }
     for (size_t i = 0; i < len; i++) bytes[i] = (char)(i * 7919u >> 3);

@@ -137,11 +137,12 @@ Test(encoder, backward_matches_central_differences_for_x_and_every_tensor) {
     for (int i = 0; i < f.table.n_tensors; i++) {
         const ParamSpec *ps = &f.table.spec[i];
         if (strncmp(ps->name, "encoder", 7) != 0) {
-            for (size_t k = 0; k < ps->size; k++) cr_assert(f.g[ps->offset + k] == 0.0f, "%s touched", ps->name);
+            for (size_t k = 0; k < ps->size; k++)
+                cr_assert(f.g[ps->offset + k] == 0.0f, "%s touched", ps->name);
             continue;
         }
-        fails += tu_gradcheck(ps->name, f.w + ps->offset, f.g + ps->offset, ps->size, loss_of, &f, 1e-2f,
-                              1e-3, 1e-2, 0);
+        fails += tu_gradcheck(ps->name, f.w + ps->offset, f.g + ps->offset, ps->size, loss_of, &f,
+                              1e-2f, 1e-3, 1e-2, 0);
         checked++;
     }
     cr_assert_eq(checked, 3 * 2 * 6);
@@ -162,7 +163,8 @@ Test(encoder, backward_adds_into_existing_gradients) {
     float *once = malloc(f.table.n * sizeof(float));
     memcpy(once, f.g, f.table.n * sizeof(float));
     encoder_backward(&f.p, &f.s, f.x, f.R, f.scratch, &eg, NULL);
-    for (size_t i = 0; i < f.table.n; i++) cr_assert(fabsf(f.g[i] - 2.0f * once[i]) <= 1e-6f * (1 + fabsf(once[i])));
+    for (size_t i = 0; i < f.table.n; i++)
+        cr_assert(fabsf(f.g[i] - 2.0f * once[i]) <= 1e-6f * (1 + fabsf(once[i])));
     free(once);
     fixture_free(&f);
 }

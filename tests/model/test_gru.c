@@ -53,7 +53,8 @@ static void naive_gru(const Fixture *f, const float *x, const float *mask, float
             double pre[2 * H], ux[H], hn[H];
             for (int j = 0; j < 2 * H; j++) {
                 pre[j] = f->b[j];
-                for (int k = 0; k < F; k++) pre[j] += (double)x[(t * B + b) * F + k] * (double)f->W[k * 2 * H + j];
+                for (int k = 0; k < F; k++)
+                    pre[j] += (double)x[(t * B + b) * F + k] * (double)f->W[k * 2 * H + j];
                 for (int k = 0; k < H; k++) pre[j] += h[b][k] * (double)f->U[k * 2 * H + j];
                 pre[j] = 1.0 / (1.0 + exp(-pre[j]));
             }
@@ -61,7 +62,8 @@ static void naive_gru(const Fixture *f, const float *x, const float *mask, float
                 ux[j] = 0;
                 for (int k = 0; k < H; k++) ux[j] += h[b][k] * (double)f->Ux[k * H + j];
                 double xx = f->bx[j];
-                for (int k = 0; k < F; k++) xx += (double)x[(t * B + b) * F + k] * (double)f->Wx[k * H + j];
+                for (int k = 0; k < F; k++)
+                    xx += (double)x[(t * B + b) * F + k] * (double)f->Wx[k * H + j];
                 double hc = tanh(ux[j] * pre[j] + xx);
                 hn[j] = pre[H + j] * h[b][j] + (1 - pre[H + j]) * hc;
             }
@@ -93,7 +95,8 @@ Test(gru, forward_matches_naive_transcription_of_tap) {
     naive_gru(&f, f.x, f.mask, ref);
     const float *out = gru_output(&f.cache);
     for (int i = 0; i < T * B * H; i++)
-        cr_assert(fabsf(out[i] - ref[i]) < 1e-5f, "out[%d] = %g, expected %g", i, (double)out[i], (double)ref[i]);
+        cr_assert(fabsf(out[i] - ref[i]) < 1e-5f, "out[%d] = %g, expected %g", i, (double)out[i],
+                  (double)ref[i]);
     // masked steps carry the last valid state of sequence 1 forward unchanged
     for (int t = 3; t < T; t++)
         for (int j = 0; j < H; j++) cr_assert(out[(t * B + 1) * H + j] == out[(2 * B + 1) * H + j]);
@@ -119,7 +122,8 @@ Test(gru, reverse_equals_flipped_input_flipped_mask_flipped_output) {
         }
     // the padded tail of sequence 1 is read first with mask 0, so it stays h0 there
     for (int t = 3; t < T; t++)
-        for (int j = 0; j < H; j++) cr_assert(fabsf(out[(t * B + 1) * H + j] - f.h0[H + j]) < 1e-7f);
+        for (int j = 0; j < H; j++)
+            cr_assert(fabsf(out[(t * B + 1) * H + j] - f.h0[H + j]) < 1e-7f);
     free(f.cache_mem);
 }
 
@@ -129,7 +133,7 @@ static void check_all_gradients(int reverse) {
     GruParams p = params_of(&f);
     gru_forward(&p, f.x, f.mask, f.h0, T, B, F, H, reverse, &f.cache);
     float dW[F * 2 * H] = {0}, db[2 * H] = {0}, dU[H * 2 * H] = {0}, dWx[F * H] = {0}, dbx[H] = {0},
-          dUx[H * H] = {0}, dx[T * B * F] = {0}, dh0[B * H] = {0};
+                     dUx[H * H] = {0}, dx[T * B * F] = {0}, dh0[B * H] = {0};
     // backward adds: seed every gradient with 1 and subtract it afterwards
     float *all[] = {dW, db, dU, dWx, dbx, dUx, dx, dh0};
     size_t sizes[] = {F * 2 * H, 2 * H, H * 2 * H, F * H, H, H * H, T * B * F, B * H};
@@ -144,7 +148,8 @@ static void check_all_gradients(int reverse) {
     float *inputs[] = {f.W, f.b, f.U, f.Wx, f.bx, f.Ux, f.x, f.h0};
     int fails = 0;
     for (int k = 0; k < 8; k++)
-        fails += tu_gradcheck(names[k], inputs[k], all[k], sizes[k], loss_of, &f, 1e-2f, 1e-3, 1e-2, 0);
+        fails +=
+            tu_gradcheck(names[k], inputs[k], all[k], sizes[k], loss_of, &f, 1e-2f, 1e-3, 1e-2, 0);
     cr_assert(fails == 0, "%d gradient mismatches (reverse=%d)", fails, reverse);
     // inputs of the padded steps of sequence 1 must get exactly zero gradient
     for (int t = 3; t < T; t++)

@@ -22,7 +22,8 @@ typedef struct {
     ModelBatch mb;
 } Batch;
 
-static void batch_make(Batch *b, int F, int V, const int *lens_x, const int *lens_y, int B, uint64_t seed) {
+static void batch_make(Batch *b, int F, int V, const int *lens_x, const int *lens_y, int B,
+                       uint64_t seed) {
     TapRng r;
     rng_seed(&r, seed);
     int mx = 0, my = 0;
@@ -46,7 +47,8 @@ static void batch_make(Batch *b, int F, int V, const int *lens_x, const int *len
         for (int t = 0; t < lx; t++)
             for (int k = 0; k < F; k++) b->x[((size_t)t * B + i) * F + k] = (float)rng_normal(&r);
         for (int t = 0; t <= lx; t++) b->x_mask[t * B + i] = 1.0f;
-        for (int t = 0; t < ly; t++) b->y[t * B + i] = 1 + (int32_t)rng_below(&r, (uint64_t)(V - 1));
+        for (int t = 0; t < ly; t++)
+            b->y[t * B + i] = 1 + (int32_t)rng_below(&r, (uint64_t)(V - 1));
         for (int t = 0; t <= ly; t++) b->y_mask[t * B + i] = 1.0f;
         for (int j = 0; j < ly; j++) {
             int s = j * lx / ly, e = (j + 1) * lx / ly;
@@ -121,10 +123,11 @@ static void check_whole_model(int gate, int with_alignment) {
     int fails = 0;
     for (int i = 0; i < m.table.n_tensors; i++) {
         const ParamSpec *p = &m.table.spec[i];
-        fails += tu_gradcheck(p->name, m.w + p->offset, g + p->offset, p->size, mean_loss, &l, 1e-2f, 1e-3, 1e-2, 0);
+        fails += tu_gradcheck(p->name, m.w + p->offset, g + p->offset, p->size, mean_loss, &l,
+                              1e-2f, 1e-3, 1e-2, 0);
     }
-    cr_assert(fails == 0, "%d mismatches over %zu parameters (gate=%d, alignment=%d)", fails, m.table.n, gate,
-              with_alignment);
+    cr_assert(fails == 0, "%d mismatches over %zu parameters (gate=%d, alignment=%d)", fails,
+              m.table.n, gate, with_alignment);
     free(g);
     model_free(&m);
     batch_free(&b);
@@ -132,7 +135,9 @@ static void check_whole_model(int gate, int with_alignment) {
 
 Test(model, gradient_of_every_parameter_matches_central_differences) { check_whole_model(1, 1); }
 
-Test(model, gradient_without_gate_or_alignment_matches_central_differences) { check_whole_model(0, 0); }
+Test(model, gradient_without_gate_or_alignment_matches_central_differences) {
+    check_whole_model(0, 0);
+}
 
 Test(model, fresh_tap_model_predicts_nearly_uniform_tokens) {
     TapConfig c;
@@ -149,7 +154,8 @@ Test(model, fresh_tap_model_predicts_nearly_uniform_tokens) {
     // TAP's init gives near-zero logits: each of len+1 tokens costs about log V.
     for (int i = 0; i < 2; i++) {
         double expect = (lens_y[i] + 1) * log((double)c.V);
-        cr_assert(fabs(cost[i] - expect) < 0.01 * expect, "seq %d: cost %g, expected about %g", i, cost[i], expect);
+        cr_assert(fabs(cost[i] - expect) < 0.01 * expect, "seq %d: cost %g, expected about %g", i,
+                  cost[i], expect);
     }
     cr_assert(fabs(mean - 0.5 * (cost[0] + cost[1])) < 1e-9);
     model_free(&m);
@@ -237,10 +243,11 @@ Test(model, tap_size_batch_of_eight_median_expressions_fits_in_300_mb) {
     model_backward(&m);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double mb = (double)model_memory_bytes(&m) / (1024.0 * 1024.0);
-    cr_log_info("TAP size, B=8 T=%d L=%d: %zu parameters, weights+grads %.1f MB, arena %.1f MB (peak used %.1f MB), "
+    cr_log_info("TAP size, B=8 T=%d L=%d: %zu parameters, weights+grads %.1f MB, arena %.1f MB "
+                "(peak used %.1f MB), "
                 "total %.1f MB; forward+backward %.2f s",
-                b.T, b.L, m.table.n, 2.0 * (double)m.table.n * 4 / 1048576.0, (double)m.arena.cap * 4 / 1048576.0,
-                (double)m.arena.peak * 4 / 1048576.0, mb,
+                b.T, b.L, m.table.n, 2.0 * (double)m.table.n * 4 / 1048576.0,
+                (double)m.arena.cap * 4 / 1048576.0, (double)m.arena.peak * 4 / 1048576.0, mb,
                 (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     cr_assert(mb < 300.0, "model holds %.1f MB", mb);
     double n2 = 0;

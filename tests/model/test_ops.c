@@ -26,9 +26,12 @@ static void check_variant(int ta, int tb, float beta) {
     tu_fill_normal(B, (size_t)rows_b * ldb, 1.0f, 12);
     tu_fill_normal(C, (size_t)M * ldc, 1.0f, 13);
     memcpy(R, C, sizeof(float) * (size_t)M * ldc);
-    if (!ta && !tb) mm_nn(M, N, K, A, lda, B, ldb, C, ldc, beta);
-    else if (!ta && tb) mm_nt(M, N, K, A, lda, B, ldb, C, ldc, beta);
-    else mm_tn(M, N, K, A, lda, B, ldb, C, ldc, beta);
+    if (!ta && !tb)
+        mm_nn(M, N, K, A, lda, B, ldb, C, ldc, beta);
+    else if (!ta && tb)
+        mm_nt(M, N, K, A, lda, B, ldb, C, ldc, beta);
+    else
+        mm_tn(M, N, K, A, lda, B, ldb, C, ldc, beta);
     mm_ref(ta, tb, M, N, K, A, lda, B, ldb, R, ldc, beta);
     float d = max_abs_diff(C, R, (size_t)M * ldc);
     cr_assert(d < 1e-5f, "ta=%d tb=%d beta=%g: max diff %g", ta, tb, (double)beta, (double)d);

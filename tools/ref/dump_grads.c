@@ -16,7 +16,8 @@
 #include "tap.h"
 
 // Reads dataset `name` of exactly `ndim` dims into a malloc'd buffer of `mem_type`; dims out.
-static void *read_dataset(hid_t f, const char *name, hid_t mem_type, size_t elem, int ndim, hsize_t *dims) {
+static void *read_dataset(hid_t f, const char *name, hid_t mem_type, size_t elem, int ndim,
+                          hsize_t *dims) {
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     if (d < 0) return NULL;
     hid_t s = H5Dget_space(d);
@@ -62,8 +63,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     const int T = (int)dx[0], B = (int)dx[1], L = (int)dy[0];
-    if (dxm[0] != dx[0] || dxm[1] != dx[1] || dy[1] != dx[1] || dym[0] != dy[0] || dym[1] != dy[1] ||
-        da[0] != dx[0] || da[1] != dx[1] || da[2] != dy[0] || memcmp(da, dam, sizeof da) != 0) {
+    if (dxm[0] != dx[0] || dxm[1] != dx[1] || dy[1] != dx[1] || dym[0] != dy[0] ||
+        dym[1] != dy[1] || da[0] != dx[0] || da[1] != dx[1] || da[2] != dy[0] ||
+        memcmp(da, dam, sizeof da) != 0) {
         fprintf(stderr, "dump_grads: error: inconsistent batch shapes in %s\n", argv[1]);
         return 1;
     }
@@ -106,8 +108,9 @@ int main(int argc, char **argv) {
     }
     double tf = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     double tb = (double)(t2.tv_sec - t1.tv_sec) + 1e-9 * (double)(t2.tv_nsec - t1.tv_nsec);
-    printf("T=%d L=%d B=%d S=%d params=%zu mean_cost=%.9g forward=%.3fs backward=%.3fs model_memory=%.1fMB\n", T, L,
-           B, m.S, m.table.n, mean, tf, tb, (double)model_memory_bytes(&m) / 1048576.0);
+    printf("T=%d L=%d B=%d S=%d params=%zu mean_cost=%.9g forward=%.3fs backward=%.3fs "
+           "model_memory=%.1fMB\n",
+           T, L, B, m.S, m.table.n, mean, tf, tb, (double)model_memory_bytes(&m) / 1048576.0);
     model_free(&m);
     free(sc);
     free(cost);
