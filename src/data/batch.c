@@ -83,7 +83,8 @@ void batcher_free(Batcher *b) {
 int batch_init(Batch *bt, int max_B, int max_Tx, int max_Ty, TapError *err) {
     memset(bt, 0, sizeof *bt);
     if (max_B < 1 || max_Tx < 1 || max_Ty < 1)
-        return tap_error_set(err, TAP_ERR_ARG, "batch shape (%d, %d, %d) is empty", max_B, max_Tx, max_Ty);
+        return tap_error_set(err, TAP_ERR_ARG, "batch shape (%d, %d, %d) is empty", max_B, max_Tx,
+                             max_Ty);
     size_t xb = (size_t)max_Tx * (size_t)max_B, yb = (size_t)max_Ty * (size_t)max_B;
     bt->cap_B = max_B, bt->cap_Tx = max_Tx, bt->cap_Ty = max_Ty;
     bt->x = malloc(xb * TAP_DATASET_FEATURE_DIM * sizeof *bt->x);
@@ -95,7 +96,8 @@ int batch_init(Batch *bt, int max_B, int max_Tx, int max_Ty, TapError *err) {
     bt->index = malloc((size_t)max_B * sizeof *bt->index);
     if (!bt->x || !bt->x_mask || !bt->y || !bt->y_mask || !bt->a || !bt->a_mask || !bt->index) {
         batch_free(bt);
-        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory for a batch of (%d, %d, %d)", max_B, max_Tx, max_Ty);
+        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory for a batch of (%d, %d, %d)", max_B,
+                             max_Tx, max_Ty);
     }
     return TAP_OK;
 }
@@ -119,17 +121,19 @@ void batch_fill(Batch *bt, const Dataset *ds, const int *idx, int n) {
     for (int b = 0; b < B; b++) {
         int e = idx[b], lx = dataset_len_x(ds, e), ly = dataset_len_y(ds, e);
         bt->index[b] = e;
-        const float *fe = ds->features + (size_t)ds->feature_offsets[e] * F;  // (lx, 9)
-        const int32_t *ps = ds->point_stroke + ds->feature_offsets[e];        // (lx)
-        const int32_t *tok = ds->tokens + ds->token_offsets[e];               // (ly)
-        for (int t = 0; t < lx; t++) memcpy(bt->x + ((size_t)t * B + b) * F, fe + (size_t)t * F, F * sizeof *fe);
+        const float *fe = ds->features + (size_t)ds->feature_offsets[e] * F; // (lx, 9)
+        const int32_t *ps = ds->point_stroke + ds->feature_offsets[e];       // (lx)
+        const int32_t *tok = ds->tokens + ds->token_offsets[e];              // (ly)
+        for (int t = 0; t < lx; t++)
+            memcpy(bt->x + ((size_t)t * B + b) * F, fe + (size_t)t * F, F * sizeof *fe);
         for (int t = 0; t <= lx; t++) bt->x_mask[t * B + b] = 1.0f;
         for (int j = 0; j < ly; j++) bt->y[j * B + b] = tok[j];
         for (int j = 0; j <= ly; j++) bt->y_mask[j * B + b] = 1.0f;
         for (int t = 0; t <= lx; t++)
             for (int j = 0; j <= ly; j++) bt->a_mask[((size_t)t * B + b) * Ty + j] = 1.0f;
         for (int j = 0; j < ly; j++) {
-            int64_t k = ds->token_offsets[e] + j, a0 = ds->align_offsets[k], a1 = ds->align_offsets[k + 1];
+            int64_t k = ds->token_offsets[e] + j, a0 = ds->align_offsets[k],
+                    a1 = ds->align_offsets[k + 1];
             // Structure tokens own no strokes; symbol tokens own a few, so a scan is cheap.
             for (int t = 0; t < lx; t++)
                 for (int64_t a = a0; a < a1; a++)

@@ -15,15 +15,15 @@
 #include "tap.h"
 
 typedef struct {
-    int batch_size;  // B
-    int maxlen;      // label length limit, <= 0 for none
+    int batch_size; // B
+    int maxlen;     // label length limit, <= 0 for none
     int n_batches;
-    int *start;      // (n_batches + 1) offsets into members
-    int *members;    // dataset indices, batch after batch, sorted by number of points
-    int *order;      // (n_batches) batches of the current epoch, in visiting order
+    int *start;                // (n_batches + 1) offsets into members
+    int *members;              // dataset indices, batch after batch, sorted by number of points
+    int *order;                // (n_batches) batches of the current epoch, in visiting order
     int max_B, max_Tx, max_Ty; // largest padded shapes over all batches
-    int n_kept;      // expressions in some batch
-    int n_dropped;   // expressions dropped by maxlen
+    int n_kept;                // expressions in some batch
+    int n_dropped;             // expressions dropped by maxlen
 } Batcher;
 
 // Builds the batches of ds. maxlen follows TAP exactly: labels longer than maxlen are dropped
@@ -37,15 +37,15 @@ const int *batcher_batch(const Batcher *b, int i, int *n);
 void batcher_free(Batcher *b);
 
 typedef struct {
-    int B, Tx, Ty;               // shapes of the batch last filled
-    int cap_B, cap_Tx, cap_Ty;   // allocation
-    float *x;                    // (Tx, B, 9)
-    float *x_mask;               // (Tx, B)
-    int32_t *y;                  // (Ty, B) token ids, 0 (<eol>) as padding
-    float *y_mask;               // (Ty, B)
-    float *a;                    // (Tx, B, Ty)
-    float *a_mask;               // (Tx, B, Ty)
-    int *index;                  // (B) dataset index of each column
+    int B, Tx, Ty;             // shapes of the batch last filled
+    int cap_B, cap_Tx, cap_Ty; // allocation
+    float *x;                  // (Tx, B, 9)
+    float *x_mask;             // (Tx, B)
+    int32_t *y;                // (Ty, B) token ids, 0 (<eol>) as padding
+    float *y_mask;             // (Ty, B)
+    float *a;                  // (Tx, B, Ty)
+    float *a_mask;             // (Tx, B, Ty)
+    int *index;                // (B) dataset index of each column
 } Batch;
 
 // Allocates for batches up to (max_B, max_Tx, max_Ty), e.g. the Batcher's max_* fields.

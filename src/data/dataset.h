@@ -20,10 +20,10 @@
 // One expression to append. Shapes use N = n_rows, L = n_tokens.
 typedef struct {
     const char *uid;
-    const char *source;       // the InkML path it came from
-    int n_rows;               // N >= 1
-    const float *features;    // (N, 9)
-    const int *point_stroke;  // (N) stroke (trace) index of each row, in [0, n_strokes)
+    const char *source;      // the InkML path it came from
+    int n_rows;              // N >= 1
+    const float *features;   // (N, 9)
+    const int *point_stroke; // (N) stroke (trace) index of each row, in [0, n_strokes)
     int n_strokes;
     int n_tokens;             // L
     const int *tokens;        // (L) ids < V

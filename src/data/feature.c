@@ -20,7 +20,7 @@ int feature_compute(const InkmlDoc *doc, Features *out, TapError *err) {
 }
 
 int feature_compute_traces(int n_traces, const int *trace_start, const double *x, const double *y,
-                            Features *out, TapError *err) {
+                           Features *out, TapError *err) {
     memset(out, 0, sizeof *out);
     if (n_traces <= 0 || trace_start[n_traces] <= trace_start[0])
         return tap_error_set(err, TAP_ERR_ARG, "no points");
@@ -40,7 +40,7 @@ int feature_compute_traces(int n_traces, const int *trace_start, const double *x
     // Kept points: at most every raw point plus one extra row per one-point stroke.
     size_t cap = (size_t)n_raw + (size_t)n_traces;
     double *px = malloc(cap * sizeof *px), *py = malloc(cap * sizeof *py); // (N)
-    int *ps = malloc(cap * sizeof *ps);                                     // (N)
+    int *ps = malloc(cap * sizeof *ps);                                    // (N)
     if (!px || !py || !ps) {
         free(px), free(py), free(ps);
         return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
@@ -56,7 +56,8 @@ int feature_compute_traces(int n_traces, const int *trace_start, const double *x
         double prev_x = x[a], prev_y = y[a];
         double kx = x[a], ky = y[a];
         // Index of the last point after deduplication: skip trailing repeats.
-        while (last_raw > a && x[last_raw] == x[last_raw - 1] && y[last_raw] == y[last_raw - 1]) last_raw--;
+        while (last_raw > a && x[last_raw] == x[last_raw - 1] && y[last_raw] == y[last_raw - 1])
+            last_raw--;
         for (int j = a + 1; j < last_raw; j++) {
             if (x[j] == prev_x && y[j] == prev_y) continue;
             prev_x = x[j], prev_y = y[j];
@@ -98,7 +99,8 @@ int feature_compute_traces(int n_traces, const int *trace_start, const double *x
     float sigma = sqrtf(sv / sl);
     if (!(sigma > 0.0f) || !isfinite(sigma) || !isfinite(mux) || !isfinite(muy)) {
         free(px), free(py), free(ps);
-        return tap_error_set(err, TAP_ERR_NUMERIC, "degenerate ink: zero horizontal spread (sigma = 0)");
+        return tap_error_set(err, TAP_ERR_NUMERIC,
+                             "degenerate ink: zero horizontal spread (sigma = 0)");
     }
 
     float *f = malloc((size_t)n * TAP_FEATURE_DIM * sizeof *f); // (N, 9)

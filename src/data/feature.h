@@ -21,7 +21,7 @@ typedef struct {
 // Fails with TAP_ERR_NUMERIC on degenerate ink (zero total stroke length or zero x spread),
 // TAP_ERR_ARG on empty input. The message does not name the file: callers prefix it.
 int feature_compute_traces(int n_traces, const int *trace_start, const double *x, const double *y,
-                            Features *out, TapError *err);
+                           Features *out, TapError *err);
 // Same for a parsed document.
 int feature_compute(const InkmlDoc *doc, Features *out, TapError *err);
 void feature_free(Features *f);

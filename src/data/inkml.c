@@ -48,7 +48,7 @@ typedef struct {
     int cap_points, cap_traces, cap_symbols;
     char **trace_ids; // (n_ids) id attribute of each trace or NULL; n_ids = n_traces + open trace
     int n_ids, cap_ids, cap_starts;
-    Group *groups;    // open traceGroups, innermost last
+    Group *groups; // open traceGroups, innermost last
     int n_groups, cap_groups;
     // raw refs per emitted symbol, resolved at the end
     char ***sym_refs; // (n_symbols)
@@ -58,8 +58,8 @@ typedef struct {
 } Ctx;
 
 static const char *fail_names[INKML_FAIL_COUNT] = {
-    "ok", "unreadable file", "malformed XML", "no ink", "bad coordinates",
-    "absurd size", "bad structure", "out of memory",
+    "ok",          "unreadable file", "malformed XML", "no ink", "bad coordinates",
+    "absurd size", "bad structure",   "out of memory",
 };
 
 const char *inkml_fail_str(InkmlFail why) {
@@ -118,7 +118,8 @@ static void text_reset(Buf *b) {
 }
 
 // Records the first failure and stops expat; later callbacks are ignored.
-static void fail(Ctx *c, InkmlFail why, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void fail(Ctx *c, InkmlFail why, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static void fail(Ctx *c, InkmlFail why, int code, const char *fmt, ...) {
     if (c->failed) return;
     c->failed = 1;
@@ -133,16 +134,14 @@ static void fail(Ctx *c, InkmlFail why, int code, const char *fmt, ...) {
     XML_StopParser(c->xp, XML_FALSE);
 }
 
-static void fail_nomem(Ctx *c) {
-    fail(c, INKML_FAIL_NOMEM, TAP_ERR_NOMEM, "out of memory");
-}
+static void fail_nomem(Ctx *c) { fail(c, INKML_FAIL_NOMEM, TAP_ERR_NOMEM, "out of memory"); }
 
 // ----------------------------------------------------------------------------- trace points
 
 static int is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r'; }
 
-static const double pow10_tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+static const double pow10_tab[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
 // Parses one decimal number at s. Up to 15 digits without exponent the value is exact:
 // an integer < 2^53 divided by an exact power of ten rounds once, exactly as strtod does.
@@ -249,15 +248,16 @@ static void parse_trace_text(Ctx *c, const char *id) {
             }
             if (!e || (*e && !is_space(*e) && *e != ',')) {
                 if (is_nonfinite_word(w))
-                    fail(c, INKML_FAIL_COORD, TAP_ERR_NUMERIC, "trace '%s': non-finite coordinate '%s'",
-                         idq, w);
+                    fail(c, INKML_FAIL_COORD, TAP_ERR_NUMERIC,
+                         "trace '%s': non-finite coordinate '%s'", idq, w);
                 else
-                    fail(c, INKML_FAIL_COORD, TAP_ERR_FORMAT, "trace '%s': non-numeric coordinate '%s'",
-                         idq, w);
+                    fail(c, INKML_FAIL_COORD, TAP_ERR_FORMAT,
+                         "trace '%s': non-numeric coordinate '%s'", idq, w);
                 return;
             }
             if (!isfinite(v[k])) {
-                fail(c, INKML_FAIL_COORD, TAP_ERR_NUMERIC, "trace '%s': non-finite coordinate '%s'", idq, w);
+                fail(c, INKML_FAIL_COORD, TAP_ERR_NUMERIC, "trace '%s': non-finite coordinate '%s'",
+                     idq, w);
                 return;
             }
             if (fabs(v[k]) > INKML_MAX_COORD) {
@@ -284,30 +284,45 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
     const char *ln = local_name(name);
     ElKind parent = c->depth ? (ElKind)c->kinds[c->depth - 1] : EL_OTHER;
     ElKind k = EL_OTHER;
-    if (c->depth == 0 && !strcmp(ln, "ink")) k = EL_INK;
-    else if (!strcmp(ln, "trace")) k = EL_TRACE;
-    else if (!strcmp(ln, "traceGroup")) k = EL_GROUP;
-    else if (!strcmp(ln, "traceView")) k = EL_VIEW;
-    else if (!strcmp(ln, "annotationXML")) k = EL_ANN_XML;
+    if (c->depth == 0 && !strcmp(ln, "ink"))
+        k = EL_INK;
+    else if (!strcmp(ln, "trace"))
+        k = EL_TRACE;
+    else if (!strcmp(ln, "traceGroup"))
+        k = EL_GROUP;
+    else if (!strcmp(ln, "traceView"))
+        k = EL_VIEW;
+    else if (!strcmp(ln, "annotationXML"))
+        k = EL_ANN_XML;
     else if (!strcmp(ln, "annotation")) {
         const char *type = attr(atts, "type");
-        if (type && !strcmp(type, "truth") && (parent == EL_INK || parent == EL_GROUP)) k = EL_ANN_TRUTH;
+        if (type && !strcmp(type, "truth") && (parent == EL_INK || parent == EL_GROUP))
+            k = EL_ANN_TRUTH;
     }
-    if (grow((void **)&c->kinds, &c->cap_kinds, c->depth + 1, 1)) { fail_nomem(c); return; }
+    if (grow((void **)&c->kinds, &c->cap_kinds, c->depth + 1, 1)) {
+        fail_nomem(c);
+        return;
+    }
     c->kinds[c->depth++] = (unsigned char)k;
 
     Group *g = c->n_groups ? &c->groups[c->n_groups - 1] : NULL;
     switch (k) {
     case EL_TRACE: {
         if (c->capturing) {
-            fail(c, INKML_FAIL_STRUCTURE, TAP_ERR_FORMAT, "a trace inside a trace or an annotation");
+            fail(c, INKML_FAIL_STRUCTURE, TAP_ERR_FORMAT,
+                 "a trace inside a trace or an annotation");
             return;
         }
-        if (grow((void **)&c->trace_ids, &c->cap_ids, c->n_ids + 1, sizeof *c->trace_ids))
-            { fail_nomem(c); return; }
+        if (grow((void **)&c->trace_ids, &c->cap_ids, c->n_ids + 1, sizeof *c->trace_ids)) {
+            fail_nomem(c);
+            return;
+        }
         const char *id = attr(atts, "id");
         c->trace_ids[c->n_ids] = id ? dup_str(id) : NULL;
-        if (id && !c->trace_ids[c->n_ids]) { fail_nomem(c); return; }
+        if (id && !c->trace_ids[c->n_ids]) {
+            fail_nomem(c);
+            return;
+        }
         c->n_ids++;
         text_reset(&c->text);
         c->capturing = c->depth;
@@ -320,8 +335,10 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
         break;
     case EL_GROUP:
         if (g) g->has_child = 1;
-        if (grow((void **)&c->groups, &c->cap_groups, c->n_groups + 1, sizeof *c->groups))
-            { fail_nomem(c); return; }
+        if (grow((void **)&c->groups, &c->cap_groups, c->n_groups + 1, sizeof *c->groups)) {
+            fail_nomem(c);
+            return;
+        }
         c->groups[c->n_groups] = (Group){.level = c->n_groups + 1};
         c->n_groups++;
         break;
@@ -329,14 +346,23 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
         const char *ref = attr(atts, "traceDataRef");
         if (!g || !ref) break;
         if (*ref == '#') ref++;
-        if (grow((void **)&g->refs, &g->cap_refs, g->n_refs + 1, sizeof *g->refs)) { fail_nomem(c); return; }
-        if (!(g->refs[g->n_refs] = dup_str(ref))) { fail_nomem(c); return; }
+        if (grow((void **)&g->refs, &g->cap_refs, g->n_refs + 1, sizeof *g->refs)) {
+            fail_nomem(c);
+            return;
+        }
+        if (!(g->refs[g->n_refs] = dup_str(ref))) {
+            fail_nomem(c);
+            return;
+        }
         g->n_refs++;
         break;
     }
     case EL_ANN_XML: {
         const char *href = attr(atts, "href");
-        if (g && parent == EL_GROUP && href && !g->href && !(g->href = dup_str(href))) { fail_nomem(c); return; }
+        if (g && parent == EL_GROUP && href && !g->href && !(g->href = dup_str(href))) {
+            fail_nomem(c);
+            return;
+        }
         break;
     }
     default: break;
@@ -354,14 +380,22 @@ static void group_clear(Group *g) {
 // A leaf traceGroup inside the segmentation (or any group naming traces) is a symbol.
 static void emit_symbol(Ctx *c, Group *g) {
     InkmlDoc *d = c->doc;
-    if (grow((void **)&d->symbols, &c->cap_symbols, d->n_symbols + 1, sizeof *d->symbols)) { fail_nomem(c); return; }
+    if (grow((void **)&d->symbols, &c->cap_symbols, d->n_symbols + 1, sizeof *d->symbols)) {
+        fail_nomem(c);
+        return;
+    }
     if (grow((void **)&c->sym_refs, &c->cap_sym_refs, d->n_symbols + 1, sizeof *c->sym_refs) ||
-        grow((void **)&c->sym_nrefs, &c->cap_sym_nrefs, d->n_symbols + 1, sizeof *c->sym_nrefs))
-        { fail_nomem(c); return; }
+        grow((void **)&c->sym_nrefs, &c->cap_sym_nrefs, d->n_symbols + 1, sizeof *c->sym_nrefs)) {
+        fail_nomem(c);
+        return;
+    }
     InkmlSymbol *s = &d->symbols[d->n_symbols];
     *s = (InkmlSymbol){0};
     s->label = g->label ? g->label : dup_str("");
-    if (!s->label) { fail_nomem(c); return; }
+    if (!s->label) {
+        fail_nomem(c);
+        return;
+    }
     s->href = g->href;
     c->sym_refs[d->n_symbols] = g->refs;
     c->sym_nrefs[d->n_symbols] = g->n_refs;
@@ -382,8 +416,11 @@ static void XMLCALL on_end(void *ud, const char *name) {
     switch (k) {
     case EL_TRACE:
         if (!was_capturing) break;
-        if (grow((void **)&d->trace_start, &c->cap_starts, d->n_traces + 2, sizeof *d->trace_start))
-            { fail_nomem(c); return; }
+        if (grow((void **)&d->trace_start, &c->cap_starts, d->n_traces + 2,
+                 sizeof *d->trace_start)) {
+            fail_nomem(c);
+            return;
+        }
         d->trace_start[d->n_traces] = d->n_points;
         parse_trace_text(c, c->trace_ids[d->n_traces]);
         if (c->failed) return;
@@ -395,11 +432,17 @@ static void XMLCALL on_end(void *ud, const char *name) {
         ElKind parent = c->depth ? (ElKind)c->kinds[c->depth - 1] : EL_OTHER;
         const char *t = c->text.p ? c->text.p : "";
         if (parent == EL_INK && !c->truth_done) {
-            if (!(d->truth = dup_str(t))) { fail_nomem(c); return; }
+            if (!(d->truth = dup_str(t))) {
+                fail_nomem(c);
+                return;
+            }
             c->truth_done = 1;
         } else if (parent == EL_GROUP && c->n_groups) {
             Group *g = &c->groups[c->n_groups - 1];
-            if (!g->label && !(g->label = dup_str(t))) { fail_nomem(c); return; }
+            if (!g->label && !(g->label = dup_str(t))) {
+                fail_nomem(c);
+                return;
+            }
         }
         break;
     }
@@ -443,7 +486,11 @@ static int utf8_valid(const unsigned char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         unsigned char b = s[i];
-        int extra = b < 0x80 ? 0 : (b & 0xE0) == 0xC0 ? 1 : (b & 0xF0) == 0xE0 ? 2 : (b & 0xF8) == 0xF0 ? 3 : -1;
+        int extra = b < 0x80             ? 0
+                    : (b & 0xE0) == 0xC0 ? 1
+                    : (b & 0xF0) == 0xE0 ? 2
+                    : (b & 0xF8) == 0xF0 ? 3
+                                         : -1;
         if (extra < 0 || i + (size_t)extra >= n + (extra == 0)) return 0;
         for (int k = 1; k <= extra; k++)
             if ((s[i + (size_t)k] & 0xC0) != 0x80) return 0;
@@ -495,7 +542,8 @@ static int resolve_refs(Ctx *c) {
     for (int i = 1; i < n && rc == TAP_OK; i++)
         if (!strcmp(ix[i].id, ix[i - 1].id)) {
             c->why = INKML_FAIL_STRUCTURE;
-            rc = tap_error_set(c->err, TAP_ERR_FORMAT, "%s: duplicate trace id '%.80s'", c->name, ix[i].id);
+            rc = tap_error_set(c->err, TAP_ERR_FORMAT, "%s: duplicate trace id '%.80s'", c->name,
+                               ix[i].id);
         }
     for (int s = 0; s < d->n_symbols && rc == TAP_OK; s++) {
         InkmlSymbol *sym = &d->symbols[s];
@@ -522,8 +570,8 @@ static int resolve_refs(Ctx *c) {
     return rc;
 }
 
-static int parse_once(const char *buf, size_t len, const char *name, const char *encoding, InkmlDoc *doc,
-                      InkmlFail *why, TapError *err, int *retry_latin1) {
+static int parse_once(const char *buf, size_t len, const char *name, const char *encoding,
+                      InkmlDoc *doc, InkmlFail *why, TapError *err, int *retry_latin1) {
     *retry_latin1 = 0;
     Ctx c = {.name = name, .err = err, .doc = doc};
     c.xp = XML_ParserCreateNS(encoding, NS_SEP);
@@ -540,7 +588,8 @@ static int parse_once(const char *buf, size_t len, const char *name, const char 
     int rc = TAP_OK;
     if (XML_Parse(c.xp, buf, (int)len, XML_TRUE) != XML_STATUS_OK && !c.failed) {
         enum XML_Error e = XML_GetErrorCode(c.xp);
-        if (encoding == NULL && e == XML_ERROR_INVALID_TOKEN && !utf8_valid((const unsigned char *)buf, len))
+        if (encoding == NULL && e == XML_ERROR_INVALID_TOKEN &&
+            !utf8_valid((const unsigned char *)buf, len))
             *retry_latin1 = 1;
         int truncated = e == XML_ERROR_NO_ELEMENTS || e == XML_ERROR_UNCLOSED_TOKEN ||
                         e == XML_ERROR_PARTIAL_CHAR || e == XML_ERROR_UNCLOSED_CDATA_SECTION;
@@ -553,7 +602,8 @@ static int parse_once(const char *buf, size_t len, const char *name, const char 
     if (!c.failed && c.depth != 0) {
         c.failed = 1;
         c.why = INKML_FAIL_XML;
-        tap_error_set(err, TAP_ERR_FORMAT, "%s: malformed XML: unclosed elements (truncated file?)", name);
+        tap_error_set(err, TAP_ERR_FORMAT, "%s: malformed XML: unclosed elements (truncated file?)",
+                      name);
     }
     if (c.failed) {
         rc = err ? err->code : TAP_ERR_FORMAT;
@@ -638,7 +688,8 @@ int inkml_load_why(const char *path, InkmlDoc *doc, InkmlFail *why, TapError *er
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (got == 0) {
-            if (ferror(f)) rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+            if (ferror(f))
+                rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
             break;
         }
     }

@@ -43,7 +43,7 @@ typedef enum {
     INKML_FAIL_XML,       // malformed or truncated XML, DOCTYPE/entity declarations
     INKML_FAIL_NO_INK,    // no traces, or an empty trace
     INKML_FAIL_COORD,     // a non-numeric, NaN or infinite coordinate, a point with < 2 numbers
-    INKML_FAIL_SIZE,      // absurd sizes (> INKML_MAX_POINTS points, |coordinate| > INKML_MAX_COORD)
+    INKML_FAIL_SIZE,      // > INKML_MAX_POINTS points, |coordinate| > INKML_MAX_COORD, huge file
     INKML_FAIL_STRUCTURE, // a traceView naming an unknown trace, duplicate trace ids
     INKML_FAIL_NOMEM,
     INKML_FAIL_COUNT

@@ -30,7 +30,8 @@ static void make(Dataset *ds, int n, const int *lx, const int *ly) {
     for (int i = 0; i < n; i++) {
         ds->n_strokes[i] = (lx[i] + 1) / 2;
         for (int t = 0; t < lx[i]; t++, p++) {
-            for (int c = 0; c < 9; c++) ds->features[p * 9 + c] = (float)(100 * i + t) + (float)c / 10.0f;
+            for (int c = 0; c < 9; c++)
+                ds->features[p * 9 + c] = (float)(100 * i + t) + (float)c / 10.0f;
             ds->point_stroke[p] = t / 2;
         }
         for (int j = 0; j < ly[i]; j++, k++) {
@@ -129,8 +130,8 @@ Test(batch, padding_and_masks_follow_prepare_data) {
             }
             cr_expect_eq(bt.x_mask[t * B + b], t <= lx[e] ? 1.0f : 0.0f, "x_mask[%d,%d]", t, b);
             for (int j = 0; j < Ty; j++)
-                cr_expect_eq(bt.a_mask[(t * B + b) * Ty + j], (t <= lx[e] && j <= ly[e]) ? 1.0f : 0.0f,
-                             "a_mask[%d,%d,%d]", t, b, j);
+                cr_expect_eq(bt.a_mask[(t * B + b) * Ty + j],
+                             (t <= lx[e] && j <= ly[e]) ? 1.0f : 0.0f, "a_mask[%d,%d,%d]", t, b, j);
         }
         for (int j = 0; j < Ty; j++) {
             int want = j < ly[e] ? 1 + (e + j) % 5 : 0; // 0 = <eol> after the label
@@ -157,7 +158,8 @@ Test(batch, alignment_marks_the_points_of_each_token_strokes) {
         for (int j = 0; j < Ty; j++) {
             int stroke = t / 2;
             float want0 = (t < 6 && j < 3 && j != 2 && stroke == j) ? 1.0f : 0.0f;
-            // Expression 1: 3 points, strokes 0,0,1; tokens 0,1 own strokes 0,1; token 3 is past n_strokes.
+            // Expression 1: 3 points, strokes 0,0,1; tokens 0,1 own strokes 0,1; token 3 is past
+            // n_strokes.
             float want1 = (t < 3 && j < 2 && stroke == j) ? 1.0f : 0.0f;
             cr_expect_eq(bt.a[(t * B + 0) * Ty + j], want0, "a[%d,0,%d]", t, j);
             cr_expect_eq(bt.a[(t * B + 1) * Ty + j], want1, "a[%d,1,%d]", t, j);
@@ -184,7 +186,8 @@ Test(batch, shuffling_is_deterministic_per_seed_and_visits_every_batch_once) {
     cr_assert_eq(batcher_init(&b1, &ds, 4, 0, &err), TAP_OK);
     cr_assert_eq(batcher_init(&b2, &ds, 4, 0, &err), TAP_OK);
     cr_assert_eq(b1.n_batches, 10);
-    for (int k = 0; k < b1.n_batches; k++) cr_expect_eq(b1.order[k], k, "unshuffled order is the sorted order");
+    for (int k = 0; k < b1.n_batches; k++)
+        cr_expect_eq(b1.order[k], k, "unshuffled order is the sorted order");
     TapRng r1, r2;
     rng_seed(&r1, 42);
     rng_seed(&r2, 42);
@@ -200,7 +203,8 @@ Test(batch, shuffling_is_deterministic_per_seed_and_visits_every_batch_once) {
             if (epoch) differs_between_epochs += b1.order[k] != prev[k];
             prev[k] = b1.order[k];
         }
-        for (int k = 0; k < 10; k++) cr_expect_eq(seen[k], 1, "batch %d visited %d times", k, seen[k]);
+        for (int k = 0; k < 10; k++)
+            cr_expect_eq(seen[k], 1, "batch %d visited %d times", k, seen[k]);
     }
     cr_expect_gt(differs_from_sorted, 0);
     cr_expect_gt(differs_between_epochs, 0);

@@ -40,9 +40,15 @@ static void make_fixture(Fixture *fx) {
     const char *uids[] = {"e0", "e1 with space", "e2-\xc3\xa9"};
     const char *srcs[] = {"/data/e0.inkml", "rel/e1.inkml", "e2.inkml"};
     for (int k = 0; k < 3; k++)
-        fx->e[k] = (DatasetEntry){.uid = uids[k], .source = srcs[k], .n_rows = rows[k], .features = fx->f[k],
-                                  .point_stroke = fx->ps[k], .n_strokes = strokes[k], .n_tokens = toks[k],
-                                  .tokens = fx->tok[k], .align_start = k == 0 ? fx->a_start[0] : NULL,
+        fx->e[k] = (DatasetEntry){.uid = uids[k],
+                                  .source = srcs[k],
+                                  .n_rows = rows[k],
+                                  .features = fx->f[k],
+                                  .point_stroke = fx->ps[k],
+                                  .n_strokes = strokes[k],
+                                  .n_tokens = toks[k],
+                                  .tokens = fx->tok[k],
+                                  .align_start = k == 0 ? fx->a_start[0] : NULL,
                                   .align_strokes = k == 0 ? fx->a_str[0] : NULL};
 }
 
@@ -50,7 +56,8 @@ static void write_fixture(const char *path, Fixture *fx) {
     DatasetWriter *w;
     TapError err = {0};
     cr_assert_eq(dataset_writer_open(&w, path, vocab, NV, &err), TAP_OK, "%s", err.msg);
-    for (int k = 0; k < 3; k++) cr_assert_eq(dataset_writer_add(w, &fx->e[k], &err), TAP_OK, "%s", err.msg);
+    for (int k = 0; k < 3; k++)
+        cr_assert_eq(dataset_writer_add(w, &fx->e[k], &err), TAP_OK, "%s", err.msg);
     cr_assert_eq(dataset_writer_count(w), 3);
     cr_assert_eq(dataset_writer_close(w, &err), TAP_OK, "%s", err.msg);
 }
@@ -88,8 +95,10 @@ Test(dataset, write_then_load_round_trips_every_array) {
         cr_assert_eq(dataset_len_x(&ds, k), e->n_rows);
         cr_assert_eq(dataset_len_y(&ds, k), e->n_tokens);
         const float *f = ds.features + ds.feature_offsets[k] * 9;
-        cr_expect_eq(memcmp(f, e->features, (size_t)e->n_rows * 9 * sizeof *f), 0, "features of %d", k);
-        for (int i = 0; i < e->n_rows; i++) cr_expect_eq(ds.point_stroke[ds.feature_offsets[k] + i], e->point_stroke[i]);
+        cr_expect_eq(memcmp(f, e->features, (size_t)e->n_rows * 9 * sizeof *f), 0, "features of %d",
+                     k);
+        for (int i = 0; i < e->n_rows; i++)
+            cr_expect_eq(ds.point_stroke[ds.feature_offsets[k] + i], e->point_stroke[i]);
         for (int j = 0; j < e->n_tokens; j++) {
             int64_t t = ds.token_offsets[k] + j;
             cr_expect_eq(ds.tokens[t], e->tokens[j]);
@@ -112,11 +121,14 @@ Test(dataset, output_is_readable_by_h5dump_and_h5py) {
     snprintf(path, sizeof path, "%s", tmp_path("tools.h5"));
     write_fixture(path, &fx);
     if (system("command -v h5dump >/dev/null 2>&1") == 0) {
-        snprintf(cmd, sizeof cmd, "h5dump -H %s | grep -q 'DATASET \"features\"' && h5dump -d /uids %s | grep -q 'e1 with space'",
+        snprintf(cmd, sizeof cmd,
+                 "h5dump -H %s | grep -q 'DATASET \"features\"' && h5dump -d /uids %s | grep -q "
+                 "'e1 with space'",
                  path, path);
         cr_expect_eq(system(cmd), 0, "h5dump could not read %s", path);
     }
-    if (system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") != 0) cr_skip_test("no h5py in /usr/bin/python3");
+    if (system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") != 0)
+        cr_skip_test("no h5py in /usr/bin/python3");
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 -c \"import h5py, numpy as np\n"
              "f = h5py.File('%s', 'r')\n"

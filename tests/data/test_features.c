@@ -66,8 +66,12 @@ static void check_golden(const char *name) {
     feature_free(&f);
 }
 
-Test(features, tie_repeats_and_single_points_match_the_numpy_reference) { check_golden("tie_repeats_single"); }
-Test(features, fractional_negative_xyt_points_match_the_numpy_reference) { check_golden("fractional_negative"); }
+Test(features, tie_repeats_and_single_points_match_the_numpy_reference) {
+    check_golden("tie_repeats_single");
+}
+Test(features, fractional_negative_xyt_points_match_the_numpy_reference) {
+    check_golden("fractional_negative");
+}
 
 // Helper: features of strokes given as flat (x, y) lists.
 static int run(const double *xy, const int *starts, int n_traces, Features *f, TapError *err) {
@@ -198,8 +202,9 @@ Test(features, all_twenty_tap_sample_files_agree_within_1e_4, .timeout = 120) {
     if (!shared) cr_skip_test("../shared is absent");
     char dir[1024], cmd[4096];
     snprintf(dir, sizeof dir, "%s/tap-ascii", tu_tmpdir());
-    snprintf(cmd, sizeof cmd, "mkdir -p %s && tar -xzf %s/crohme/tap/on-ascii-test-sample.tar.gz -C %s", dir,
-             shared, dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && tar -xzf %s/crohme/tap/on-ascii-test-sample.tar.gz -C %s", dir, shared,
+             dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     snprintf(cmd, sizeof cmd, "cd %s && find . -name '*.ascii' | sort", dir);
     FILE *ls = popen(cmd, "r");
@@ -212,7 +217,8 @@ Test(features, all_twenty_tap_sample_files_agree_within_1e_4, .timeout = 120) {
         char ascii[2048], inkml[2048];
         snprintf(ascii, sizeof ascii, "%s/%s", dir, name);
         const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
-        snprintf(inkml, sizeof inkml, "%s/crohme/2014/test/%.*s.inkml", shared, (int)(strlen(base) - 6), base);
+        snprintf(inkml, sizeof inkml, "%s/crohme/2014/test/%.*s.inkml", shared,
+                 (int)(strlen(base) - 6), base);
         Features f;
         features_of(inkml, &f);
         char *text = tu_read_file(ascii, NULL);
@@ -224,14 +230,15 @@ Test(features, all_twenty_tap_sample_files_agree_within_1e_4, .timeout = 120) {
         if (d >= 0.0 && d <= 1e-4) ok++;
         if (d >= 0.0 && d > worst) worst = d;
         if (d >= 0.0 && d < 5.0000001e-7) exact++; // same at 6 decimals (printing rounds)
-        cr_expect(d >= 0.0 && d <= 1e-4, "%s: rows %d vs %d, max abs diff %g", base, f.n_rows, rows, d);
+        cr_expect(d >= 0.0 && d <= 1e-4, "%s: rows %d vs %d, max abs diff %g", base, f.n_rows, rows,
+                  d);
         free(ref);
         free(text);
         feature_free(&f);
     }
     pclose(ls);
-    cr_log_info("TAP sample: %d files, %d within 1e-4, max abs diff %.3g, %d at rounding level", files, ok,
-                worst, exact);
+    cr_log_info("TAP sample: %d files, %d within 1e-4, max abs diff %.3g, %d at rounding level",
+                files, ok, worst, exact);
     cr_assert_eq(files, 20);
     cr_assert_eq(ok, 20);
 }

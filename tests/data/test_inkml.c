@@ -80,7 +80,9 @@ static void check_golden(const char *name) {
 }
 
 Test(inkml, basic_file_matches_its_golden_dump) { check_golden("basic"); }
-Test(inkml, xyt_channels_fractional_and_ragged_whitespace_match_golden_dump) { check_golden("xyt_fractional"); }
+Test(inkml, xyt_channels_fractional_and_ragged_whitespace_match_golden_dump) {
+    check_golden("xyt_fractional");
+}
 Test(inkml, prefixed_namespace_and_string_ids_match_golden_dump) { check_golden("prefixed_ns"); }
 Test(inkml, latin1_file_is_reparsed_as_iso_8859_1) { check_golden("latin1"); }
 
@@ -108,7 +110,8 @@ Test(inkml, every_broken_file_fails_cleanly_with_its_message) {
         cr_expect_eq(err.code, rc, "%s: code", file);
         cr_expect_str_eq(inkml_fail_str(why), cat, "%s: category", file);
         cr_expect(strstr(err.msg, msg) != NULL, "%s: message '%s' lacks '%s'", file, err.msg, msg);
-        cr_expect(strstr(err.msg, file) != NULL, "%s: message '%s' does not name the file", file, err.msg);
+        cr_expect(strstr(err.msg, file) != NULL, "%s: message '%s' does not name the file", file,
+                  err.msg);
         cr_expect(strchr(err.msg, '\n') == NULL, "%s: message is not one line", file);
         cr_expect_eq(d.n_points, 0);
         cr_expect_null(d.x);
@@ -139,7 +142,8 @@ Test(inkml, parse_from_memory_takes_uid_from_the_name) {
     const char *doc = "<ink><trace>1 2, 3 4</trace></ink>";
     InkmlDoc d;
     TapError err = {0};
-    cr_assert_eq(inkml_parse(doc, strlen(doc), "some/dir/abc_1.inkml", &d, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(inkml_parse(doc, strlen(doc), "some/dir/abc_1.inkml", &d, &err), TAP_OK, "%s",
+                 err.msg);
     cr_assert_str_eq(d.uid, "abc_1");
     cr_assert_null(d.truth);
     cr_assert_eq(d.n_symbols, 0);
@@ -196,11 +200,11 @@ Test(inkml, every_crohme_2014_training_file_parses, .timeout = 300) {
         const char *truth_prefix;
         int fractional;
     } cases[] = {
-        {"MfrDB0104", "$c \\cdot", 0},                  // latin-1 byte
-        {"MfrDB0002", "$2 + 3$", 0},                     // X Y T, XML declaration
-        {"MfrDB0026", NULL, 0},                          // X Y F
-        {"2009210-947-0", " \\sin ^ 2", 0},             // no traceFormat, truth without $
-        {"formulaire001-equation001", NULL, 1},          // HAMEX, fractional coordinates
+        {"MfrDB0104", "$c \\cdot", 0},          // latin-1 byte
+        {"MfrDB0002", "$2 + 3$", 0},            // X Y T, XML declaration
+        {"MfrDB0026", NULL, 0},                 // X Y F
+        {"2009210-947-0", " \\sin ^ 2", 0},     // no traceFormat, truth without $
+        {"formulaire001-equation001", NULL, 1}, // HAMEX, fractional coordinates
     };
     char path[1024];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -211,8 +215,8 @@ Test(inkml, every_crohme_2014_training_file_parses, .timeout = 300) {
         cr_expect_str_eq(d.uid, cases[i].uid);
         cr_expect_not_null(d.truth);
         if (cases[i].truth_prefix)
-            cr_expect(!strncmp(d.truth, cases[i].truth_prefix, strlen(cases[i].truth_prefix)), "%s: %s",
-                      cases[i].uid, d.truth);
+            cr_expect(!strncmp(d.truth, cases[i].truth_prefix, strlen(cases[i].truth_prefix)),
+                      "%s: %s", cases[i].uid, d.truth);
         cr_expect_eq(has_fraction(&d), cases[i].fractional, "%s", cases[i].uid);
         cr_expect_gt(d.n_symbols, 0, "%s", cases[i].uid);
         inkml_free(&d);
@@ -241,5 +245,6 @@ Test(inkml, every_crohme_2014_training_file_parses, .timeout = 300) {
     cr_expect_eq(n, 8835);
     cr_expect_eq(with_truth, n);
     // 114 files leave a stray trace out of every symbol (checked with Python's ElementTree too).
-    cr_expect_eq(fully_segmented, 8721, "%d of %d files have every trace in a symbol", fully_segmented, n);
+    cr_expect_eq(fully_segmented, 8721, "%d of %d files have every trace in a symbol",
+                 fully_segmented, n);
 }
