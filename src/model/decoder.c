@@ -91,7 +91,7 @@ void decoder_init_state(const DecoderParams *p, const TapConfig *cfg, const floa
     }
     bias_rows(h0, p->state_b, B, D);
     mm_nn(B, D, C, ctx_mean, C, p->state_W, D, h0, D, 1.0f);
-    for (size_t i = 0; i < (size_t)B * D; i++) h0[i] = tanhf(h0[i]);
+    tanh_inplace(h0, (size_t)B * D);
 }
 
 // Per-row floats of one step's buffers (att and alpha scale with S).
@@ -161,16 +161,22 @@ void decoder_step(const DecoderParams *p, const TapConfig *cfg, const AttnContex
     // GRU1 on the previous token: gates sigmoid(x_ + h_prev·U), candidate tanh(h_prev·Ux·r + xx_)
     memcpy(st->r1u1, in->x, N * 2 * D * sizeof *st->r1u1);
     mm_nn(n, 2 * D, D, h_prev, D, p->U, 2 * D, st->r1u1, 2 * D, 1.0f);
-    for (size_t i = 0; i < N * 2 * D; i++) st->r1u1[i] = sigmoid_f(st->r1u1[i]);
+    sigmoid_inplace(st->r1u1, N * 2 * D);
     mm_nn(n, D, D, h_prev, D, p->Ux, D, st->hux, D, 0.0f);
     for (int b = 0; b < n; b++) {
-        const float m = mask ? mask[b] : 1.0f;
-        const float *r = st->r1u1 + (size_t)b * 2 * D, *u = r + D;
+        const float *r = st->r1u1 + (size_t)b * 2 * D;
         for (int d = 0; d < D; d++) {
             size_t i = (size_t)b * D + d;
-            float hc = tanhf(st->hux[i] * r[d] + in->xx[i]);
-            st->hc1[i] = hc;
-            float h = u[d] * h_prev[i] + (1.0f - u[d]) * hc;
+            st->hc1[i] = st->hux[i] * r[d] + in->xx[i];
+        }
+    }
+    tanh_inplace(st->hc1, N * D);
+    for (int b = 0; b < n; b++) {
+        const float m = mask ? mask[b] : 1.0f;
+        const float *u = st->r1u1 + (size_t)b * 2 * D + D;
+        for (int d = 0; d < D; d++) {
+            size_t i = (size_t)b * D + d;
+            float h = u[d] * h_prev[i] + (1.0f - u[d]) * st->hc1[i];
             st->h1[i] = m * h + (1.0f - m) * h_prev[i];
         }
     }
@@ -184,18 +190,24 @@ void decoder_step(const DecoderParams *p, const TapConfig *cfg, const AttnContex
     bias_rows(st->r2u2, p->b_nl, n, 2 * D);
     mm_nn(n, 2 * D, D, st->h1, D, p->U_nl, 2 * D, st->r2u2, 2 * D, 1.0f);
     mm_nn(n, 2 * D, C, ctx, C, p->Wc, 2 * D, st->r2u2, 2 * D, 1.0f);
-    for (size_t i = 0; i < N * 2 * D; i++) st->r2u2[i] = sigmoid_f(st->r2u2[i]);
+    sigmoid_inplace(st->r2u2, N * 2 * D);
     bias_rows(st->hx2, p->bx_nl, n, D);
     mm_nn(n, D, D, st->h1, D, p->Ux_nl, D, st->hx2, D, 1.0f);
     mm_nn(n, D, C, ctx, C, p->Wcx, D, st->hc2, D, 0.0f);
     for (int b = 0; b < n; b++) {
-        const float m = mask ? mask[b] : 1.0f;
-        const float *r = st->r2u2 + (size_t)b * 2 * D, *u = r + D;
+        const float *r = st->r2u2 + (size_t)b * 2 * D;
         for (int d = 0; d < D; d++) {
             size_t i = (size_t)b * D + d;
-            float hc = tanhf(st->hx2[i] * r[d] + st->hc2[i]);
-            st->hc2[i] = hc;
-            float h = u[d] * st->h1[i] + (1.0f - u[d]) * hc;
+            st->hc2[i] = st->hx2[i] * r[d] + st->hc2[i];
+        }
+    }
+    tanh_inplace(st->hc2, N * D);
+    for (int b = 0; b < n; b++) {
+        const float m = mask ? mask[b] : 1.0f;
+        const float *u = st->r2u2 + (size_t)b * 2 * D + D;
+        for (int d = 0; d < D; d++) {
+            size_t i = (size_t)b * D + d;
+            float h = u[d] * st->h1[i] + (1.0f - u[d]) * st->hc2[i];
             st->h[i] = m * h + (1.0f - m) * st->h1[i];
         }
     }

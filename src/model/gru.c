@@ -63,9 +63,10 @@ void gru_forward(const GruParams *p, const float *x, const float *mask, const fl
             const float *hpb = hp + (size_t)b * H, *uxb = ux + (size_t)b * H;
             float *hob = ho + (size_t)b * H;
             float m = mask ? mask[(size_t)t * B + b] : 1.0f;
-            for (int j = 0; j < 2 * H; j++) g[j] = sigmoid_f(g[j]);
+            sigmoid_inplace(g, 2 * (size_t)H);
+            for (int j = 0; j < H; j++) hc[j] = uxb[j] * r[j] + hc[j];
+            tanh_inplace(hc, (size_t)H);
             for (int j = 0; j < H; j++) {
-                hc[j] = tanhf(uxb[j] * r[j] + hc[j]);
                 float hn = u[j] * hpb[j] + (1.0f - u[j]) * hc[j];
                 hob[j] = m * hn + (1.0f - m) * hpb[j];
             }

@@ -43,11 +43,10 @@ void readout_softmax(const float *logits, int n, int V, float *probs) {
         float *p = probs + (size_t)i * V;
         float m = z[0];
         for (int v = 1; v < V; v++) m = z[v] > m ? z[v] : m;
+        for (int v = 0; v < V; v++) p[v] = z[v] - m;
+        exp_inplace(p, (size_t)V);
         double sum = 0.0;
-        for (int v = 0; v < V; v++) {
-            p[v] = expf(z[v] - m);
-            sum += (double)p[v];
-        }
+        for (int v = 0; v < V; v++) sum += (double)p[v];
         float inv = (float)(1.0 / sum);
         for (int v = 0; v < V; v++) p[v] *= inv;
     }

@@ -17,14 +17,18 @@ static float max_abs_diff(const float *a, const float *b, size_t n) {
 }
 
 // Runs one variant with padded strides; compares the whole C buffer, padding included.
-static void check_variant(int ta, int tb, float beta) {
-    enum { M = 7, N = 5, K = 6, PAD = 3 };
+// M = 1 or N = 1 take the sgemv path; C starts as NaN there with beta 0 (it must be overwritten).
+static void check_variant_mn(int ta, int tb, float beta, int M, int N) {
+    enum { K = 6, PAD = 3 };
     int lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
     int rows_a = ta ? K : M, rows_b = tb ? N : K;
     float A[16 * 16], B[16 * 16], C[16 * 16], R[16 * 16];
     tu_fill_normal(A, (size_t)rows_a * lda, 1.0f, 11);
     tu_fill_normal(B, (size_t)rows_b * ldb, 1.0f, 12);
     tu_fill_normal(C, (size_t)M * ldc, 1.0f, 13);
+    if ((M == 1 || N == 1) && beta == 0.0f)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = NAN;
     memcpy(R, C, sizeof(float) * (size_t)M * ldc);
     if (!ta && !tb)
         mm_nn(M, N, K, A, lda, B, ldb, C, ldc, beta);
@@ -34,7 +38,15 @@ static void check_variant(int ta, int tb, float beta) {
         mm_tn(M, N, K, A, lda, B, ldb, C, ldc, beta);
     mm_ref(ta, tb, M, N, K, A, lda, B, ldb, R, ldc, beta);
     float d = max_abs_diff(C, R, (size_t)M * ldc);
-    cr_assert(d < 1e-5f, "ta=%d tb=%d beta=%g: max diff %g", ta, tb, (double)beta, (double)d);
+    cr_assert(d < 1e-5f, "ta=%d tb=%d beta=%g M=%d N=%d: max diff %g", ta, tb, (double)beta, M, N,
+              (double)d);
+}
+
+static void check_variant(int ta, int tb, float beta) {
+    check_variant_mn(ta, tb, beta, 7, 5);
+    check_variant_mn(ta, tb, beta, 1, 5);
+    check_variant_mn(ta, tb, beta, 7, 1);
+    check_variant_mn(ta, tb, beta, 1, 1);
 }
 
 Test(ops, mm_nn_matches_naive_loop_with_strides) {
@@ -89,4 +101,30 @@ Test(ops, sigmoid_and_tanh_gradients_match_central_differences) {
         cr_assert(fabs((double)tanh_grad(t, 1.0f) - nt) < 1e-5, "tanh at %g", (double)x);
         cr_assert(fabsf(sigmoid_f(x) - s) < 1e-7f);
     }
+}
+
+// The vectorised kernels against libm in double, over a dense grid (every tail length of the
+// 8-wide blocks is exercised by the odd count), and their handling of NaN and infinities.
+Test(ops, vectorised_tanh_sigmoid_and_exp_match_libm) {
+    enum { N = 40001 };
+    static float t[N], s[N], e[N];
+    for (int i = 0; i < N; i++) t[i] = s[i] = -20.0f + 40.0f * (float)i / (N - 1), e[i] = 4.3f * t[i];
+    tanh_inplace(t, N);
+    sigmoid_inplace(s, N);
+    exp_inplace(e, N);
+    for (int i = 0; i < N; i++) {
+        double x = (double)(-20.0f + 40.0f * (float)i / (N - 1)), th = tanh(x), sg = 1.0 / (1.0 + exp(-x));
+        double ex = exp((double)(4.3f * (float)x));
+        cr_assert(fabs((double)t[i] - th) <= 4e-7 * fmax(1e-30, fabs(th)) || fabs((double)t[i] - th) < 1e-37,
+                  "tanh(%g) = %.9g, libm %.9g", x, (double)t[i], th);
+        cr_assert(fabs((double)s[i] - sg) <= 2e-7 * sg, "sigmoid(%g) = %.9g, libm %.9g", x, (double)s[i], sg);
+        if (ex > 1e-37 && ex < 1e38)
+            cr_assert(fabs((double)e[i] - ex) <= 2e-7 * ex, "exp(%g) = %.9g, libm %.9g", 4.3 * x, (double)e[i], ex);
+    }
+    float v[5] = {NAN, INFINITY, -INFINITY, 1e-30f, -1e-5f};
+    tanh_inplace(v, 5);
+    cr_assert(isnan(v[0]) && v[1] == 1.0f && v[2] == -1.0f && v[3] == 1e-30f && v[4] == -1e-5f);
+    float w[3] = {NAN, INFINITY, -INFINITY};
+    sigmoid_inplace(w, 3);
+    cr_assert(isnan(w[0]) && w[1] == 1.0f && w[2] >= 0.0f && w[2] < 1e-37f);
 }
