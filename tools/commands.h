@@ -3,6 +3,7 @@
 #define TAP_COMMANDS_H
 
 int tap_eval_main(int argc, char **argv);
+int tap_prep_main(int argc, char **argv);
 int tap_version_main(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ typedef struct {
 
 static const Command commands[] = {
     {"eval", tap_eval_main, "score hypotheses: ExpRate, <=1/2/3 errors, WER"},
+    {"prep", tap_prep_main, "InkML -> HDF5 dataset: TAP features, labels, stroke alignments"},
     {"version", tap_version_main, "print the version"},
 };
 

@@ -1,0 +1,297 @@
+// `tap prep` end to end: the built binary on temporary directories of good and broken InkML,
+// checking exit codes, the one-line-per-skip messages, the summary and the HDF5 it writes.
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dataset.h"
+#include "test_util.h"
+
+#define TAP TAP_BINARY_DIR "/tap"
+#define DICT TAP_SOURCE_DIR "/data/dictionary.txt"
+
+// Runs a shell command; stdout and stderr go to files read back into out/errs.
+static int run(const char *cmd, char **out, char **errs) {
+    static int k;
+    char o[512], e[512], full[8192];
+    snprintf(o, sizeof o, "%s/out%d.txt", tu_tmpdir(), k);
+    snprintf(e, sizeof e, "%s/err%d.txt", tu_tmpdir(), k++);
+    snprintf(full, sizeof full, "{ %s; } >%s 2>%s", cmd, o, e);
+    int st = system(full);
+    if (out) *out = tu_read_file(o, NULL);
+    if (errs) *errs = tu_read_file(e, NULL);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void copy(const char *from, const char *to) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", from, to);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static int count_lines_with(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
+static const char *good[] = {"basic", "latin1", "prefixed_ns", "xyt_fractional"};
+
+// A directory with the four good golden files and, in a subdirectory, the broken corpus.
+static const char *make_inputs(int with_bad) {
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s/in", tu_tmpdir());
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    for (int i = 0; i < 4; i++) {
+        char from[1024], to[1024];
+        snprintf(from, sizeof from, "%s/tests/golden/inkml/%s.inkml", TAP_SOURCE_DIR, good[i]);
+        snprintf(to, sizeof to, "%s/%s.inkml", dir, good[i]);
+        copy(from, to);
+    }
+    if (with_bad) {
+        char to[1024];
+        snprintf(to, sizeof to, "%s/zz_bad", dir);
+        copy(TAP_SOURCE_DIR "/tests/bad_inkml", to);
+    }
+    return dir;
+}
+
+Test(prep, good_and_bad_files_give_a_dataset_one_line_per_skip_and_a_summary) {
+    const char *in = make_inputs(1);
+    char cmd[4096], out_h5[1024];
+    snprintf(out_h5, sizeof out_h5, "%s/out.h5", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s prep --dict %s --threads 2 %s -o %s", TAP, DICT, in, out_h5);
+    char *out, *errs;
+    cr_assert_eq(run(cmd, &out, &errs), 0, "stdout: %s\nstderr: %s", out, errs);
+    cr_expect(
+        strstr(
+            out,
+            "23 files: 4 converted, 19 skipped (5 malformed XML, 2 no ink, 5 bad coordinates, "
+            "1 absurd size, 2 bad structure, 2 degenerate ink, 1 missing truth, 1 unknown token)"),
+        "summary: %s", out);
+    cr_expect(strstr(out, "wrote ") && strstr(out, "4 expressions"), "%s", out);
+    cr_expect_eq(count_lines_with(errs, "tap prep: skipping "), 19, "%s", errs);
+    // Each skip line names its file; spot-check the reasons.
+    const char *lines[] = {
+        "zz_bad/truncated.inkml: line 20: malformed XML: no element found (truncated file?)",
+        "zz_bad/nan_coordinate.inkml: line 3: trace '0': non-finite coordinate 'NaN'",
+        "zz_bad/huge_coordinate.inkml: line 3: trace '0': absurd coordinate '1e12'",
+        "zz_bad/empty_trace.inkml: line 6: trace '1' is empty",
+        "zz_bad/no_traces.inkml: no traces",
+        "zz_bad/missing_truth.inkml: missing truth",
+        "zz_bad/vertical_line.inkml: degenerate ink: zero horizontal spread",
+        "zz_bad/unknown_token.inkml: uid unknown_token: unknown token '\\aleph'",
+        "zz_bad/doctype_entities.inkml: line 2: DOCTYPE declarations are not allowed"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        cr_expect(strstr(errs, lines[i]), "missing '%s' in:\n%s", lines[i], errs);
+
+    Dataset ds;
+    TapError err = {0};
+    cr_assert_eq(dataset_load(out_h5, &ds, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(ds.n, 4);
+    cr_expect_eq(ds.V, 111);
+    for (int i = 0; i < 4; i++) {
+        cr_expect_str_eq(ds.uids[i], good[i]); // input order: sorted directory entries
+        cr_expect(strstr(ds.sources[i], good[i]), "%s", ds.sources[i]);
+    }
+    // basic: 5 strokes, label x ^ { 2 } < 1, every stroke of x on its token.
+    cr_expect_eq(ds.n_strokes[0], 5);
+    cr_expect_eq(dataset_len_y(&ds, 0), 7);
+    cr_expect_str_eq(ds.vocab[ds.tokens[0]], "x");
+    cr_expect_str_eq(ds.vocab[ds.tokens[5]], "<");
+    cr_expect_eq(ds.align_offsets[1] - ds.align_offsets[0], 2, "x owns strokes 0 and 1");
+    cr_expect_eq(ds.point_stroke[ds.feature_offsets[0]], 0);
+    dataset_free(&ds);
+    free(out);
+    free(errs);
+}
+
+Test(prep, nothing_converted_exits_1_and_writes_no_file) {
+    char cmd[4096], out_h5[1024], tmp[1100];
+    snprintf(out_h5, sizeof out_h5, "%s/none.h5", tu_tmpdir());
+    snprintf(tmp, sizeof tmp, "%s.tmp", out_h5);
+    snprintf(cmd, sizeof cmd, "%s prep --dict %s %s/tests/bad_inkml -o %s", TAP, DICT,
+             TAP_SOURCE_DIR, out_h5);
+    char *out, *errs;
+    cr_assert_eq(run(cmd, &out, &errs), 1, "%s", errs);
+    cr_expect(strstr(errs, "nothing converted"), "%s", errs);
+    cr_expect(strstr(out, "19 files: 0 converted, 19 skipped"), "%s", out);
+    cr_expect_neq(access(out_h5, F_OK), 0);
+    cr_expect_neq(access(tmp, F_OK), 0);
+    free(out);
+    free(errs);
+}
+
+Test(prep, bad_usage_exits_2_and_output_or_dictionary_failures_exit_1) {
+    const char *in = TAP_SOURCE_DIR "/tests/golden/inkml";
+    char o[1024];
+    snprintf(o, sizeof o, "%s/u.h5", tu_tmpdir());
+    struct {
+        const char *args;
+        int status;
+        const char *msg;
+    } cases[] = {
+        {"%s", 2, "no output file"},
+        {"-o %s", 2, "no input files"},
+        {"--unknown drop %s -o %s", 2, "--unknown must be skip or map"},
+        {"--unknown map %s -o %s", 2, "--unknown map needs --map-token"},
+        {"--unknown map --map-token NOPE %s -o %s", 2, "--map-token 'NOPE' is not in"},
+        {"--threads -1 %s -o %s", 2, "--threads must be >= 0"},
+        {"--bogus %s -o %s", 2, "unknown option '--bogus'"},
+        {"--list /nonexistent/list.txt -o %s", 2, "cannot read list /nonexistent/list.txt"},
+        {"%s -o /nonexistent/dir/x.h5", 1, "/nonexistent/dir/x.h5.tmp: cannot create"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[2048], cmd[4096];
+        if (!strncmp(cases[i].args, "-o", 2) || !strncmp(cases[i].args, "--list", 6))
+            snprintf(args, sizeof args, cases[i].args, o);
+        else
+            snprintf(args, sizeof args, cases[i].args, in, o);
+        snprintf(cmd, sizeof cmd, "%s prep --dict %s %s", TAP, DICT, args);
+        char *errs;
+        cr_expect_eq(run(cmd, NULL, &errs), cases[i].status, "%s", cmd);
+        cr_expect(strstr(errs, cases[i].msg), "'%s': stderr lacks '%s':\n%s", cmd, cases[i].msg,
+                  errs);
+        free(errs);
+    }
+    // The default dictionary is data/dictionary.txt relative to the working directory.
+    char cmd[4096], *errs;
+    snprintf(cmd, sizeof cmd, "cd %s && %s prep %s -o %s", tu_tmpdir(), TAP, in, o);
+    cr_expect_eq(run(cmd, NULL, &errs), 1);
+    cr_expect(strstr(errs, "data/dictionary.txt") && strstr(errs, "--dict"), "%s", errs);
+    free(errs);
+    snprintf(cmd, sizeof cmd, "cd %s && %s prep --quiet %s -o %s", TAP_SOURCE_DIR, TAP, in, o);
+    cr_expect_eq(run(cmd, NULL, NULL), 0);
+}
+
+Test(prep, unknown_tokens_are_reported_then_skipped_or_mapped) {
+    const char *in = make_inputs(0);
+    char cmd[4096], o[1024];
+    snprintf(cmd, sizeof cmd, "cp %s/tests/bad_inkml/unknown_token.inkml %s/", TAP_SOURCE_DIR, in);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(o, sizeof o, "%s/m.h5", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s prep --dict %s --unknown map --map-token x %s -o %s", TAP, DICT,
+             in, o);
+    char *out, *errs;
+    cr_assert_eq(run(cmd, &out, &errs), 0, "%s", errs);
+    cr_expect(strstr(errs, "uid unknown_token: unknown token '\\aleph' mapped to 'x'"), "%s", errs);
+    cr_expect(strstr(out, "5 files: 5 converted, 0 skipped"), "%s", out);
+    cr_expect(strstr(out, "1 unknown tokens mapped to 'x'"), "%s", out);
+    Dataset ds;
+    TapError err = {0};
+    cr_assert_eq(dataset_load(o, &ds, &err), TAP_OK, "%s", err.msg);
+    int k = -1;
+    for (int i = 0; i < ds.n; i++)
+        if (!strcmp(ds.uids[i], "unknown_token")) k = i;
+    cr_assert_geq(k, 0);
+    cr_expect_str_eq(ds.vocab[ds.tokens[ds.token_offsets[k]]], "x"); // \aleph + 1 -> x + 1
+    dataset_free(&ds);
+    free(out);
+    free(errs);
+}
+
+Test(prep, labels_file_overrides_the_truth_and_supplies_missing_ones) {
+    const char *in = make_inputs(0);
+    char cmd[4096], o[1024], labels[1024];
+    snprintf(cmd, sizeof cmd, "cp %s/tests/bad_inkml/missing_truth.inkml %s/", TAP_SOURCE_DIR, in);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(labels, sizeof labels, "%s/labels.txt", tu_tmpdir());
+    FILE *f = fopen(labels, "w");
+    fprintf(f, "basic\tx + 1\nmissing_truth\t\\sqrt { 2 }\n");
+    fclose(f);
+    snprintf(o, sizeof o, "%s/l.h5", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s prep --quiet --dict %s --labels %s %s -o %s", TAP, DICT, labels,
+             in, o);
+    char *out;
+    cr_assert_eq(run(cmd, &out, NULL), 0);
+    cr_expect(strstr(out, "5 files: 5 converted, 0 skipped"), "%s", out);
+    Dataset ds;
+    TapError err = {0};
+    cr_assert_eq(dataset_load(o, &ds, &err), TAP_OK, "%s", err.msg);
+    const char *want[][5] = {{"basic", "x", "+", "1", NULL},
+                             {"missing_truth", "\\sqrt", "{", "2", "}"}};
+    for (int w = 0; w < 2; w++) {
+        int k = -1;
+        for (int i = 0; i < ds.n; i++)
+            if (!strcmp(ds.uids[i], want[w][0])) k = i;
+        cr_assert_geq(k, 0, "%s missing", want[w][0]);
+        int n = 0;
+        while (n < 4 && want[w][n + 1]) n++;
+        cr_assert_eq(dataset_len_y(&ds, k), n);
+        for (int j = 0; j < n; j++)
+            cr_expect_str_eq(ds.vocab[ds.tokens[ds.token_offsets[k] + j]], want[w][j + 1]);
+    }
+    dataset_free(&ds);
+    free(out);
+}
+
+Test(prep, list_files_work_and_output_is_byte_identical_across_runs_and_thread_counts) {
+    const char *in = make_inputs(0);
+    char list[1024], cmd[4096], a[1024], b[1024];
+    snprintf(list, sizeof list, "%s/list.txt", tu_tmpdir());
+    FILE *f = fopen(list, "w");
+    fprintf(f,
+            "# comment\n%s/xyt_fractional.inkml\n\n  %s/basic.inkml  \n%s/tests/golden/features\n",
+            in, in, TAP_SOURCE_DIR);
+    fclose(f);
+    snprintf(a, sizeof a, "%s/a.h5", tu_tmpdir());
+    snprintf(b, sizeof b, "%s/b.h5", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s prep --quiet --threads 1 --dict %s --list %s -o %s", TAP, DICT,
+             list, a);
+    char *out;
+    cr_assert_eq(run(cmd, &out, NULL), 0);
+    cr_expect(strstr(out, "4 files: 4 converted"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s prep --quiet --threads 3 --dict %s --list %s -o %s", TAP, DICT,
+             list, b);
+    cr_assert_eq(run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+    cr_expect_eq(system(cmd), 0, "outputs differ");
+    Dataset ds;
+    TapError err = {0};
+    cr_assert_eq(dataset_load(a, &ds, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(ds.n, 4);
+    cr_expect_str_eq(ds.uids[0], "xyt_fractional"); // list order
+    cr_expect_str_eq(ds.uids[1], "basic");
+    cr_expect_str_eq(ds.uids[2], "fractional_negative");
+    dataset_free(&ds);
+}
+
+Test(prep, duplicate_uids_are_skipped_after_the_first) {
+    const char *in = make_inputs(0);
+    char cmd[4096], o[1024];
+    snprintf(o, sizeof o, "%s/d.h5", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s prep --dict %s %s %s/basic.inkml -o %s", TAP, DICT, in, in, o);
+    char *out, *errs;
+    cr_assert_eq(run(cmd, &out, &errs), 0);
+    cr_expect(strstr(out, "5 files: 4 converted, 1 skipped (1 duplicate uid)"), "%s", out);
+    cr_expect(strstr(errs, "uid basic was already converted"), "%s", errs);
+    free(out);
+    free(errs);
+}
+
+Test(prep, an_interrupted_run_leaves_neither_output_nor_temporary_file) {
+    const char *in = make_inputs(0);
+    char fifo[1024], o[1024], tmp[1100], cmd[4096];
+    // A FIFO with no writer blocks its reader: the run is guaranteed to be in progress.
+    snprintf(fifo, sizeof fifo, "%s/zz_stall.inkml", in);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    snprintf(o, sizeof o, "%s/i.h5", tu_tmpdir());
+    snprintf(tmp, sizeof tmp, "%s.tmp", o);
+    snprintf(cmd, sizeof cmd,
+             "%s prep --quiet --dict %s %s -o %s & pid=$!; "
+             "for i in $(seq 50); do [ -e %s ] && break; sleep 0.1; done; sleep 0.3; "
+             "kill -TERM $pid; wait $pid",
+             TAP, DICT, in, o, tmp);
+    char *errs;
+    int st = run(cmd, NULL, &errs);
+    cr_expect_eq(st, 128 + 15, "exit status %d: %s", st, errs);
+    cr_expect(strstr(errs, "interrupted"), "%s", errs);
+    cr_expect_neq(access(o, F_OK), 0, "final output exists");
+    cr_expect_neq(access(tmp, F_OK), 0, "temporary output left behind");
+    free(errs);
+}

@@ -1,0 +1,599 @@
+// tap prep: CROHME InkML files -> one HDF5 dataset (src/data/dataset.h) of TAP point features,
+// label token ids and per-token stroke alignments. Files are parsed and featurised in parallel
+// (pthreads) and written in input order by the main thread, so the output is deterministic.
+// A bad input file costs one line on stderr and is skipped; the summary counts skips by reason.
+// Exit: 0 when something was converted and written, 1 when nothing was or the output failed,
+// 2 on bad usage. The output appears under its name only when complete (PATH.tmp + rename).
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "align.h"
+#include "cli.h"
+#include "commands.h"
+#include "dataset.h"
+#include "feature.h"
+#include "inkml.h"
+#include "latex.h"
+#include "tsv.h"
+#include "vocab.h"
+
+typedef struct {
+    const char *output, *list, *dict, *labels, *unknown, *map_token;
+    int threads, quiet;
+} PrepOptions;
+
+// Why a file was skipped; REASON_OK means converted.
+enum {
+    REASON_OK,
+    REASON_READ,
+    REASON_XML,
+    REASON_NO_INK,
+    REASON_COORD,
+    REASON_SIZE,
+    REASON_STRUCTURE,
+    REASON_DEGENERATE,
+    REASON_NO_TRUTH,
+    REASON_LATEX,
+    REASON_UNKNOWN_TOKEN,
+    REASON_ALIGN,
+    REASON_DUPLICATE,
+    REASON_NOMEM,
+    REASON_COUNT
+};
+
+static const char *const reason_names[REASON_COUNT] = {
+    "converted",     "unreadable",    "malformed XML",  "no ink",        "bad coordinates",
+    "absurd size",   "bad structure", "degenerate ink", "missing truth", "bad LaTeX",
+    "unknown token", "alignment",     "duplicate uid",  "out of memory",
+};
+
+// ----------------------------------------------------------------------------- inputs
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} PathList;
+
+static int paths_add(PathList *l, const char *p) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v) return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(p))) return -1;
+    l->n++;
+    return 0;
+}
+
+static void paths_free(PathList *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int has_inkml_ext(const char *name) {
+    size_t n = strlen(name);
+    return n > 6 && !strcmp(name + n - 6, ".inkml");
+}
+
+// Adds *.inkml under dir, recursively, each directory's entries in name order.
+static int add_dir(PathList *out, const char *dir, int depth) {
+    if (depth > 64) return 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "tap prep: warning: cannot read directory %s: %s\n", dir, strerror(errno));
+        return 0;
+    }
+    PathList names = {0};
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) && rc == 0)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) rc = paths_add(&names, e->d_name);
+    closedir(d);
+    if (names.n) qsort(names.v, names.n, sizeof *names.v, cmp_str);
+    for (size_t i = 0; i < names.n && rc == 0; i++) {
+        size_t len = strlen(dir) + strlen(names.v[i]) + 2;
+        char *p = malloc(len);
+        if (!p) {
+            rc = -1;
+            break;
+        }
+        snprintf(p, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.v[i]);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = add_dir(out, p, depth + 1);
+        else if (has_inkml_ext(names.v[i]))
+            rc = paths_add(out, p);
+        free(p);
+    }
+    paths_free(&names);
+    return rc;
+}
+
+// A directory is searched; anything else is taken as a file (if unreadable, it is skipped later).
+static int add_input(PathList *out, const char *p) {
+    struct stat st;
+    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return add_dir(out, p, 0);
+    return paths_add(out, p);
+}
+
+static int add_list(PathList *out, const char *list, char *msg, size_t len) {
+    FILE *f = fopen(list, "r");
+    if (!f) {
+        snprintf(msg, len, "cannot read list %s: %s", list, strerror(errno));
+        return -1;
+    }
+    char line[8192];
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        char *s = line, *e = line + strlen(line);
+        while (*s == ' ' || *s == '\t') s++;
+        while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+            *--e = '\0';
+        if (*s && *s != '#') rc = add_input(out, s);
+    }
+    fclose(f);
+    if (rc) snprintf(msg, len, "out of memory");
+    return rc;
+}
+
+// ----------------------------------------------------------------------------- one file
+
+typedef struct {
+    int done, reason, mapped;
+    char msg[700]; // the skip line, or a warning for a converted file
+    char *uid;
+    Features feat;
+    int n_strokes, n_tokens;
+    int *tokens; // (n_tokens)
+    Alignment align;
+} Result;
+
+typedef struct {
+    const PrepOptions *o;
+    const Vocab *vocab;
+    const TsvTable *labels; // or NULL
+    int map_id;             // --map-token id, -1 for skip
+    PathList *inputs;
+    Result *res;
+    pthread_mutex_t mu;
+    pthread_cond_t ready, room;
+    size_t next, written, window;
+    volatile int stop;
+} Prep;
+
+static volatile sig_atomic_t g_interrupted = 0; // the signal number
+static void on_signal(int sig) { g_interrupted = sig; }
+
+static int inkml_reason(InkmlFail why) {
+    switch (why) {
+    case INKML_FAIL_READ: return REASON_READ;
+    case INKML_FAIL_XML: return REASON_XML;
+    case INKML_FAIL_NO_INK: return REASON_NO_INK;
+    case INKML_FAIL_COORD: return REASON_COORD;
+    case INKML_FAIL_SIZE: return REASON_SIZE;
+    case INKML_FAIL_STRUCTURE: return REASON_STRUCTURE;
+    default: return REASON_NOMEM;
+    }
+}
+
+// Token list of the expression: the --labels entry when there is one, else the InkML truth.
+static int label_tokens(const Prep *p, const InkmlDoc *doc, const char *path, TokenList *tl,
+                        Result *r) {
+    TapError err = {0};
+    const TsvEntry *e = p->labels ? tsv_find(p->labels, doc->uid) : NULL;
+    if (e) {
+        for (int i = 0; i < e->n; i++)
+            if (token_list_push(tl, e->tok[i], &err) != TAP_OK) {
+                r->reason = REASON_NOMEM;
+                snprintf(r->msg, sizeof r->msg, "%s: %s", path, err.msg);
+                return -1;
+            }
+        return 0;
+    }
+    if (!doc->truth) {
+        r->reason = REASON_NO_TRUTH;
+        snprintf(r->msg, sizeof r->msg, "%s: missing truth (no <annotation type=\"truth\">%s)",
+                 path, p->labels ? " and no --labels entry" : "");
+        return -1;
+    }
+    if (latex_tokenize(doc->truth, tl, &err) != TAP_OK) {
+        r->reason = err.code == TAP_ERR_NOMEM ? REASON_NOMEM : REASON_LATEX;
+        snprintf(r->msg, sizeof r->msg, "%s: bad LaTeX truth: %s", path, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+// Token ids; unknown tokens are reported, then skip the file or map to --map-token.
+static int token_ids(const Prep *p, const TokenList *tl, const char *path, Result *r) {
+    r->n_tokens = tl->n;
+    r->tokens = malloc(((size_t)tl->n + 1) * sizeof *r->tokens);
+    if (!r->tokens) {
+        r->reason = REASON_NOMEM;
+        snprintf(r->msg, sizeof r->msg, "%s: out of memory", path);
+        return -1;
+    }
+    char unknown[400] = "";
+    size_t used = 0;
+    int n_unknown = 0;
+    for (int i = 0; i < tl->n; i++) {
+        r->tokens[i] = vocab_id(p->vocab, tl->tok[i]);
+        if (r->tokens[i] >= 0) continue;
+        n_unknown++;
+        if (used < sizeof unknown - 1)
+            used += (size_t)snprintf(unknown + used, sizeof unknown - used, "%s'%s'",
+                                     n_unknown > 1 ? " " : "", tl->tok[i]);
+        r->tokens[i] = p->map_id;
+    }
+    if (n_unknown == 0) return 0;
+    if (p->map_id < 0) {
+        r->reason = REASON_UNKNOWN_TOKEN;
+        snprintf(
+            r->msg, sizeof r->msg,
+            "%s: uid %s: unknown token%s %s (not in %s; --unknown map --map-token T maps them)",
+            path, r->uid, n_unknown > 1 ? "s" : "", unknown, p->o->dict);
+        return -1;
+    }
+    r->mapped = n_unknown;
+    snprintf(r->msg, sizeof r->msg, "%s: uid %s: unknown token%s %s mapped to '%s'", path, r->uid,
+             n_unknown > 1 ? "s" : "", unknown, p->o->map_token);
+    return 0;
+}
+
+static void process(const Prep *p, const char *path, Result *r) {
+    InkmlDoc doc;
+    InkmlFail why;
+    TapError err = {0};
+    TokenList tl = {0};
+    if (inkml_load_why(path, &doc, &why, &err) != TAP_OK) {
+        r->reason = inkml_reason(why);
+        snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+        return;
+    }
+    r->n_strokes = doc.n_traces;
+    if (!(r->uid = strdup(doc.uid))) {
+        r->reason = REASON_NOMEM;
+        snprintf(r->msg, sizeof r->msg, "%s: out of memory", path);
+        goto done;
+    }
+    if (feature_compute(&doc, &r->feat, &err) != TAP_OK) {
+        r->reason = err.code == TAP_ERR_NOMEM ? REASON_NOMEM : REASON_DEGENERATE;
+        snprintf(r->msg, sizeof r->msg, "%s: %s", path, err.msg);
+        goto done;
+    }
+    if (label_tokens(p, &doc, path, &tl, r) || token_ids(p, &tl, path, r)) goto done;
+    if (align_build(&tl, &doc, &r->align, &err) != TAP_OK) {
+        r->reason = err.code == TAP_ERR_NOMEM ? REASON_NOMEM : REASON_ALIGN;
+        snprintf(r->msg, sizeof r->msg, "%s: alignment: %s", path, err.msg);
+        goto done;
+    }
+done:
+    token_list_free(&tl);
+    inkml_free(&doc);
+}
+
+static void result_clear(Result *r) {
+    free(r->uid);
+    free(r->tokens);
+    feature_free(&r->feat);
+    alignment_free(&r->align);
+    memset(r, 0, sizeof *r);
+}
+
+static void *worker(void *arg) {
+    Prep *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->stop && p->next < p->inputs->n && p->next >= p->written + p->window)
+            pthread_cond_wait(&p->room, &p->mu);
+        if (p->stop || p->next >= p->inputs->n) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        size_t i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        Result r = {0};
+        process(p, p->inputs->v[i], &r);
+        pthread_mutex_lock(&p->mu);
+        p->res[i % p->window] = r;
+        p->res[i % p->window].done = 1;
+        pthread_cond_broadcast(&p->ready);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+// ----------------------------------------------------------------------------- main
+
+static int cmp_uid(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+// Accepts -o as a short form of --output (the shared parser takes long options only).
+static char **expand_short(int argc, char **argv) {
+    char **v = malloc(((size_t)argc + 1) * sizeof *v);
+    if (!v) return NULL;
+    for (int i = 0; i < argc; i++) v[i] = !strcmp(argv[i], "-o") ? "--output" : argv[i];
+    v[argc] = NULL;
+    return v;
+}
+
+int tap_prep_main(int argc, char **argv) {
+    PrepOptions o = {.dict = "data/dictionary.txt", .unknown = "skip", .threads = 0};
+    const CliOption opts[] = {
+        {"output", CLI_STRING, &o.output, "output HDF5 file (-o)"},
+        {"list", CLI_STRING, &o.list, "file with one InkML path (or directory) per line"},
+        {"dict", CLI_STRING, &o.dict, "TAP dictionary, token<TAB>id lines"},
+        {"labels", CLI_STRING, &o.labels, "uid<TAB>tokens file overriding the InkML truth"},
+        {"unknown", CLI_STRING, &o.unknown,
+         "token outside the dictionary: skip the file, or map it"},
+        {"map-token", CLI_STRING, &o.map_token,
+         "token that unknown tokens become with --unknown map"},
+        {"threads", CLI_INT, &o.threads, "worker threads, 0 = all cores"},
+        {"quiet", CLI_FLAG, &o.quiet, "no configuration echo or progress"},
+    };
+    const CliSpec spec = {
+        "prep", "[options] INPUT... -o OUT.h5",
+        "Convert InkML files and directories (searched for *.inkml) to an HDF5 dataset.", opts,
+        (int)(sizeof opts / sizeof opts[0])};
+    char **args = expand_short(argc, argv), **pos = NULL, msg[1024] = "";
+    int n_pos = 0;
+    if (!args) {
+        fprintf(stderr, "tap prep: error: out of memory\n");
+        return 1;
+    }
+    int rc = cli_parse(&spec, argc, args, &pos, &n_pos, msg, sizeof msg, stdout);
+    if (rc == CLI_HELP) {
+        free(pos);
+        free(args);
+        return 0;
+    }
+    int status = 2;
+    Vocab vocab = {0};
+    TsvTable labels = {0};
+    PathList inputs = {0};
+    Prep p = {.o = &o, .map_id = -1};
+    DatasetWriter *w = NULL;
+    pthread_t *th = NULL;
+    int n_threads = 0;
+    char **seen = NULL;
+    if (rc != CLI_OK) goto usage;
+    if (!o.output || !*o.output) {
+        snprintf(msg, sizeof msg, "no output file (-o OUT.h5)");
+        goto usage;
+    }
+    if (strcmp(o.unknown, "skip") && strcmp(o.unknown, "map")) {
+        snprintf(msg, sizeof msg, "--unknown must be skip or map, got '%s'", o.unknown);
+        goto usage;
+    }
+    if (!strcmp(o.unknown, "map") && !o.map_token) {
+        snprintf(msg, sizeof msg, "--unknown map needs --map-token TOKEN");
+        goto usage;
+    }
+    if (o.threads < 0) {
+        snprintf(msg, sizeof msg, "--threads must be >= 0");
+        goto usage;
+    }
+    for (int i = 0; i < n_pos; i++)
+        if (add_input(&inputs, pos[i])) {
+            snprintf(msg, sizeof msg, "out of memory");
+            goto fail;
+        }
+    if (o.list && add_list(&inputs, o.list, msg, sizeof msg)) goto usage;
+    if (inputs.n == 0) {
+        snprintf(msg, sizeof msg, "no input files (give InkML files, directories or --list FILE)");
+        goto usage;
+    }
+    status = 1;
+    TapError err = {0};
+    if (vocab_load(o.dict, &vocab, &err) != TAP_OK) {
+        fprintf(stderr,
+                "tap prep: error: dictionary: %s (use --dict FILE; TAP's is data/dictionary.txt)\n",
+                err.msg);
+        goto done;
+    }
+    if (o.map_token && !strcmp(o.unknown, "map") &&
+        (p.map_id = vocab_id(&vocab, o.map_token)) < 0) {
+        fprintf(stderr, "tap prep: error: --map-token '%s' is not in %s\n", o.map_token, o.dict);
+        status = 2;
+        goto done;
+    }
+    if (o.labels) {
+        if (tsv_load(o.labels, &labels, &err) != TAP_OK) {
+            fprintf(stderr, "tap prep: error: labels: %s\n", err.msg);
+            goto done;
+        }
+        p.labels = &labels;
+    }
+    if (!o.quiet) cli_print_config(&spec, stderr, "tap prep: ");
+
+    n_threads = o.threads ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n_threads < 1) n_threads = 1;
+    if ((size_t)n_threads > inputs.n) n_threads = (int)inputs.n;
+    p.vocab = &vocab;
+    p.inputs = &inputs;
+    p.window = (size_t)n_threads * 64; // results waiting to be written, bounded for memory
+    p.res = calloc(p.window, sizeof *p.res);
+    th = calloc((size_t)n_threads, sizeof *th);
+    seen = calloc(inputs.n, sizeof *seen);
+    if (!p.res || !th || !seen) {
+        fprintf(stderr, "tap prep: error: out of memory\n");
+        goto done;
+    }
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    if (dataset_writer_open(&w, o.output, (const char *const *)vocab.tokens, vocab.n, &err) !=
+        TAP_OK) {
+        fprintf(stderr, "tap prep: error: %s\n", err.msg);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        goto done;
+    }
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.ready, NULL);
+    pthread_cond_init(&p.room, NULL);
+    int started = 0;
+    for (; started < n_threads; started++)
+        if (pthread_create(&th[started], NULL, worker, &p)) break;
+
+    double t0 = now_s(), last_report = t0;
+    size_t counts[REASON_COUNT] = {0}, n_seen = 0, mapped = 0;
+    int write_failed = started == 0;
+    if (started == 0) fprintf(stderr, "tap prep: error: cannot start threads\n");
+    for (size_t i = 0; i < inputs.n && !write_failed; i++) {
+        Result *r = &p.res[i % p.window];
+        pthread_mutex_lock(&p.mu);
+        while (!r->done && !g_interrupted) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 100000000L;
+            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&p.ready, &p.mu, &until);
+        }
+        pthread_mutex_unlock(&p.mu);
+        if (g_interrupted) break;
+        if (r->reason == REASON_OK && bsearch(&r->uid, seen, n_seen, sizeof *seen, cmp_uid)) {
+            r->reason = REASON_DUPLICATE;
+            snprintf(r->msg, sizeof r->msg, "%s: uid %s was already converted from an earlier file",
+                     inputs.v[i], r->uid);
+        }
+        if (r->reason != REASON_OK) {
+            fprintf(stderr, "tap prep: skipping %s\n", r->msg);
+        } else {
+            if (r->mapped) fprintf(stderr, "tap prep: warning: %s\n", r->msg);
+            mapped += (size_t)r->mapped;
+            DatasetEntry e = {.uid = r->uid,
+                              .source = inputs.v[i],
+                              .n_rows = r->feat.n_rows,
+                              .features = r->feat.f,
+                              .point_stroke = r->feat.stroke,
+                              .n_strokes = r->n_strokes,
+                              .n_tokens = r->n_tokens,
+                              .tokens = r->tokens,
+                              .align_start = r->align.start,
+                              .align_strokes = r->align.strokes};
+            int wrc = dataset_writer_add(w, &e, &err);
+            if (wrc != TAP_OK) {
+                fprintf(stderr, "tap prep: error: %s\n", err.msg);
+                write_failed = 1;
+            } else {
+                // Keep the uids sorted for duplicate checks (insertion: n is small enough).
+                size_t k = n_seen;
+                while (k > 0 && strcmp(seen[k - 1], r->uid) > 0) seen[k] = seen[k - 1], k--;
+                seen[k] = r->uid;
+                r->uid = NULL;
+                n_seen++;
+            }
+        }
+        counts[r->reason]++;
+        pthread_mutex_lock(&p.mu);
+        result_clear(r);
+        p.written = i + 1;
+        pthread_cond_broadcast(&p.room);
+        pthread_mutex_unlock(&p.mu);
+        double t = now_s();
+        if (!o.quiet && t - last_report > 2.0) {
+            fprintf(stderr, "tap prep: %zu / %zu files\n", i + 1, inputs.n);
+            last_report = t;
+        }
+    }
+    if (g_interrupted) {
+        // A worker may be blocked in a read (a FIFO, a stalled network file): remove the
+        // temporary output and leave without waiting for it.
+        dataset_writer_abort(w);
+        fprintf(stderr, "tap prep: interrupted; %s was not written\n", o.output);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(128 + g_interrupted);
+    }
+    pthread_mutex_lock(&p.mu);
+    p.stop = 1;
+    pthread_cond_broadcast(&p.room);
+    pthread_mutex_unlock(&p.mu);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    for (size_t k = 0; k < p.window; k++) result_clear(&p.res[k]);
+    pthread_cond_destroy(&p.room);
+    pthread_cond_destroy(&p.ready);
+    pthread_mutex_destroy(&p.mu);
+
+    size_t converted = counts[REASON_OK], skipped = 0;
+    for (int k = 1; k < REASON_COUNT; k++) skipped += counts[k];
+    if (write_failed) {
+        dataset_writer_abort(w);
+        w = NULL;
+    } else if (converted == 0) {
+        dataset_writer_abort(w);
+        w = NULL;
+        fprintf(stderr,
+                "tap prep: error: nothing converted (%zu files skipped); %s was not written\n",
+                skipped, o.output);
+    } else {
+        int n_expr = dataset_writer_count(w);
+        int crc = dataset_writer_close(w, &err);
+        w = NULL;
+        if (crc != TAP_OK)
+            fprintf(stderr, "tap prep: error: %s\n", err.msg);
+        else {
+            printf("tap prep: wrote %s: %d expressions in %.2f s\n", o.output, n_expr,
+                   now_s() - t0);
+            status = 0;
+        }
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    printf("tap prep: %zu files: %zu converted, %zu skipped", inputs.n, converted, skipped);
+    const char *sep = " (";
+    for (int k = 1; k < REASON_COUNT; k++)
+        if (counts[k]) {
+            printf("%s%zu %s", sep, counts[k], reason_names[k]);
+            sep = ", ";
+        }
+    printf("%s\n", skipped ? ")" : "");
+    if (mapped) printf("tap prep: %zu unknown tokens mapped to '%s'\n", mapped, o.map_token);
+    fflush(stdout);
+    goto done;
+
+usage:
+    fprintf(stderr, "tap prep: error: %s\n", msg);
+    cli_print_help(&spec, stderr);
+    status = 2;
+    goto done;
+fail:
+    fprintf(stderr, "tap prep: error: %s\n", msg);
+    status = 1;
+done:
+    if (w) dataset_writer_abort(w);
+    if (seen)
+        for (size_t k = 0; k < inputs.n; k++) free(seen[k]);
+    free(seen);
+    free(th);
+    free(p.res);
+    tsv_free(&labels);
+    vocab_free(&vocab);
+    paths_free(&inputs);
+    free(pos);
+    free(args);
+    return status;
+}
