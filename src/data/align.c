@@ -69,31 +69,69 @@ static const char *label_class(const char *label) {
     return label;
 }
 
-// Index of the k-th (1-based) non-structure token equal to cls (or to cls2 when not NULL), or -1.
-static int kth_token(const TokenList *t, const unsigned char *st, const char *cls,
-                     const char *cls2, int k) {
+// Tokens or symbols sorted by class, then by reading/writing order, so that "the k-th of a
+// class" is a binary search and whole classes pair up in one merge.
+typedef struct {
+    const char *cls;
+    int key;  // token position, or a symbol's first stroke
+    int idx;  // token or symbol index
+} Item;
+
+static int item_cmp(const void *a, const void *b) {
+    const Item *x = a, *y = b;
+    int c = strcmp(x->cls, y->cls);
+    if (c) return c;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+// idx of the k-th (1-based) item of class cls, or -1.
+static int class_kth(const Item *it, int n, const char *cls, int k) {
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(it[mid].cls, cls) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (k < 1 || k > n - lo || strcmp(it[lo + k - 1].cls, cls) != 0) return -1;
+    return it[lo + k - 1].idx;
+}
+
+// The non-structure tokens as items; `\frac` counts as `-` when frac_is_dash. Returns the count.
+static int token_items(const TokenList *t, const unsigned char *st, int frac_is_dash, Item *it) {
+    int n = 0;
     for (int i = 0; i < t->n; i++) {
         if (st[i]) continue;
-        if (strcmp(t->tok[i], cls) == 0 || (cls2 && strcmp(t->tok[i], cls2) == 0))
-            if (--k == 0) return i;
+        const char *c = t->tok[i];
+        if (frac_is_dash && strcmp(c, "\\frac") == 0) c = "-";
+        it[n++] = (Item){c, i, i};
     }
-    return -1;
+    qsort(it, (size_t)n, sizeof(Item), item_cmp);
+    return n;
+}
+
+static int is_frac_name(const char *href, size_t nl) {
+    return nl == 0 || name_is(href, nl, "\\frac") || name_is(href, nl, "frac");
 }
 
 // Numbered hrefs: symbol "name_k" -> the k-th token of its class.
 static void match_numbered(const TokenList *t, const unsigned char *st, const InkmlDoc *doc,
-                           int *owner) {
+                           Item *it, int *owner) {
     // Files that name fraction bars "_k" or "\frac_k" number minus signs on their own; the
-    // others number every `-` (bars and minus signs) together, in reading order.
+    // others number every `-` (bars and minus signs) together, in reading order, so there
+    // "-_k" is whichever of `-`/`\frac` comes k-th (looked up in the dash pool).
     int frac_named = 0;
     for (int s = 0; s < doc->n_symbols; s++) {
         size_t nl;
         int k;
         const InkmlSymbol *y = &doc->symbols[s];
         if (y->label && strcmp(y->label, "-") == 0 && href_number(y->href, &nl, &k) &&
-            (nl == 0 || name_is(y->href, nl, "\\frac") || name_is(y->href, nl, "frac")))
+            is_frac_name(y->href, nl))
             frac_named = 1;
     }
+    int n_dash = token_items(t, st, 1, it);
+    Item *own = it + n_dash;
+    int n_own = token_items(t, st, 0, own);
     for (int s = 0; s < doc->n_symbols; s++) {
         const InkmlSymbol *y = &doc->symbols[s];
         size_t nl;
@@ -101,46 +139,30 @@ static void match_numbered(const TokenList *t, const unsigned char *st, const In
         if (!y->label || !href_number(y->href, &nl, &k) || k < 1) continue;
         const char *cls = label_class(y->label);
         if (strcmp(cls, "-") == 0) {
-            if (nl == 0 || name_is(y->href, nl, "\\frac") || name_is(y->href, nl, "frac")) {
+            if (is_frac_name(y->href, nl)) {
                 cls = "\\frac";
             } else if (!frac_named) {
-                int i = kth_token(t, st, "-", "\\frac", k);
+                int i = class_kth(it, n_dash, "-", k);
                 if (i >= 0) cls = t->tok[i];
             }
         } else if (strcmp(cls, ".") == 0 &&
                    (name_is(y->href, nl, "\\cdot") || name_is(y->href, nl, "cdot"))) {
             cls = "\\cdot";
         }
-        int i = kth_token(t, st, cls, NULL, k);
+        int i = class_kth(own, n_own, cls, k);
         if (i >= 0 && owner[i] < 0) owner[i] = s;
     }
 }
 
-// Bounding box of a symbol's ink; 0 when it has none.
-static int symbol_box(const InkmlDoc *doc, const InkmlSymbol *y, double box[4]) {
-    int any = 0;
-    for (int j = 0; j < y->n_traces; j++) {
-        int tr = y->traces[j];
-        for (int p = doc->trace_start[tr]; p < doc->trace_start[tr + 1]; p++) {
-            double x = doc->x[p], yy = doc->y[p];
-            if (!any || x < box[0]) box[0] = x;
-            if (!any || yy < box[1]) box[1] = yy;
-            if (!any || x > box[2]) box[2] = x;
-            if (!any || yy > box[3]) box[3] = yy;
-            any = 1;
-        }
-    }
-    return any;
-}
-
 // A `-` is a fraction bar when other symbols sit both above and below it within its width.
-static int is_bar(const InkmlDoc *doc, int s) {
-    double b[4], c[4];
-    if (!symbol_box(doc, &doc->symbols[s], b)) return 0;
+static int is_bar(int s, int ns, const double *box, const unsigned char *has) {
+    if (!has[s]) return 0;
+    const double *b = box + 4 * s;
     double mid = 0.5 * (b[1] + b[3]);
     int above = 0, below = 0;
-    for (int o = 0; o < doc->n_symbols; o++) {
-        if (o == s || !symbol_box(doc, &doc->symbols[o], c)) continue;
+    for (int o = 0; o < ns; o++) {
+        if (o == s || !has[o]) continue;
+        const double *c = box + 4 * o;
         double cx = 0.5 * (c[0] + c[2]), cy = 0.5 * (c[1] + c[3]);
         if (cx < b[0] || cx > b[2]) continue;
         if (cy < mid) above = 1;
@@ -156,25 +178,41 @@ static int first_trace(const InkmlSymbol *y) {
     return m;
 }
 
-// No usable numbers: classes matched in writing order. cls[s] holds each symbol's class.
+// No usable numbers: each class's symbols in writing order against its tokens in reading order.
 static int match_ordered(const TokenList *t, const unsigned char *st, const InkmlDoc *doc,
-                         int *owner, TapError *err) {
+                         Item *it, int *owner, TapError *err) {
     int ns = doc->n_symbols;
-    const char **cls = malloc((size_t)(ns ? ns : 1) * sizeof(char *));
-    int *order = malloc((size_t)(ns ? ns : 1) * sizeof(int));
-    if (!cls || !order) {
-        free(cls);
-        free(order);
+    size_t m = (size_t)(ns ? ns : 1);
+    Item *sym = malloc(m * sizeof(Item));
+    double *box = malloc(4 * m * sizeof(double));  // (ns, 4) x0 y0 x1 y1
+    unsigned char *has = calloc(m, 1);
+    if (!sym || !box || !has) {
+        free(sym);
+        free(box);
+        free(has);
         return tap_error_set(err, TAP_ERR_NOMEM, "out of memory aligning %s", doc->uid ? doc->uid : "?");
+    }
+    for (int s = 0; s < ns; s++) {
+        const InkmlSymbol *y = &doc->symbols[s];
+        double *b = box + 4 * s;
+        for (int j = 0; j < y->n_traces; j++)
+            for (int p = doc->trace_start[y->traces[j]]; p < doc->trace_start[y->traces[j] + 1]; p++) {
+                double x = doc->x[p], yy = doc->y[p];
+                if (!has[s] || x < b[0]) b[0] = x;
+                if (!has[s] || yy < b[1]) b[1] = yy;
+                if (!has[s] || x > b[2]) b[2] = x;
+                if (!has[s] || yy > b[3]) b[3] = yy;
+                has[s] = 1;
+            }
     }
     int bars = 0, minus = 0;
     for (int s = 0; s < ns; s++) {
-        cls[s] = doc->symbols[s].label ? label_class(doc->symbols[s].label) : "";
-        if (strcmp(cls[s], "-") == 0) {
-            if (is_bar(doc, s)) cls[s] = "\\frac", bars++;
+        const char *c = doc->symbols[s].label ? label_class(doc->symbols[s].label) : "";
+        if (strcmp(c, "-") == 0) {
+            if (is_bar(s, ns, box, has)) c = "\\frac", bars++;
             else minus++;
         }
-        order[s] = s;
+        sym[s] = (Item){c, first_trace(&doc->symbols[s]), s};
     }
     // When the geometry disagrees with the label, bars and minus signs share one pool.
     int nf = 0, nm = 0;
@@ -186,35 +224,19 @@ static int match_ordered(const TokenList *t, const unsigned char *st, const Inkm
     int shared = nf != bars || nm != minus;
     if (shared)
         for (int s = 0; s < ns; s++)
-            if (strcmp(cls[s], "\\frac") == 0) cls[s] = "-";
-    // insertion sort by first stroke (stable; symbols are few)
-    for (int a = 1; a < ns; a++) {
-        int v = order[a], b = a - 1;
-        while (b >= 0 && first_trace(&doc->symbols[order[b]]) > first_trace(&doc->symbols[v])) {
-            order[b + 1] = order[b];
-            b--;
-        }
-        order[b + 1] = v;
+            if (strcmp(sym[s].cls, "\\frac") == 0) sym[s].cls = "-";
+    qsort(sym, (size_t)ns, sizeof(Item), item_cmp);
+    int n_tok = token_items(t, st, shared, it);
+    // merge: the k-th token of a class takes the k-th symbol of that class
+    for (int a = 0, b = 0; a < n_tok && b < ns;) {
+        int c = strcmp(it[a].cls, sym[b].cls);
+        if (c < 0) a++;
+        else if (c > 0) b++;
+        else owner[it[a++].idx] = sym[b++].idx;
     }
-    for (int i = 0; i < t->n; i++) {
-        if (st[i]) continue;
-        const char *c = t->tok[i];
-        if (shared && strcmp(c, "\\frac") == 0) c = "-";
-        int k = 0;  // occurrence of c among tokens 0..i
-        for (int j = 0; j <= i; j++) {
-            if (st[j]) continue;
-            const char *cj = t->tok[j];
-            if (shared && strcmp(cj, "\\frac") == 0) cj = "-";
-            k += strcmp(cj, c) == 0;
-        }
-        for (int a = 0; a < ns; a++)
-            if (strcmp(cls[order[a]], c) == 0 && --k == 0) {
-                owner[i] = order[a];
-                break;
-            }
-    }
-    free(cls);
-    free(order);
+    free(sym);
+    free(box);
+    free(has);
     return TAP_OK;
 }
 
@@ -230,9 +252,10 @@ int align_build(const TokenList *tokens, const InkmlDoc *doc, Alignment *out, Ta
         }
     unsigned char *st = calloc((size_t)n + 1, 1);
     int *owner = malloc(((size_t)n + 1) * sizeof(int));
+    Item *items = malloc((2 * (size_t)n + 1) * sizeof(Item));  // two token views at most
     out->start = calloc((size_t)n + 1, sizeof(int));
     int rc = TAP_OK;
-    if (!st || !owner || !out->start) {
+    if (!st || !owner || !items || !out->start) {
         rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory aligning %s", doc->uid ? doc->uid : "?");
         goto done;
     }
@@ -247,9 +270,9 @@ int align_build(const TokenList *tokens, const InkmlDoc *doc, Alignment *out, Ta
         else plain++;
     }
     if (numbered > 0 && plain == 0)
-        match_numbered(tokens, st, doc, owner);
+        match_numbered(tokens, st, doc, items, owner);
     else
-        rc = match_ordered(tokens, st, doc, owner, err);
+        rc = match_ordered(tokens, st, doc, items, owner, err);
     if (rc) goto done;
     int total = 0;
     for (int i = 0; i < n; i++) {
@@ -270,6 +293,7 @@ int align_build(const TokenList *tokens, const InkmlDoc *doc, Alignment *out, Ta
 done:
     free(st);
     free(owner);
+    free(items);
     if (rc) alignment_free(out);
     return rc;
 }

@@ -1,7 +1,6 @@
 // Dictionary loading and an open-addressing hash from token to id.
 #include "vocab.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -41,7 +40,7 @@ static int parse_line(char *s, int lineno, const char *path, Entry *e, TapError 
                              path, lineno, s);
     *tab = '\0';
     for (const char *p = s; *p; p++)
-        if (isspace((unsigned char)*p) || !isprint((unsigned char)*p))
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f)  // UTF-8 bytes are fine
             return tap_error_set(err, TAP_ERR_FORMAT,
                                  "%s:%d: token \"%.60s\" contains whitespace or control bytes",
                                  path, lineno, s);

@@ -132,6 +132,51 @@ Test(align, extra_symbols_missing_symbols_and_odd_hrefs_are_harmless) {
     }
 }
 
+// Random documents (labels, hrefs in every style, shared traces, empty symbols) against random
+// token lists: always OK, every stroke a real trace of a symbol drawing that token's class.
+Test(align, random_documents_align_without_crashing) {
+    static const char *const labels[] = {"x", "-", ".", "\\lt", "\\sqrt", "1", "\\frac", "("};
+    static const char *const hrefs[] = {"x_1", "-_2", "_1", "\\frac_1", "\\cdot_1", "0:1:", "_",
+                                        NULL, "1_3", "&lt;_1", "x_0"};
+    static const char *const toks[] = {"x", "-", "\\frac", "{", "}", "\\sqrt", "[", "]", "1",
+                                       "<", ".", "\\cdot", "_", "^", "("};
+    TapRng rng;
+    rng_seed(&rng, 99);
+    for (int it = 0; it < 3000; it++) {
+        int nt = 1 + (int)rng_below(&rng, 6), ns = (int)rng_below(&rng, 8), np = 2 * nt;
+        int start[8], traces[8 * 3];
+        double x[12], y[12];
+        InkmlSymbol sym[8];
+        for (int i = 0; i <= nt; i++) start[i] = 2 * i;
+        for (int i = 0; i < np; i++) x[i] = rng_uniform(&rng) * 10, y[i] = rng_uniform(&rng) * 10;
+        for (int s = 0; s < ns; s++) {
+            int n = (int)rng_below(&rng, 3);
+            for (int j = 0; j < n; j++) traces[3 * s + j] = (int)rng_below(&rng, (uint32_t)nt);
+            sym[s] = (InkmlSymbol){.label = (char *)labels[rng_below(&rng, 8)],
+                                   .href = (char *)hrefs[rng_below(&rng, 11)],
+                                   .n_traces = n, .traces = traces + 3 * s};
+        }
+        InkmlDoc doc = {.uid = "random", .n_traces = nt, .trace_start = start, .n_points = np,
+                        .x = x, .y = y, .n_symbols = ns, .symbols = sym};
+        TokenList t = {0};
+        int n = (int)rng_below(&rng, 12);
+        for (int i = 0; i < n; i++) cr_assert_eq(token_list_push(&t, toks[rng_below(&rng, 15)], NULL), TAP_OK);
+        Alignment a;
+        TapError err = {0};
+        cr_assert_eq(align_build(&t, &doc, &a, &err), TAP_OK, "%s", err.msg);
+        cr_assert_eq(a.n_tokens, n);
+        cr_assert_eq(a.start[0], 0);
+        for (int i = 0; i < n; i++) {
+            cr_assert_leq(a.start[i], a.start[i + 1]);
+            if (align_is_structure(t.tok[i])) cr_assert_eq(a.start[i], a.start[i + 1]);
+            for (int j = a.start[i]; j < a.start[i + 1]; j++)
+                cr_assert(a.strokes[j] >= 0 && a.strokes[j] < nt);
+        }
+        alignment_free(&a);
+        token_list_free(&t);
+    }
+}
+
 // Runs align_build on TAP's own tokens for every training file and compares with its .align
 // files (TAP's "-1" and empty lines both mean no strokes).
 Test(align, agrees_with_tap_alignments_on_crohme_2014_train, .timeout = 120) {
