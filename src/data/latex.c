@@ -435,7 +435,7 @@ static int parse_seq(Parser *p, Stop stop) {
 }
 
 LatexOptions latex_options_default(void) {
-    return (LatexOptions){.bare_number_canonical = 1, .spaced_function_names = 1};
+    return (LatexOptions){.bare_number_canonical = 0, .spaced_function_names = 1};
 }
 
 // A truth that is only a decimal number ("02", "1.40"; blanks and `$` around) in TAP's

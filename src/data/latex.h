@@ -7,7 +7,7 @@
 // \mbox{...}/\mathrm{...} replaced by their content; synonyms renamed to the vocabulary's
 // spelling (\to -> \rightarrow, \lt -> <, \gt -> >, \lbrack -> [, \le -> \leq, \dots -> \ldots).
 // Tokens outside the vocabulary (e.g. \Pi) are returned as written: checking them is the caller's.
-// Two rules follow TAP's captions rather than TeX (both on by default, see LatexOptions).
+// Two rules follow TAP's captions rather than TeX (see LatexOptions).
 #ifndef TAP_DATA_LATEX_H
 #define TAP_DATA_LATEX_H
 
@@ -21,6 +21,8 @@ typedef struct {
 typedef struct {
     // A truth that is nothing but a decimal number is written canonically, as TAP's captions do
     // (all 19 such CROHME 2014 training labels): "02" -> 2, "1.40" -> 1 . 4, "37.0" -> 3 7.
+    // Off by default: in every one of those files the ink has the zeros (symbols "0 2"), so
+    // TAP's label contradicts what was written. On only to reproduce TAP's captions exactly.
     int bare_number_canonical;
     // Function names typed as spaced single letters ("l o g", "l i m", "s i n", "c o s",
     // "t a n", as some MfrDB truths do) are the function token (\log ...), as in TAP's captions
@@ -28,7 +30,7 @@ typedef struct {
     int spaced_function_names;
 } LatexOptions;
 
-// Both rules on.
+// spaced_function_names on, bare_number_canonical off (labels follow the ink).
 LatexOptions latex_options_default(void);
 
 // Normalises and tokenises one truth string (with or without `$`). Malformed LaTeX (unbalanced

@@ -102,11 +102,16 @@ Test(latex, null_truth_is_an_argument_error) {
 
 Test(latex, options_turn_the_tap_specific_rules_off) {
     LatexOptions o = latex_options_default();
-    cr_assert(o.bare_number_canonical && o.spaced_function_names);
-    o.bare_number_canonical = 0;
-    o.spaced_function_names = 0;
+    cr_assert(!o.bare_number_canonical && o.spaced_function_names);
+    o.bare_number_canonical = 1;
     TokenList t;
     char got[256];
+    cr_assert_eq(latex_tokenize_with("02.50", &o, &t, NULL), TAP_OK);
+    token_list_join(&t, got, sizeof got);
+    cr_expect_str_eq(got, "2 . 5", "TAP's canonical numbers on request");
+    token_list_free(&t);
+    o.bare_number_canonical = 0;
+    o.spaced_function_names = 0;
     cr_assert_eq(latex_tokenize_with("02.50", &o, &t, NULL), TAP_OK);
     token_list_join(&t, got, sizeof got);
     cr_expect_str_eq(got, "0 2 . 5 0");
