@@ -4,6 +4,8 @@
 
 int tap_eval_main(int argc, char **argv);
 int tap_prep_main(int argc, char **argv);
+int tap_plot_main(int argc, char **argv);
+int tap_train_main(int argc, char **argv);
 int tap_version_main(int argc, char **argv);
 
 #endif

@@ -1,0 +1,588 @@
+// `tap train` and `tap plot` end to end on a tiny model and tiny generated datasets: exact
+// resume (straight run vs stopped + resumed, stage 1 and stage 2 with weight noise), signals,
+// a NaN in the data, an unwritable output and a full disk, stage changes, options, plots.
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <png.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "dataset.h"
+#include "params.h"
+#include "rng.h"
+#include "test_util.h"
+
+// ---------------------------------------------------------------------------- fixtures
+
+static const char *vocab[] = {"<eol>", "a", "b", "c", "+", "x"};
+
+// n random expressions: 6..20 rows of N(0, 1) features in 1..3 strokes, 1..4 tokens.
+static void write_dataset(const char *path, int n, uint64_t seed) {
+    TapRng r;
+    rng_seed(&r, seed);
+    DatasetWriter *w;
+    TapError err;
+    cr_assert_eq(dataset_writer_open(&w, path, vocab, 6, &err), TAP_OK, "%s", err.msg);
+    for (int i = 0; i < n; i++) {
+        int rows = 6 + (int)rng_below(&r, 15), strokes = 1 + (int)rng_below(&r, 3);
+        int len = 1 + (int)rng_below(&r, 4);
+        float f[20 * 9];
+        int ps[20], tok[4];
+        rng_fill_normal(&r, f, (size_t)rows * 9, 0.0f, 1.0f);
+        for (int k = 0; k < rows; k++) ps[k] = k * strokes / rows;
+        for (int k = 0; k < len; k++) tok[k] = 1 + (int)rng_below(&r, 5);
+        char uid[32];
+        snprintf(uid, sizeof uid, "e%02d_%llu", i, (unsigned long long)seed);
+        DatasetEntry e = {uid, "generated", rows, f, ps, strokes, len, tok, NULL, NULL};
+        cr_assert_eq(dataset_writer_add(w, &e, &err), TAP_OK, "%s", err.msg);
+    }
+    cr_assert_eq(dataset_writer_close(w, &err), TAP_OK, "%s", err.msg);
+}
+
+typedef struct {
+    char dir[256], train[300], valid[300];
+} Fixture;
+
+static void fixture(Fixture *fx) {
+    snprintf(fx->dir, sizeof fx->dir, "%s", tu_tmpdir());
+    chmod(fx->dir, 0755); // readable by the unprivileged child of the permission test
+    snprintf(fx->train, sizeof fx->train, "%s/train.h5", fx->dir);
+    snprintf(fx->valid, sizeof fx->valid, "%s/valid.h5", fx->dir);
+    write_dataset(fx->train, 24, 1);
+    write_dataset(fx->valid, 6, 2);
+}
+
+// The tiny model every run uses, then the caller's options.
+#define TINY "--enc-layers", "2", "--enc-units", "6,6", "--pool", "0,1", "--dec-units", "8", \
+             "--embed", "4", "--coverage", "3", "--kernel", "3", "--valid-beam", "1",         \
+             "--valid-maxlen", "12", "--threads", "1", "--log-every", "1"
+
+enum { CHILD_PLAIN, CHILD_NOBODY, CHILD_SMALL_FILES };
+
+// Starts `tap train|plot ARGS...` with stdout and stderr into err_path.
+static pid_t spawn(const char *const *args, const char *err_path, int mode) {
+    char tap[512];
+    snprintf(tap, sizeof tap, "%s/tap", TAP_BINARY_DIR);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+        // fontconfig keeps its caches until exit (cairo's text): not a leak of ours
+        if (!strcmp(args[0], "plot")) setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+        if (mode == CHILD_NOBODY && geteuid() == 0) {
+            // root ignores permissions: drop to nobody so that they apply
+            if (setgid(65534) != 0 || setuid(65534) != 0) _exit(99);
+        }
+        if (mode == CHILD_SMALL_FILES) {
+            // a "full disk": no file may grow past 64 kB (EFBIG instead of SIGXFSZ)
+            struct rlimit rl = {64 * 1024, 64 * 1024};
+            signal(SIGXFSZ, SIG_IGN);
+            setrlimit(RLIMIT_FSIZE, &rl);
+        }
+        const char *argv[80];
+        int n = 0;
+        argv[n++] = tap;
+        for (int i = 0; args[i] && n < 79; i++) argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(tap, (char *const *)argv);
+        _exit(98);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid) {
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run_tap(const char *const *args, const char *err_path, int mode) {
+    return wait_exit(spawn(args, err_path, mode));
+}
+
+// Runs and asserts the exit code, showing the command's output when it differs.
+static void expect_exit(const char *const *args, const char *err_path, int mode, int want) {
+    int rc = run_tap(args, err_path, mode);
+    if (rc != want) {
+        static char shown[16384];
+        char *o = tu_read_file(err_path, NULL);
+        snprintf(shown, sizeof shown, "%s", o ? o : "");
+        free(o);
+        cr_assert_fail("exit %d, expected %d:\n%s", rc, want, shown);
+    }
+}
+
+static char *slurp(const char *path) {
+    char *s = tu_read_file(path, NULL);
+    cr_assert_not_null(s, "cannot read %s", path);
+    return s;
+}
+
+// train.tsv without its last column (elapsed seconds differ between runs).
+static char *log_without_time(const char *path) {
+    char *s = slurp(path), *out = malloc(strlen(s) + 1), *o = out;
+    for (char *line = s; *line;) {
+        char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char *last_tab = line + len;
+        while (last_tab > line && *last_tab != '\t') last_tab--;
+        memcpy(o, line, (size_t)(last_tab - line));
+        o += last_tab - line;
+        *o++ = '\n';
+        line += len + (end ? 1 : 0);
+    }
+    *o = '\0';
+    free(s);
+    return out;
+}
+
+static int count_lines(const char *path) {
+    char *s = tu_read_file(path, NULL);
+    int n = 0;
+    for (char *p = s; p && *p; p++) n += *p == '\n';
+    free(s);
+    return n;
+}
+
+// Loads the listed role arrays of a checkpoint (config from the file itself).
+static float **load_roles(const char *path, const char *const *groups, int n, size_t *len,
+                          CheckpointScalars *sc) {
+    TapConfig cfg;
+    ParamTable t;
+    TapError err;
+    cr_assert_eq(checkpoint_read_config(path, &cfg, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(params_layout(&cfg, &t, &err), TAP_OK, "%s", err.msg);
+    float **data = calloc((size_t)n, sizeof *data);
+    CheckpointRole roles[8];
+    for (int i = 0; i < n; i++) {
+        data[i] = malloc(t.n * sizeof **data);
+        roles[i] = (CheckpointRole){groups[i], data[i]};
+    }
+    cr_assert_eq(checkpoint_load(path, &cfg, &t, roles, n, sc, &err), TAP_OK, "%s", err.msg);
+    *len = t.n;
+    params_free(&t);
+    return data;
+}
+
+static void assert_same_roles(const char *a, const char *b, const char *const *groups, int n) {
+    size_t na, nb;
+    float **x = load_roles(a, groups, n, &na, NULL), **y = load_roles(b, groups, n, &nb, NULL);
+    cr_assert_eq(na, nb);
+    for (int i = 0; i < n; i++) {
+        cr_assert(memcmp(x[i], y[i], na * sizeof(float)) == 0, "/%s differs between %s and %s",
+                  groups[i], a, b);
+        free(x[i]), free(y[i]);
+    }
+    free(x), free(y);
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+// ---------------------------------------------------------------------------- options
+
+Test(train, help_lists_every_option_with_its_default) {
+    Fixture fx;
+    snprintf(fx.dir, sizeof fx.dir, "%s", tu_tmpdir());
+    char out[400];
+    snprintf(out, sizeof out, "%s/help.txt", fx.dir);
+    const char *args[] = {"train", "--help", NULL};
+    expect_exit(args, out, CHILD_PLAIN, 0);
+    char *h = slurp(out);
+    const char *want[] = {"--preset S", "[tap]", "--eps N", "[1e-08]", "--patience N", "[15]",
+                          "--clip N", "[1000]", "--variational S", "[adaptive-weight-noise]",
+                          "--valid-beam N", "[10]", "--stage S", "[both]", "--threads N",
+                          "--resume", "--maxlen N", "[200]", "--batch-size N", "[8]", "--config FILE",
+                          "Exit codes"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert(strstr(h, want[i]), "help lacks '%s':\n%s", want[i], h);
+    free(h);
+}
+
+Test(train, bad_usage_exits_2_with_one_error_line) {
+    Fixture fx;
+    fixture(&fx);
+    char out[400], run[400];
+    snprintf(out, sizeof out, "%s/err.txt", fx.dir);
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    const char *cases[][8] = {
+        {"train", fx.train, fx.valid, NULL},
+        {"train", "--stage", "3", fx.train, fx.valid, run, NULL},
+        {"train", "--variational", "bogus", fx.train, fx.valid, run, NULL},
+        {"train", "--enc-units", "4,4", fx.train, fx.valid, run, NULL},
+        {"train", "--stage", "2", fx.train, fx.valid, run, NULL},
+        {"train", "--preset", "huge", fx.train, fx.valid, run, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_assert_eq(run_tap(cases[i], out, CHILD_PLAIN), 2, "case %zu", i);
+        char *e = slurp(out);
+        cr_assert(!strncmp(e, "tap train: error: ", 18) && strchr(e, '\n') == e + strlen(e) - 1,
+                  "case %zu: %s", i, e);
+        free(e);
+    }
+    // A missing input is a runtime error, and an existing run is never overwritten.
+    const char *missing[] = {"train", TINY, "/nonexistent.h5", fx.valid, run, NULL};
+    expect_exit(missing, out, CHILD_PLAIN, 1);
+    const char *once[] = {"train", TINY, "--max-steps", "1", fx.train, fx.valid, run, NULL};
+    expect_exit(once, out, CHILD_PLAIN, 0);
+    expect_exit(once, out, CHILD_PLAIN, 2);
+    char *e = slurp(out);
+    cr_assert(strstr(e, "exists: add --resume"), "%s", e);
+    free(e);
+}
+
+Test(train, config_file_and_preset_resolve_and_are_stored_in_checkpoints) {
+    Fixture fx;
+    fixture(&fx);
+    char out[400], run[400], conf[400], last[500];
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    snprintf(conf, sizeof conf, "%s/train.conf", fx.dir);
+    snprintf(last, sizeof last, "%s/last.h5", run);
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "# tiny\nmix-wer = 0.7\npatience = 3\n");
+    fclose(f);
+    // The flag wins over the file; the preset gives what neither sets.
+    const char *args[] = {"train", "--preset", "small", TINY, "--patience", "4", "--config", conf,
+                          "--max-steps", "2", fx.train, fx.valid, run, NULL};
+    expect_exit(args, out, CHILD_PLAIN, 0);
+    char *o = slurp(out);
+    cr_assert(strstr(o, "preset = small\n") && strstr(o, "mix-wer = 0.7\n") &&
+                  strstr(o, "patience = 4\n") && strstr(o, "valid-beam = 1\n") && strstr(o, "coverage = 3\n") &&
+                  strstr(o, "kernel = 3\n") && strstr(o, "n-train = 0\n"),
+              "%s", o);
+    free(o);
+    const char *g[] = {"params"};
+    static CheckpointScalars sc;
+    size_t n;
+    float **w = load_roles(last, g, 1, &n, &sc);
+    free(w[0]), free(w);
+    cr_assert(strstr(sc.text, "mix-wer = 0.7\n") && strstr(sc.text, "patience = 4\n"), "%s", sc.text);
+    cr_assert_eq(sc.step, 2);
+}
+
+// ---------------------------------------------------------------------------- exact resume
+
+// Trains `total` updates straight, and `first` then --resume to `total`: same log, same state.
+static void check_resume(const Fixture *fx, const char *const *extra, int first, int total) {
+    char a[400], b[400], out[400], n1[16], n2[16];
+    snprintf(a, sizeof a, "%s/straight", fx->dir);
+    snprintf(b, sizeof b, "%s/resumed", fx->dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx->dir);
+    snprintf(n1, sizeof n1, "%d", first);
+    snprintf(n2, sizeof n2, "%d", total);
+    const char *args[64] = {"train", TINY, "--valid-every", "3"};
+    int k = 0;
+    while (args[k]) k++;
+    for (int i = 0; extra[i]; i++) args[k++] = extra[i];
+    int base = k;
+    const char *tail1[] = {"--max-steps", n2, fx->train, fx->valid, a, NULL};
+    for (int i = 0; i < 6; i++) args[base + i] = tail1[i];
+    expect_exit(args, out, CHILD_PLAIN, 0);
+    const char *tail2[] = {"--max-steps", n1, fx->train, fx->valid, b, NULL};
+    for (int i = 0; i < 6; i++) args[base + i] = tail2[i];
+    expect_exit(args, out, CHILD_PLAIN, 0);
+    // The stored configuration is the base of a resumed run: no model flags needed.
+    const char *resume[] = {"train", "--resume", "--max-steps", n2, fx->train, fx->valid, b, NULL};
+    expect_exit(resume, out, CHILD_PLAIN, 0);
+    char la[500], lb[500];
+    snprintf(la, sizeof la, "%s/train.tsv", a);
+    snprintf(lb, sizeof lb, "%s/train.tsv", b);
+    char *x = log_without_time(la), *y = log_without_time(lb);
+    cr_assert_str_eq(x, y);
+    cr_assert_geq(count_lines(la), total + 2, "one row per update, plus epochs and validations");
+    free(x), free(y);
+}
+
+Test(train, resumed_stage_one_repeats_the_uninterrupted_run_bit_for_bit) {
+    Fixture fx;
+    fixture(&fx);
+    const char *extra[] = {NULL};
+    check_resume(&fx, extra, 5, 13); // crosses an epoch end (3 batches) and validations
+    char a[500], b[500];
+    snprintf(a, sizeof a, "%s/straight/last.h5", fx.dir);
+    snprintf(b, sizeof b, "%s/resumed/last.h5", fx.dir);
+    const char *g[] = {"params", "best_params", "opt_mu_rg2", "opt_mu_ru2"};
+    assert_same_roles(a, b, g, 4);
+}
+
+Test(train, resumed_stage_two_with_weight_noise_repeats_the_run_bit_for_bit) {
+    Fixture fx;
+    fixture(&fx);
+    // A stage-1 model to start from.
+    char init[400], out[400];
+    snprintf(init, sizeof init, "%s/init", fx.dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    const char *pre[] = {"train", TINY, "--max-steps", "3", fx.train, fx.valid, init, NULL};
+    expect_exit(pre, out, CHILD_PLAIN, 0);
+    char from[500];
+    snprintf(from, sizeof from, "%s/last.h5", init);
+    const char *extra[] = {"--stage", "2", "--init", from, NULL};
+    check_resume(&fx, extra, 4, 10);
+    char a[500], b[500];
+    snprintf(a, sizeof a, "%s/straight/last.h5", fx.dir);
+    snprintf(b, sizeof b, "%s/resumed/last.h5", fx.dir);
+    const char *g[] = {"params", "ls2", "opt_mu_rg2", "opt_mu_ru2", "opt_ls2_rg2", "opt_ls2_ru2"};
+    assert_same_roles(a, b, g, 6);
+    // Stage 2 logs the description length.
+    char la[500];
+    snprintf(la, sizeof la, "%s/straight/train.tsv", fx.dir);
+    char *s = slurp(la);
+    cr_assert(strstr(s, "\nepoch\t2\t"), "%s", s);
+    free(s);
+}
+
+// ---------------------------------------------------------------------------- stages
+
+Test(train, exhausted_patience_decays_eps_then_hands_the_best_weights_to_stage_two) {
+    Fixture fx;
+    fixture(&fx);
+    char run[400], out[400];
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    // A large eps makes the validation loss jump about, so the patience of 0 runs out fast.
+    const char *args[] = {"train", TINY, "--eps", "0.05", "--patience", "0", "--criterion1", "loss",
+                          "--criterion2", "loss", "--valid-every", "1", "--variational",
+                          "adaptive-l2", "--max-steps", "60", fx.train, fx.valid, run, NULL};
+    expect_exit(args, out, CHILD_PLAIN, 0);
+    char path[500];
+    snprintf(path, sizeof path, "%s/train.tsv", run);
+    char *s = slurp(path);
+    cr_assert(strstr(s, "\t0.005\t"), "eps was never divided by 10:\n%s", s);
+    cr_assert(strstr(s, "\ntrain\t2\t"), "stage 2 never started:\n%s", s);
+    free(s);
+    snprintf(path, sizeof path, "%s/best_stage1.h5", run);
+    const char *g[] = {"params"};
+    static CheckpointScalars sc;
+    size_t n;
+    float **w = load_roles(path, g, 1, &n, &sc);
+    cr_assert(strstr(sc.text, "# best of stage 1: stage 1, update "), "%s", sc.text);
+    free(w[0]), free(w);
+    char *o = slurp(out);
+    cr_assert(strstr(o, "stage 2 (adaptive-l2) starts from those weights"), "%s", o);
+    free(o);
+}
+
+// ---------------------------------------------------------------------------- failures
+
+Test(train, non_finite_loss_stops_naming_the_update_and_uids_and_keeps_the_last_checkpoint) {
+    Fixture fx;
+    fixture(&fx);
+    char run[400], out[400], last[500];
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    snprintf(last, sizeof last, "%s/last.h5", run);
+    const char *args[] = {"train", TINY, "--valid-every", "2", "--debug-nan-step", "5",
+                          fx.train, fx.valid, run, NULL};
+    expect_exit(args, out, CHILD_PLAIN, 1);
+    char *o = slurp(out);
+    cr_assert(strstr(o, "tap train: error: non-finite loss at update 5 (stage 1, epoch 1, batch 2/3; "
+                        "uids: e"),
+              "%s", o);
+    cr_assert(strstr(o, "last.h5 holds the last good state (update 4)"), "%s", o);
+    free(o);
+    const char *g[] = {"params"};
+    static CheckpointScalars sc;
+    size_t n;
+    float **w = load_roles(last, g, 1, &n, &sc); // all finite, or the load fails
+    cr_assert_eq(sc.step, 4);
+    free(w[0]), free(w);
+}
+
+// A short run to have a checkpoint, then its directory (or disk) made unusable.
+static void make_run(const Fixture *fx, char *run, size_t len) {
+    char out[400];
+    snprintf(run, len, "%s/run", fx->dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx->dir);
+    const char *args[] = {"train", TINY, "--max-steps", "2", fx->train, fx->valid, run, NULL};
+    expect_exit(args, out, CHILD_PLAIN, 0);
+}
+
+Test(train, unwritable_output_is_reported_and_the_old_checkpoint_survives) {
+    Fixture fx;
+    fixture(&fx);
+    char run[400], out[400], last[500], log[500];
+    make_run(&fx, run, sizeof run);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    snprintf(last, sizeof last, "%s/last.h5", run);
+    snprintf(log, sizeof log, "%s/train.tsv", run);
+    size_t len0, len1;
+    char *before = tu_read_file(last, &len0);
+    chmod(out, 0666);
+    chmod(log, 0666); // the log stays writable: the checkpoint write is what fails
+    chmod(last, 0444);
+    chmod(run, 0555);
+    // Update 3 ends the epoch; no validation (and best.h5) comes first with --valid-every 100.
+    const char *args[] = {"train", "--resume", "--max-steps", "3", "--valid-every", "100",
+                          fx.train, fx.valid, run, NULL};
+    int rc = run_tap(args, out, CHILD_NOBODY);
+    chmod(run, 0755);
+    cr_assert_eq(rc, 1);
+    char *o = slurp(out);
+    cr_assert(strstr(o, "tap train: error: saving the training state: ") && strstr(o, "cannot create"),
+              "%s", o);
+    free(o);
+    char *after = tu_read_file(last, &len1);
+    cr_assert(len0 == len1 && !memcmp(before, after, len0), "last.h5 changed");
+    free(before), free(after);
+    // A new run whose output directory cannot be created fails at once, clearly.
+    char sub[500];
+    snprintf(sub, sizeof sub, "%s/sub/run", run);
+    chmod(run, 0555);
+    const char *args2[] = {"train", TINY, fx.train, fx.valid, sub, NULL};
+    rc = run_tap(args2, out, CHILD_NOBODY);
+    chmod(run, 0755);
+    cr_assert_eq(rc, 1);
+    o = slurp(out);
+    cr_assert(strstr(o, "tap train: error: ") && strstr(o, "cannot create the output directory"), "%s", o);
+    free(o);
+}
+
+Test(train, full_disk_is_reported_and_the_old_checkpoint_survives) {
+    Fixture fx;
+    fixture(&fx);
+    char run[400], out[400], last[500];
+    make_run(&fx, run, sizeof run);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    snprintf(last, sizeof last, "%s/last.h5", run);
+    size_t len0, len1;
+    char *before = tu_read_file(last, &len0);
+    cr_assert_gt(len0, 64 * 1024, "the checkpoint must exceed the file-size limit");
+    const char *args[] = {"train", "--resume", "--max-steps", "3", "--valid-every", "100",
+                          fx.train, fx.valid, run, NULL};
+    expect_exit(args, out, CHILD_SMALL_FILES, 1);
+    char *o = slurp(out);
+    cr_assert(strstr(o, "tap train: error: saving the training state: "), "%s", o);
+    free(o);
+    char *after = tu_read_file(last, &len1);
+    cr_assert(len0 == len1 && !memcmp(before, after, len0), "last.h5 changed");
+    free(before), free(after);
+    char leftover[600];
+    snprintf(leftover, sizeof leftover, "%s/last.h5.new", run);
+    cr_assert_neq(access(leftover, F_OK), 0, "a partial checkpoint was left behind");
+    // With room again, the same run continues.
+    expect_exit(args, out, CHILD_PLAIN, 0);
+}
+
+// ---------------------------------------------------------------------------- signals
+
+// Waits until path has at least `lines` lines (the run is under way).
+static void wait_lines(const char *path, int lines, pid_t pid) {
+    for (int i = 0; i < 3000; i++) {
+        if (count_lines(path) >= lines) return;
+        int st;
+        cr_assert_eq(waitpid(pid, &st, WNOHANG), 0, "the run ended early");
+        sleep_ms(10);
+    }
+    cr_assert_fail("timed out waiting for %s", path);
+}
+
+Test(train, sigint_saves_a_checkpoint_that_resumes_exactly_and_exits_3) {
+    Fixture fx;
+    fixture(&fx);
+    char run[400], ref[400], out[400], log[500];
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    snprintf(ref, sizeof ref, "%s/ref", fx.dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    snprintf(log, sizeof log, "%s/train.tsv", run);
+    const char *args[] = {"train", TINY, "--valid-every", "4", "--max-steps", "100000", fx.train,
+                          fx.valid, run, NULL};
+    pid_t pid = spawn(args, out, CHILD_PLAIN);
+    wait_lines(log, 6, pid);
+    kill(pid, SIGINT);
+    int rc = wait_exit(pid);
+    char *o = slurp(out);
+    cr_assert_eq(rc, 3, "%s", o);
+    char *at = strstr(o, "saved at update ");
+    cr_assert_not_null(at, "%s", o);
+    int stopped = atoi(at + strlen("saved at update "));
+    free(o);
+    // Resume to a few updates further; the uninterrupted run to there logs the same.
+    char n[16];
+    snprintf(n, sizeof n, "%d", stopped + 5);
+    const char *resume[] = {"train", "--resume", "--max-steps", n, fx.train, fx.valid, run, NULL};
+    expect_exit(resume, out, CHILD_PLAIN, 0);
+    const char *straight[] = {"train", TINY, "--valid-every", "4", "--max-steps", n, fx.train,
+                              fx.valid, ref, NULL};
+    expect_exit(straight, out, CHILD_PLAIN, 0);
+    char lr[500];
+    snprintf(lr, sizeof lr, "%s/train.tsv", ref);
+    char *x = log_without_time(log), *y = log_without_time(lr);
+    cr_assert_str_eq(x, y);
+    free(x), free(y);
+}
+
+Test(train, second_signal_exits_at_once_and_the_last_checkpoint_stays_whole) {
+    Fixture fx;
+    fixture(&fx);
+    char run[400], out[400], last[500];
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    snprintf(last, sizeof last, "%s/last.h5", run);
+    // Every last.h5 write pauses 2 s half-way: the second signal lands inside one.
+    const char *args[] = {"train", TINY, "--debug-save-delay-ms", "2000", "--max-steps", "100000",
+                          fx.train, fx.valid, run, NULL};
+    pid_t pid = spawn(args, out, CHILD_PLAIN);
+    for (int i = 0; i < 1000 && access(last, F_OK) != 0; i++) sleep_ms(10); // first save done
+    cr_assert_eq(access(last, F_OK), 0);
+    sleep_ms(100);
+    kill(pid, SIGTERM);
+    sleep_ms(300);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(pid, SIGTERM);
+    int rc = wait_exit(pid);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    char *o = slurp(out);
+    cr_assert_eq(rc, 128 + SIGTERM, "%s", o);
+    free(o);
+    cr_assert_lt(waited, 1.0, "the second signal took %.2f s", waited);
+    // The checkpoint is whole and continues.
+    const char *resume[] = {"train", "--resume", "--debug-save-delay-ms", "0", "--max-steps", "3",
+                            fx.train, fx.valid, run, NULL};
+    expect_exit(resume, out, CHILD_PLAIN, 0);
+}
+
+// ---------------------------------------------------------------------------- plot
+
+Test(plot, draws_the_learning_curves_of_a_training_log) {
+    Fixture fx;
+    fixture(&fx);
+    char run[400], out[400], log[500], png[500];
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    snprintf(log, sizeof log, "%s/train.tsv", run);
+    snprintf(png, sizeof png, "%s/curves.png", fx.dir);
+    const char *args[] = {"train", TINY, "--valid-every", "2", "--max-steps", "8", fx.train,
+                          fx.valid, run, NULL};
+    expect_exit(args, out, CHILD_PLAIN, 0);
+    const char *plot[] = {"plot", log, "-o", png, "--width", "640", "--height", "600", NULL};
+    expect_exit(plot, out, CHILD_PLAIN, 0);
+    char *o = slurp(out);
+    cr_assert(strstr(o, "8 training rows, 2 epochs, 4 validations"), "%s", o);
+    free(o);
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    cr_assert(png_image_begin_read_from_file(&img, png), "%s", img.message);
+    cr_assert_eq(img.width, 640);
+    cr_assert_eq(img.height, 600);
+    png_image_free(&img);
+    const char *bad[] = {"plot", fx.train, "-o", png, NULL};
+    expect_exit(bad, out, CHILD_PLAIN, 1);
+    const char *usage[] = {"plot", NULL};
+    expect_exit(usage, out, CHILD_PLAIN, 2);
+}

@@ -1,0 +1,420 @@
+// The training loop (see train_loop.h). The loop is a small state machine whose state is all in
+// TrainState: between two updates it may end an epoch (log, reshuffle), run a due validation
+// (best model, patience, eps decay, stage change) or stop; last.h5 is written only at those
+// points, so what it holds is always a state the loop can continue from.
+#include "train_loop.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "mdl.h"
+#include "train_valid.h"
+
+_Static_assert(sizeof(int) == sizeof(int32_t), "batch orders are stored as int32");
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t data_seed(int seed) { return (uint64_t)(uint32_t)seed ^ 0x9E3779B97F4A7C15ull; }
+
+// The variational configuration of a stage: stage 1 is "ml" (plain Adadelta on the weights).
+static void var_config(const Trainer *t, int stage, VarConfig *vc) {
+    const TrainOptions *o = t->opt;
+    variational_config_default(vc, stage == 1 ? VAR_ML : t->plan.kind2);
+    vc->coeff = o->model_cost;
+    vc->n_train = o->n_train > 0.0 ? o->n_train : 2.0 * t->tb.n_kept;
+    vc->clip_c = (float)o->clip;
+    vc->sigma_init = (float)o->sigma_init;
+    vc->sigma = (float)o->sigma;
+    vc->prior_var = (float)o->prior_var;
+    vc->prior_b = (float)o->prior_b;
+    vc->opt_mu.rho = vc->opt_ls2.rho = o->rho;
+    vc->opt_mu.eps = vc->opt_ls2.eps = o->eps;
+    vc->seed = (uint64_t)(uint32_t)o->seed * 4 + (uint64_t)stage;
+}
+
+static void set_eps(Trainer *t, double eps) {
+    t->var.opt_mu.cfg.eps = eps;
+    t->var.opt_ls2.cfg.eps = eps;
+}
+
+static double elapsed(const Trainer *t) { return t->elapsed0 + now_seconds() - t->t_start; }
+
+static int save_last(Trainer *t, TapError *err) {
+    TrainState *s = &t->st;
+    memcpy(s->data_rng, t->data_rng.s, sizeof s->data_rng);
+    s->elapsed = elapsed(t);
+    int rc = train_log_flush(&t->log, &s->log_bytes, err);
+    if (!rc)
+        rc = train_state_save(t->path_last, &t->model.cfg, &t->model.table, &t->var, t->best_mu, s,
+                              (const int32_t *)t->tb.order, t->config_text,
+                              t->opt->debug_save_delay_ms, err);
+    if (rc) return tap_error_prefix(err, "saving the training state");
+    t->last_save = now_seconds();
+    t->saved_step = s->step;
+    return TAP_OK;
+}
+
+// The text stored with weights-only checkpoints: the options and what the weights scored.
+static char *weights_text(const Trainer *t, const char *what) {
+    size_t len = strlen(t->config_text) + 512;
+    char *s = malloc(len);
+    if (s)
+        snprintf(s, len, "%s# %s: stage %lld, update %lld, epoch %lld, %s %.4f, WER %.4f, ExpRate %.4f\n",
+                 t->config_text, what, (long long)t->st.stage, (long long)t->st.best_step,
+                 (long long)t->st.epoch, train_criterion_name(t->plan.crit[t->st.stage - 1]),
+                 t->st.best_score, t->st.best_wer, t->st.best_exprate);
+    return s;
+}
+
+static int save_weights(Trainer *t, const char *path, const float *w, const char *what, TapError *err) {
+    char *text = weights_text(t, what);
+    if (!text) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    int rc = train_weights_save(path, &t->model.cfg, &t->model.table, w, t->st.step, t->st.epoch,
+                                text, err);
+    free(text);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------- one update
+
+static int non_finite(Trainer *t, const char *what, const int *idx, int nb, TapError *err) {
+    char uids[300] = "";
+    size_t used = 0;
+    for (int k = 0; k < nb && used < sizeof uids - 1; k++)
+        used += (size_t)snprintf(uids + used, sizeof uids - used, "%s%s", k ? " " : "",
+                                 t->train.uids[idx[k]]);
+    return tap_error_set(err, TAP_ERR_NUMERIC,
+                         "non-finite %s at update %lld (stage %lld, epoch %lld, batch %lld/%d; uids: "
+                         "%s); stopped: %s holds the last good state (update %lld)",
+                         what, (long long)t->st.step + 1, (long long)t->st.stage,
+                         (long long)t->st.epoch, (long long)t->st.cursor + 1, t->tb.n_batches, uids,
+                         t->path_last, (long long)t->saved_step);
+}
+
+static int train_step(Trainer *t, TapError *err) {
+    TrainState *s = &t->st;
+    double t0 = now_seconds();
+    int nb;
+    const int *idx = batcher_batch(&t->tb, (int)s->cursor, &nb);
+    Batch *bt = &t->bt;
+    batch_fill(bt, &t->train, idx, nb);
+    if (t->opt->debug_nan_step > 0 && s->step + 1 == t->opt->debug_nan_step) bt->x[0] = NAN;
+    variational_sample(&t->var, t->model.w);
+    ModelBatch b = {bt->Tx, bt->Ty, bt->B, bt->x, bt->x_mask, bt->y, bt->y_mask, bt->a, bt->a_mask};
+    double mean;
+    int rc = model_loss(&t->model, &b, t->cost, &mean, err);
+    if (rc == TAP_ERR_NUMERIC) return non_finite(t, "loss", idx, nb, err);
+    if (rc) return tap_error_prefix(err, "update %lld", (long long)s->step + 1);
+    model_backward(&t->model);
+    rc = variational_step(&t->var, t->model.g, NULL, err);
+    if (rc == TAP_ERR_NUMERIC) return non_finite(t, "gradient", idx, nb, err);
+    if (rc) return rc;
+    s->step++;
+    s->cursor++;
+    long tokens = 0;
+    double nats = 0.0;
+    for (int k = 0; k < nb; k++) {
+        tokens += dataset_len_y(&t->train, idx[k]) + 1;
+        nats += t->cost[k];
+    }
+    mdl_add(&s->mdl, nats, nb, tokens);
+    s->epoch_loss += mean;
+    s->epoch_batches++;
+    s->window_loss += mean;
+    s->window_n++;
+    if (s->window_n >= t->opt->log_every) {
+        LogRow r = log_row_empty("train");
+        r.stage = (int)s->stage, r.epoch = s->epoch, r.step = s->step;
+        r.loss = s->window_loss / (double)s->window_n;
+        r.eps = s->eps, r.elapsed = elapsed(t);
+        s->window_loss = 0.0;
+        s->window_n = 0;
+        if ((rc = train_log_write(&t->log, &r, err))) return rc;
+    }
+    int64_t left = 0;
+    for (int i = (int)s->cursor; i < t->tb.n_batches; i++) {
+        int n;
+        batcher_batch(&t->tb, i, &n);
+        left += n;
+    }
+    ProgressInfo pi = {(int)s->stage, s->epoch, s->step, t->opt->max_steps, s->cursor,
+                       t->tb.n_batches, left, mean, s->eps};
+    progress_update(&t->prog, &pi, nb, now_seconds() - t0);
+    return TAP_OK;
+}
+
+// ---------------------------------------------------------------------------- epochs, stages
+
+static int end_epoch(Trainer *t, TapError *err) {
+    TrainState *s = &t->st;
+    MdlReport rep;
+    mdl_report(&s->mdl, variational_model_cost(&t->var), t->model.cfg.V, t->model.table.n, &rep);
+    LogRow r = log_row_empty("epoch");
+    r.stage = (int)s->stage, r.epoch = s->epoch, r.step = s->step;
+    r.loss = s->epoch_batches ? s->epoch_loss / (double)s->epoch_batches : (double)NAN;
+    r.le_bits = rep.error_bits, r.lc_bits = rep.model_bits, r.ratio = rep.ratio;
+    r.eps = s->eps, r.elapsed = elapsed(t);
+    int rc = train_log_write(&t->log, &r, err);
+    if (rc) return rc;
+    progress_say(&t->prog, "epoch %lld done (stage %lld, update %lld): mean loss %.4f, L^E %.4g bits, "
+                           "L^C %.4g bits, compression ratio %.4f",
+                 (long long)s->epoch, (long long)s->stage, (long long)s->step, r.loss, r.le_bits,
+                 r.lc_bits, r.ratio);
+    s->epoch++;
+    s->cursor = 0;
+    mdl_reset(&s->mdl);
+    s->epoch_loss = 0.0;
+    s->epoch_batches = 0;
+    batcher_shuffle(&t->tb, &t->data_rng);
+    if (t->opt->valid_every == 0) s->valid_pending = 1;
+    return TAP_OK;
+}
+
+// Patience ran out for good: stage 1 hands its best weights to stage 2, or the run is over.
+static int end_stage(Trainer *t, TapError *err) {
+    TrainState *s = &t->st;
+    const float *w = s->have_best ? t->best_mu : t->var.mu;
+    if (s->stage == 1) {
+        int rc = save_weights(t, t->path_best1, w, "best of stage 1", err);
+        if (rc) return rc;
+        s->stage1_done = 1;
+        if (t->plan.last_stage == 2) {
+            VarConfig vc;
+            var_config(t, 2, &vc);
+            Variational next;
+            if ((rc = variational_init(&next, &vc, w, t->model.table.n, err))) return rc;
+            progress_say(&t->prog, "stage 1 over at update %lld (best %s %.4f at update %lld); "
+                                   "stage 2 (%s) starts from those weights",
+                         (long long)s->step, train_criterion_name(t->plan.crit[0]), s->best_score,
+                         (long long)s->best_step, variational_kind_name(vc.kind));
+            variational_free(&t->var);
+            t->var = next;
+            s->stage = 2;
+            s->eps = t->opt->eps;
+            s->decays = s->bad = s->n_valid = s->have_best = s->best_step = 0;
+            s->best_score = s->best_wer = s->best_exprate = 0.0;
+            snprintf(s->var_kind, sizeof s->var_kind, "%s", variational_kind_name(vc.kind));
+            return TAP_OK;
+        }
+    }
+    progress_say(&t->prog, "stage %lld over at update %lld: best %s %.4f (WER %.2f%%, ExpRate %.2f%%) "
+                           "at update %lld",
+                 (long long)s->stage, (long long)s->step,
+                 train_criterion_name(t->plan.crit[s->stage - 1]), s->best_score, s->best_wer,
+                 s->best_exprate, (long long)s->best_step);
+    s->finished = 1;
+    return TAP_OK;
+}
+
+static int validate(Trainer *t, int *interrupted, TapError *err) {
+    TrainState *s = &t->st;
+    const TrainOptions *o = t->opt;
+    *interrupted = 0;
+    memcpy(t->model.w, variational_mean(&t->var), t->model.table.n * sizeof *t->model.w);
+    ValidOptions vo = {o->valid_beam, o->valid_maxlen, t->threads, t->threads, t->stop};
+    ValidResult r;
+    int rc = valid_run(&t->model, &t->valid_view, &t->vb, &t->bt, &vo, &r, err);
+    if (rc || r.interrupted) {
+        *interrupted = r.interrupted;
+        valid_result_free(&r);
+        return rc ? tap_error_prefix(err, "validation") : TAP_OK;
+    }
+    double score = train_score(t->plan.crit[s->stage - 1], o->mix_wer, r.wer, r.exprate, r.loss);
+    s->n_valid++;
+    // TAP: a validation at least as good as every earlier one is the new best.
+    int improved = !isnan(score) && (!s->have_best || score <= s->best_score), stage_over = 0;
+    if (improved) {
+        s->have_best = 1;
+        s->best_score = score, s->best_wer = r.wer, s->best_exprate = r.exprate;
+        s->best_step = s->step;
+        s->bad = 0;
+        memcpy(t->best_mu, variational_mean(&t->var), t->model.table.n * sizeof *t->best_mu);
+        rc = save_weights(t, t->path_best, t->best_mu, "best", err);
+    } else if (++s->bad > o->patience) {
+        // TAP: divide eps by 10 and restart the patience, eps_decays times, then stop.
+        if (s->decays < o->eps_decays) {
+            s->decays++;
+            s->bad = 0;
+            s->eps /= 10.0;
+            set_eps(t, s->eps);
+        } else {
+            stage_over = 1;
+        }
+    }
+    if (!rc) {
+        LogRow row = log_row_empty("valid");
+        row.stage = (int)s->stage, row.epoch = s->epoch, row.step = s->step;
+        row.valid_loss = r.loss, row.wer = r.wer, row.exprate = r.exprate, row.score = score;
+        row.eps = s->eps, row.elapsed = elapsed(t);
+        rc = train_log_write(&t->log, &row, err);
+    }
+    if (!rc) rc = valid_write_hyps(t->path_hyp, &t->valid_view, &r, err);
+    if (!rc)
+        progress_say(&t->prog, "validation %lld of stage %lld at update %lld: loss %.4f WER %.2f%% "
+                               "ExpRate %.2f%% %s %.4f%s (best %.4f at update %lld, %lld/%d bad, eps %.0e) "
+                               "[%ld expressions, %.1fs]",
+                     (long long)s->n_valid, (long long)s->stage, (long long)s->step, r.loss, r.wer,
+                     r.exprate, train_criterion_name(t->plan.crit[s->stage - 1]), score,
+                     improved ? " *" : "", s->best_score, (long long)s->best_step, (long long)s->bad,
+                     o->patience, s->eps, r.n, r.seconds);
+    valid_result_free(&r);
+    if (rc) return rc;
+    s->valid_pending = 0;
+    if (stage_over && (rc = end_stage(t, err))) return rc;
+    return save_last(t, err);
+}
+
+int trainer_run(Trainer *t, TapError *err) {
+    TrainState *s = &t->st;
+    const TrainOptions *o = t->opt;
+    if (s->finished) {
+        progress_say(&t->prog, "this run has already finished (stage %lld, update %lld)",
+                     (long long)s->stage, (long long)s->step);
+        return TRAIN_DONE;
+    }
+    int rc;
+    for (;;) {
+        if (*t->stop) break;
+        if (s->cursor >= t->tb.n_batches && (rc = end_epoch(t, err))) return rc;
+        if (s->valid_pending) {
+            int interrupted;
+            if ((rc = validate(t, &interrupted, err))) return rc;
+            if (interrupted) break;
+            if (s->finished) return TRAIN_DONE;
+        }
+        if (s->epoch >= o->max_epochs || (o->max_steps > 0 && s->step >= o->max_steps)) {
+            progress_say(&t->prog, "stopping at update %lld, epoch %lld (--max-%s)", (long long)s->step,
+                         (long long)s->epoch, s->epoch >= o->max_epochs ? "epochs" : "steps");
+            if ((rc = save_last(t, err))) return rc;
+            return TRAIN_DONE;
+        }
+        if ((rc = train_step(t, err))) {
+            progress_break(&t->prog);
+            return rc;
+        }
+        if (o->valid_every > 0 && s->step % o->valid_every == 0) s->valid_pending = 1;
+        if (now_seconds() - t->last_save >= 60.0 * o->checkpoint_minutes && (rc = save_last(t, err)))
+            return rc;
+    }
+    progress_say(&t->prog, "interrupted at update %lld: saving %s", (long long)s->step, t->path_last);
+    if ((rc = save_last(t, err))) return rc;
+    return TRAIN_INTERRUPTED;
+}
+
+// ---------------------------------------------------------------------------- set up
+
+static int same_vocab(const Dataset *a, const Dataset *b) {
+    if (a->V != b->V) return 0;
+    for (int i = 0; i < a->V; i++)
+        if (strcmp(a->vocab[i], b->vocab[i])) return 0;
+    return 1;
+}
+
+static int max3(int a, int b, int c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+
+int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, const char *train_path,
+                 const char *valid_path, const char *out_dir, const char *config_text,
+                 const volatile sig_atomic_t *stop, int threads, TapError *err) {
+    memset(t, 0, sizeof *t);
+    t->opt = opt;
+    t->plan = *plan;
+    t->train_path = train_path, t->valid_path = valid_path, t->out_dir = out_dir;
+    t->config_text = config_text;
+    t->stop = stop;
+    t->threads = threads;
+    progress_init(&t->prog, opt->progress_every);
+    t->t_start = t->last_save = now_seconds();
+    snprintf(t->path_last, sizeof t->path_last, "%s/last.h5", out_dir);
+    snprintf(t->path_best, sizeof t->path_best, "%s/best.h5", out_dir);
+    snprintf(t->path_best1, sizeof t->path_best1, "%s/best_stage1.h5", out_dir);
+    snprintf(t->path_log, sizeof t->path_log, "%s/train.tsv", out_dir);
+    snprintf(t->path_hyp, sizeof t->path_hyp, "%s/valid_hyp.txt", out_dir);
+    int rc;
+    if ((rc = dataset_load(train_path, &t->train, err)) || (rc = dataset_load(valid_path, &t->valid, err)))
+        return rc;
+    if (!same_vocab(&t->train, &t->valid))
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s and %s have different vocabularies", train_path,
+                             valid_path);
+    if (t->valid.n == 0) return tap_error_set(err, TAP_ERR_FORMAT, "%s: no expressions", valid_path);
+    t->plan.model.V = t->train.V;
+    t->valid_view = t->valid;
+    if (opt->valid_limit > 0 && opt->valid_limit < t->valid.n) t->valid_view.n = opt->valid_limit;
+    if ((rc = batcher_init(&t->tb, &t->train, opt->batch_size, opt->maxlen, err)) ||
+        (rc = batcher_init(&t->vb, &t->valid_view, opt->batch_size, opt->maxlen, err)))
+        return rc;
+    if (t->tb.n_batches == 0)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: no expression is shorter than --maxlen %d",
+                             train_path, opt->maxlen);
+    // Decoding pads one frame; the model's arena covers every training and validation batch.
+    int max_B = t->tb.max_B > t->vb.max_B ? t->tb.max_B : t->vb.max_B;
+    int max_T = max3(t->tb.max_Tx, t->vb.max_Tx, 1), max_L = max3(t->tb.max_Ty, t->vb.max_Ty, 1);
+    if ((rc = batch_init(&t->bt, max_B, max_T, max_L, err)) ||
+        (rc = model_init(&t->model, &t->plan.model, max_T, max_L, max_B, (uint64_t)(uint32_t)opt->seed, err)))
+        return rc;
+    size_t n = t->model.table.n;
+    t->best_mu = calloc(n, sizeof *t->best_mu);
+    t->cost = calloc((size_t)max_B, sizeof *t->cost);
+    if (!t->best_mu || !t->cost) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (stat(out_dir, &sb) != 0 && mkdir(out_dir, 0777) != 0)
+        return tap_error_set(err, TAP_ERR_IO, "%s: cannot create the output directory: %s", out_dir,
+                             strerror(errno));
+    TrainState *s = &t->st;
+    VarConfig vc;
+    if (opt->resume) {
+        if ((rc = train_state_peek(t->path_last, s, NULL, 0, err))) return rc;
+        var_config(t, (int)s->stage, &vc);
+        if (strcmp(s->var_kind, variational_kind_name(vc.kind)))
+            return tap_error_set(err, TAP_ERR_ARG, "%s is in stage %lld with %s, not %s", t->path_last,
+                                 (long long)s->stage, s->var_kind, variational_kind_name(vc.kind));
+        if ((rc = variational_init(&t->var, &vc, t->model.w, n, err))) return rc;
+        t->var_ready = 1;
+        if ((rc = train_state_load(t->path_last, &t->model.cfg, &t->model.table, &t->var, t->best_mu, s,
+                                   (int32_t *)t->tb.order, t->tb.n_batches, err)))
+            return rc;
+        set_eps(t, s->eps);
+        t->elapsed0 = s->elapsed;
+        memcpy(t->data_rng.s, s->data_rng, sizeof t->data_rng.s);
+        t->saved_step = s->step;
+        return train_log_open(&t->log, t->path_log, s->log_bytes, err);
+    }
+    if (opt->init && *opt->init) {
+        CheckpointRole role = {"params", t->model.w};
+        if ((rc = checkpoint_load(opt->init, &t->model.cfg, &t->model.table, &role, 1, NULL, err)))
+            return tap_error_prefix(err, "--init");
+    }
+    s->stage = plan->first_stage;
+    var_config(t, (int)s->stage, &vc);
+    if ((rc = variational_init(&t->var, &vc, t->model.w, n, err))) return rc;
+    t->var_ready = 1;
+    s->eps = opt->eps;
+    s->n_batches = t->tb.n_batches;
+    snprintf(s->var_kind, sizeof s->var_kind, "%s", variational_kind_name(vc.kind));
+    rng_seed(&t->data_rng, data_seed(opt->seed));
+    batcher_shuffle(&t->tb, &t->data_rng);
+    if ((rc = train_log_open(&t->log, t->path_log, -1, err))) return rc;
+    return save_last(t, err);
+}
+
+void trainer_free(Trainer *t) {
+    train_log_close(&t->log);
+    if (t->var_ready) variational_free(&t->var);
+    model_free(&t->model);
+    batch_free(&t->bt);
+    batcher_free(&t->tb);
+    batcher_free(&t->vb);
+    dataset_free(&t->train);
+    dataset_free(&t->valid);
+    free(t->best_mu);
+    free(t->cost);
+    memset(t, 0, sizeof *t);
+}
