@@ -8,6 +8,9 @@
 #include "ops.h"
 #include "tap.h"
 
+// Width of the double accumulators of the cancelling sums (fixed, on the stack).
+enum { ACC_W = 64 };
+
 static int ctx_col(const AttnContext *cx, int b) {
     if (cx->row) return cx->row[b];
     return cx->Bc == 1 ? 0 : b;
@@ -48,14 +51,26 @@ void attention_prepare_backward(const AttnParams *p, AttnParams *g, const TapCon
                                 int B, float *dctx) {
     const int C = config_context_dim(cfg), K = cfg->K, Q = cfg->Q, rows = S * B;
     if (g) {
+        // b_att and conv_b: attention_backward_weights (from dpstate, without cancellation)
         mm_tn(C, C, rows, ctx, C, dpctx, C, g->Wc_att, C, 1.0f);
-        sum_rows_add(g->b_att, dpctx, rows, C, C);
-        sum_rows_add(g->conv_b, dpctx, rows, C, C);
         // kern = conv_Qᵀ·conv_Uf: d conv_Q = conv_Uf·dkernᵀ, d conv_Uf = conv_Q·dkern
         mm_nt(Q, K, C, p->conv_Uf, C, dkern, C, g->conv_Q, K, 1.0f);
         mm_nn(Q, C, K, p->conv_Q, K, dkern, C, g->conv_Uf, C, 1.0f);
     }
     if (dctx) mm_nt(rows, C, C, dpctx, C, p->Wc_att, C, dctx, C, 1.0f);
+}
+
+// db (N) += Σ_rows dY (M, N), summed in double ACC_W columns at a time.
+static void sum_rows_add_double(float *db, const float *dY, int M, int N) {
+    for (int c0 = 0; c0 < N; c0 += ACC_W) {
+        const int w = N - c0 < ACC_W ? N - c0 : ACC_W;
+        double acc[ACC_W] = {0};
+        for (int i = 0; i < M; i++) {
+            const float *d = dY + (size_t)i * N + c0;
+            for (int c = 0; c < w; c++) acc[c] += (double)d[c];
+        }
+        for (int c = 0; c < w; c++) db[c0 + c] += (float)acc[c];
+    }
 }
 
 // im2col of the coverage: patch[s, b, j] = alpha_past[b, s + pad - j] (0 outside [0, S)), so that
@@ -228,22 +243,34 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
             gr->de[(size_t)s * n + b] = (float)((double)al[s] * ((double)dab[s] - sum - dz));
     }
 
-    // dpre = de·U_att·(1 - att²); pctx and pstate receive it directly.
-    memset(gr->dpstate, 0, (size_t)n * C * sizeof *gr->dpstate);
-    for (int s = 0; s < S; s++)
-        for (int b = 0; b < n; b++) {
-            const size_t r = (size_t)s * n + b;
-            const float de = gr->de[r];
-            const float *a = st->att + r * C;
-            float *dp = dpre + r * C;
-            float *dpc = dpctx + ((size_t)s * Bc + ctx_col(cx, b)) * C;
-            float *dps = gr->dpstate + (size_t)b * C;
-            for (int c = 0; c < C; c++) {
-                dp[c] = de * p->U_att[c] * (1.0f - a[c] * a[c]);
-                dpc[c] += dp[c];
-                dps[c] += dp[c];
+    // dpre = de·U_att·(1 - att²) feeds pctx per annotation and pstate summed over s. That sum
+    // nearly cancels: Σ_s de[s] = -dz exactly (alpha sums to 1), and at TAP's init it is ~2e-5 of
+    // the terms, so float sums of dpre were off by ~1e-3 of the result. pstate's part is
+    // therefore formed as U_att·(-dz - Σ_s de[s]·att[s]²), the remaining sum in double.
+    for (int b = 0; b < n; b++) {
+        const int col = ctx_col(cx, b);
+        const double sum_de = cfg->gate ? -(double)gr->da[b] : 0.0;
+        for (int c0 = 0; c0 < C; c0 += ACC_W) {
+            const int w = C - c0 < ACC_W ? C - c0 : ACC_W;
+            const float *u = p->U_att + c0;
+            double acc[ACC_W] = {0};
+            for (int s = 0; s < S; s++) {
+                const size_t r = (size_t)s * n + b;
+                const float de = gr->de[r];
+                const float *a = st->att + r * C + c0;
+                float *dp = dpre + r * C + c0;
+                float *dpc = dpctx + ((size_t)s * Bc + col) * C + c0;
+                for (int c = 0; c < w; c++) {
+                    const float a2 = a[c] * a[c];
+                    dp[c] = de * u[c] * (1.0f - a2);
+                    dpc[c] += dp[c];
+                    acc[c] += (double)de * (double)a2;
+                }
             }
+            float *dps = gr->dpstate + (size_t)b * C + c0;
+            for (int c = 0; c < w; c++) dps[c] = (float)((double)u[c] * (sum_de - acc[c]));
         }
+    }
     // coverage: cover = patch·kern
     coverage_patches(alpha_past, n, S, K, patch);
     mm_tn(K, C, S * n, patch, K, dpre, C, dkern, C, 1.0f);
@@ -265,8 +292,9 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
                 size_t i = (size_t)b * C + c;
                 float pw = st->pw[i];
                 gr->dpw[i] = gr->da[b] * p->U_when_att[c] * (1.0f - pw * pw);
-                gr->dpstate[i] += gr->dpw[i];
             }
+        // d pstate = dpstate + dpw, kept apart: b_att and conv_b take only the energies' part
+        mm_nt(n, D, C, gr->dpw, C, p->W_comb_att, C, dh1, D, 1.0f);
         mm_nt(n, C, C, gr->dpw, C, p->W_m_att, C, dmt, C, 1.0f);
         // mt = tm·gm, tm = tanh(h1·Umg), gm = sigmoid(h_prev·Whg + bhg + yg)
         for (size_t i = 0; i < (size_t)n * C; i++) {
@@ -286,13 +314,18 @@ void attention_backward_weights(AttnParams *g, const TapConfig *cfg, int S, int 
                                 const AttnStepGrad *gr) {
     const int C = config_context_dim(cfg), D = cfg->D;
     mm_tn(D, C, M, h1, D, gr->dpstate, C, g->W_comb_att, C, 1.0f);
+    // b_att and conv_b shift pctx, pstate's partner inside the tanh: their gradient is the
+    // energies' part of dpstate summed over rows (rather than the cancelling Σ of dpctx)
+    sum_rows_add_double(g->b_att, gr->dpstate, M, C);
+    sum_rows_add_double(g->conv_b, gr->dpstate, M, C);
     // U_att (C, 1): one product over all S·M attention rows
-    const int R = S * M;
-    mm_tn(C, 1, R, st->att, C, gr->de, 1, g->U_att, 1, 1.0f);
+    mm_tn(C, 1, S * M, st->att, C, gr->de, 1, g->U_att, 1, 1.0f);
+    if (!cfg->gate) return; // c_tt only moves the gate's mean: alpha is shift invariant
+    mm_tn(D, C, M, h1, D, gr->dpw, C, g->W_comb_att, C, 1.0f);
+    // c_tt: Σ_s de = -dz per row exactly; summing the de themselves would cancel
     double s = 0.0;
-    for (int i = 0; i < R; i++) s += (double)gr->de[i];
+    for (int i = 0; i < M; i++) s -= (double)gr->da[i];
     g->c_tt[0] += (float)s;
-    if (!cfg->gate) return;
     mm_tn(D, C, M, h_prev, D, gr->dgpre, C, g->Whg, C, 1.0f);
     sum_rows_add(g->bhg, gr->dgpre, M, C, C);
     mm_tn(D, C, M, h1, D, gr->dtmpre, C, g->Umg, C, 1.0f);

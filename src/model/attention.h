@@ -80,7 +80,7 @@ typedef struct {
     float *dgpre, *dtmpre,
         *dpw;       // (n, C) each: d(h_prev·Whg+...), d(h1·Umg), d pctx_when pre (gate)
     float *da;      // (n)    d alpha_when energy (gate)
-    float *dpstate; // (n, C) d(h1·W_comb_att)
+    float *dpstate; // (n, C) d(h1·W_comb_att) through the energies; the gate's dpw is the rest
     float *de;      // (S, n) d energies
 } AttnStepGrad;
 
@@ -88,7 +88,9 @@ typedef struct {
 void attention_prepare(const AttnParams *p, const TapConfig *cfg, const float *ctx /* (S, B, C) */,
                        int S, int B, float *pctx /* (S, B, C) */, float *kern /* (K, C) */);
 // Backward of attention_prepare from the accumulated dpctx and dkern: adds into g (Wc_att,
-// b_att, conv_b, conv_Q, conv_Uf) and dctx (may be NULL).
+// conv_Q, conv_Uf) and dctx (may be NULL). b_att and conv_b come from
+// attention_backward_weights: Σ dpctx = Σ dpstate cancels to ~2e-5 of its terms at TAP's init,
+// so they are summed from dpstate, formed in double per row.
 void attention_prepare_backward(const AttnParams *p, AttnParams *g, const TapConfig *cfg,
                                 const float *ctx /* (S, B, C) */,
                                 const float *dpctx /* (S, B, C) */, const float *dkern /* (K, C) */,
@@ -119,8 +121,8 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
 
 // Parameter gradients (+=) of M rows of steps at once: st and gr point at stacked step arrays
 // (M rows; att and de have S·M rows, step-major as the decoder cache lays them out), h_prev and
-// h1 are (M, D). Covers W_comb_att, U_att, c_tt and the gate's Whg, bhg, Umg, W_m_att,
-// U_when_att, c_when_att.
+// h1 are (M, D). Covers W_comb_att, b_att, conv_b, U_att, c_tt and the gate's Whg, bhg, Umg,
+// W_m_att, U_when_att, c_when_att.
 void attention_backward_weights(AttnParams *g, const TapConfig *cfg, int S, int M,
                                 const float *h_prev /* (M, D) */, const float *h1 /* (M, D) */,
                                 const AttnStep *st, const AttnStepGrad *gr);
