@@ -11,9 +11,11 @@ Debian's /usr/bin/python3 (torch, h5py, numpy), never in CI.
 2. Runs build/ref/dump_grads: the C model initialised from a seed computes the cost and the
    gradient of the batch-mean cost and saves both, by TAP name, in a tap checkpoint.
 3. Loads the checkpoint's /params into tap_torch (by name, TAP shapes), recomputes the cost and
-   its gradient (float32 and float64), and compares: cost to 1e-4 relative; every gradient
-   tensor by max|g_c - g_t| / max|g_t| to 1e-3. Done at TAP's init and again with the weights
-   perturbed by N(0, --noise^2). Exit status 1 if any check fails.
+   its gradient in float32 and in float64 (the reference), and compares, per tensor, by the
+   max-norm relative difference max|g_a - g_b| / max|g_b|: C vs float64 (must be <= 1e-3 for
+   every tensor, the cost within 1e-4), and for context C vs float32 and float32 vs float64.
+   Done at TAP's init and again with the weights perturbed by N(0, --noise^2). Exit status 1 if
+   any check fails.
 """
 import argparse
 import io
@@ -186,6 +188,7 @@ def torch_cost_and_grads(tt, params, batch, dtype):
     b += [torch.tensor(batch["y"]).long()]
     b += [torch.tensor(batch[k]).to(dtype) for k in ("y_mask", "a", "a_mask")]
     cost = tt.build_cost(P, tt.OPTS, *b)
+    assert cost.dtype == dtype  # tap_torch derives every internal tensor from its inputs
     mean = cost.mean()
     mean.backward()
     return cost.detach().double().numpy(), float(mean), {k: p.grad.double().numpy() for k, p in P.items()}
@@ -257,37 +260,41 @@ def compare_at(tt, args, batch, bpath, opath, noise):
     ok = True
     cost32, mean32, g32 = torch_cost_and_grads(tt, params, batch, torch.float32)
     cost64, mean64, g64 = torch_cost_and_grads(tt, params, batch, torch.float64)
-    rel = abs(mean_c - mean32) / abs(mean32)
+    rel32 = abs(mean_c - mean32) / abs(mean32)
     rel64 = abs(mean_c - mean64) / abs(mean64)
     print("cost (batch mean): C %.9g  torch32 %.9g  torch64 %.9g" % (mean_c, mean32, mean64))
-    print("  |C-t32|/|t32| %.2e   |C-t64|/|t64| %.2e   |t32-t64|/|t64| %.2e   per-sequence max vs t32 %.2e"
-          % (rel, rel64, abs(mean32 - mean64) / abs(mean64), float(np.max(np.abs(cost_c - cost32) / np.abs(cost32)))))
-    ok &= rel <= 1e-4
-    # Max-norm relative difference per tensor. A tensor whose float32 torch gradient itself is
-    # off its float64 value by more than 1e-4 is below float32 resolution (a sum that cancels to
-    # ~1e-7 of the other gradients, e.g. the attention biases at TAP's init); it is shown but
-    # only held to the float32 noise floor (C vs t64 within 10x of t32 vs t64).
-    rows, worst, unresolved = [], (0.0, ""), []
+    print("  |C-t64|/|t64| %.2e   |C-t32|/|t32| %.2e   |t32-t64|/|t64| %.2e   per-sequence max C vs t64 %.2e"
+          % (rel64, rel32, abs(mean32 - mean64) / abs(mean64), float(np.max(np.abs(cost_c - cost64) / np.abs(cost64)))))
+    ok &= rel64 <= 1e-4
+    # Max-norm relative difference per tensor against float64 torch, which every C gradient must
+    # meet to 1e-3; C vs float32 must too, except where float32 torch is itself off float64 by
+    # more than 1e-4 (a sum that cancels to ~1e-5 of its terms, e.g. the attention biases at
+    # TAP's init): there that column measures torch's rounding, not C's, and is only shown.
+    rows, worst64, worst32, worst_tt, f32_off = [], (0.0, ""), (0.0, ""), (0.0, ""), []
     for k in params:
         scale32 = max(np.abs(g32[k]).max(), 1e-30)
         scale64 = max(np.abs(g64[k]).max(), 1e-30)
         d32 = np.abs(grads_c[k] - g32[k]).max() / scale32
         d64 = np.abs(grads_c[k] - g64[k]).max() / scale64
         dtt = np.abs(g32[k] - g64[k]).max() / scale64
+        good = d64 <= 1e-3
+        worst64, worst_tt = max(worst64, (d64, k)), max(worst_tt, (dtt, k))
         if dtt > 1e-4:
-            unresolved.append(k)
-            good = d64 <= max(1e-3, 10 * dtt)
-            note = "  float32-unresolved (max|g| %.1e)%s" % (scale64, "" if good else "  <-- FAIL")
+            f32_off.append(k)
+            note = "  (max|g| %.1e: float32 torch off float64)" % scale64
         else:
-            good = d32 <= 1e-3
-            worst = max(worst, (d32, k))
-            note = "" if good else "  <-- FAIL"
+            good &= d32 <= 1e-3  # and the issue's own check, where float32 resolves the tensor
+            worst32 = max(worst32, (d32, k))
+            note = ""
         ok &= good
-        rows.append("%-22s %10.2e %10.2e %10.2e%s" % (k, d32, d64, dtt, note))
-    print("%-22s %10s %10s %10s" % ("gradient", "C vs t32", "C vs t64", "t32 vs t64"))
+        note += "" if good else "  <-- FAIL"
+        rows.append("%-22s %10.2e %10.2e %10.2e%s" % (k, d64, d32, dtt, note))
+    print("%-22s %10s %10s %10s" % ("gradient", "C vs t64", "C vs t32", "t32 vs t64"))
     print("\n".join(rows))
-    print("worst over %d float32-resolved tensors: %.2e (%s); %d unresolved: %s"
-          % (len(params) - len(unresolved), worst[0], worst[1], len(unresolved), " ".join(unresolved) or "-"))
+    print("worst C vs t64 over all %d tensors: %.2e (%s); worst t32 vs t64: %.2e (%s)"
+          % (len(params), worst64[0], worst64[1], worst_tt[0], worst_tt[1]))
+    print("worst C vs t32 over the %d tensors float32 resolves: %.2e (%s); float32 off float64 by > 1e-4: %s"
+          % (len(params) - len(f32_off), worst32[0], worst32[1], " ".join(f32_off) or "-"))
     return ok
 
 
