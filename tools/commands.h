@@ -2,8 +2,10 @@
 #ifndef TAP_COMMANDS_H
 #define TAP_COMMANDS_H
 
+int tap_decode_main(int argc, char **argv);
 int tap_eval_main(int argc, char **argv);
 int tap_prep_main(int argc, char **argv);
+int tap_render_main(int argc, char **argv);
 int tap_plot_main(int argc, char **argv);
 int tap_train_main(int argc, char **argv);
 int tap_version_main(int argc, char **argv);

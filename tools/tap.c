@@ -13,8 +13,10 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
+    {"decode", tap_decode_main, "recognise InkML files or a dataset: uid<TAB>LaTeX per line"},
     {"eval", tap_eval_main, "score hypotheses: ExpRate, <=1/2/3 errors, WER"},
     {"prep", tap_prep_main, "InkML -> HDF5 dataset: TAP features, labels, stroke alignments"},
+    {"render", tap_render_main, "pictures of ink coloured by attention, with an HTML gallery"},
     {"train", tap_train_main, "train TAP: Adadelta, then weight noise; resumable (last.h5, best.h5)"},
     {"plot", tap_plot_main, "learning curves of a train.tsv as a PNG"},
     {"version", tap_version_main, "print the version"},

@@ -1,6 +1,8 @@
 // tap eval HYP REF: expression recognition rate (ExpRate), <=1/<=2/<=3 error rates and WER of
 // a hypothesis file against references, as TAP's compute-wer.py but stricter: every reference
-// is scored, and a missing hypothesis counts as an error (TAP silently drops it).
+// is scored, and a missing hypothesis counts as an error (TAP silently drops it). References are
+// a TSV like the hypotheses or an HDF5 dataset from `tap prep` (its labels, spelled through the
+// vocabulary stored in it).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "metrics.h"
+#include "recognize.h"
 #include "tsv.h"
 
 typedef struct {
@@ -89,8 +92,9 @@ int tap_eval_main(int argc, char **argv) {
         {"top", CLI_INT, &o.top, "how many of the most frequent edits to list"},
     };
     const CliSpec spec = {"eval", "[options] HYPOTHESES REFERENCES",
-                          "Score hypotheses (uid<TAB>tokens) against references (same format).", opts,
-                          (int)(sizeof opts / sizeof opts[0])};
+                          "Score hypotheses (uid<TAB>tokens) against references (the same format, "
+                          "or an HDF5 dataset).",
+                          opts, (int)(sizeof opts / sizeof opts[0])};
     char **pos = NULL, msg[512];
     int n_pos = 0;
     int rc = cli_parse(&spec, argc, argv, &pos, &n_pos, msg, sizeof msg, stdout);
@@ -118,7 +122,7 @@ int tap_eval_main(int argc, char **argv) {
     EditLog log = {0};
     int *scratch = NULL;
     EditOp *ops = NULL;
-    if (tsv_load(pos[0], &hyp, &err) || tsv_load(pos[1], &ref, &err)) {
+    if (tsv_load(pos[0], &hyp, &err) || rec_refs_load(pos[1], &ref, &err)) {
         fprintf(stderr, "tap eval: error: %s\n", err.msg);
         goto done;
     }

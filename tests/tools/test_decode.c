@@ -1,0 +1,357 @@
+// `tap decode` end to end on a tiny random checkpoint made here (params_init + checkpoint_save)
+// over InkML files from data/sample (and a broken one), an HDF5 dataset of the same files, and
+// `tap eval` with HDF5 references. Greedy decoding is recomputed independently with
+// decoder_step to check --beam 1.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "checkpoint.h"
+#include "dataset.h"
+#include "decoder.h"
+#include "encoder.h"
+#include "feature.h"
+#include "inkml.h"
+#include "params.h"
+#include "test_util.h"
+#include "vocab.h"
+
+static const char *const SAMPLES[] = {"18_em_0", "23_em_50", "27_em_101", "29_em_151", "32_em_204"};
+enum { N_SAMPLES = 5, MAX_LEN = 9 };
+
+static char dir[256], model[300], dict[300];
+
+// Tiny TAP-shaped config on the real vocabulary (V = 111), two pooling layers.
+static TapConfig tiny_config(void) {
+    return (TapConfig){.F = 9,
+                       .n_layers = 2,
+                       .H = {6, 5},
+                       .pool = {1, 1},
+                       .D = 7,
+                       .E = 8,
+                       .V = 111,
+                       .K = 5,
+                       .Q = 4,
+                       .gate = 1,
+                       .gamma = 0.1f};
+}
+
+static void make_model(void) {
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(model, sizeof model, "%s/tiny.h5", dir);
+    snprintf(dict, sizeof dict, "%s/data/dictionary.txt", tu_source_dir());
+    TapConfig c = tiny_config();
+    ParamTable t;
+    cr_assert_eq(params_layout(&c, &t, NULL), TAP_OK);
+    float *w = malloc(t.n * sizeof *w);
+    TapRng rng;
+    rng_seed(&rng, 7);
+    params_init(&t, w, &rng);
+    // Larger weights than TAP's init and a push towards <eol>, so the distributions are peaked
+    // and the samples end at different lengths (9 9 4 9 0 tokens greedily).
+    for (size_t i = 0; i < t.n; i++) w[i] *= 40.0f;
+    params_bind(&t, w, "ff_logit_b")[0] += 1.0f;
+    CheckpointRole role = {"params", w};
+    TapError err;
+    cr_assert_eq(checkpoint_save(model, &c, &t, &role, 1, NULL, &err), TAP_OK, "%s", err.msg);
+    free(w);
+    params_free(&t);
+}
+
+static void sample_path(char *buf, size_t len, int i) {
+    snprintf(buf, len, "%s/data/sample/test/%s.inkml", tu_source_dir(), SAMPLES[i]);
+}
+
+// Runs cmd with stdout captured into out and stderr into err (either may be NULL); returns the
+// exit status.
+static int run(const char *cmd, char *out, size_t len, char *errbuf, size_t errlen) {
+    char full[8192], errpath[300];
+    snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
+    snprintf(full, sizeof full, "%s 2>%s", cmd, errpath);
+    FILE *p = popen(full, "r");
+    cr_assert_not_null(p);
+    char sink[4096];
+    size_t n = out ? fread(out, 1, len - 1, p) : 0;
+    if (out) out[n] = '\0';
+    while (fread(sink, 1, sizeof sink, p) > 0) {}
+    int st = pclose(p);
+    if (errbuf) {
+        char *e = tu_read_file(errpath, NULL);
+        snprintf(errbuf, errlen, "%s", e ? e : "");
+        free(e);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// "tap decode [opts] MODEL" followed by the samples (idx < 0 = the broken file).
+static void decode_cmd(char *cmd, size_t len, const char *opts, const int *idx, int n) {
+    int k = snprintf(cmd, len, "%s/tap decode --dict %s %s %s", TAP_BINARY_DIR, dict, opts, model);
+    for (int i = 0; i < n; i++) {
+        char p[600];
+        if (idx[i] < 0)
+            snprintf(p, sizeof p, "%s/tests/bad_inkml/malformed.inkml", tu_source_dir());
+        else
+            sample_path(p, sizeof p, idx[i]);
+        k += snprintf(cmd + k, len - (size_t)k, " %s", p);
+    }
+}
+
+Test(decode, prints_uid_tab_tokens_in_input_order_and_skips_a_broken_file, .init = make_model) {
+    char cmd[8192], out[65536], err[4096];
+    const int idx[] = {3, 0, -1, 4, 1};
+    decode_cmd(cmd, sizeof cmd, "--max-len 9", idx, 5);
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    Vocab v;
+    cr_assert_eq(vocab_load(dict, &v, NULL), TAP_OK);
+    const int want[] = {3, 0, 4, 1};
+    char *line = out;
+    for (int i = 0; i < 4; i++) {
+        char *nl = strchr(line, '\n');
+        cr_assert_not_null(nl, "line %d missing in:\n%s", i, out);
+        *nl = '\0';
+        char *tab = strchr(line, '\t');
+        cr_assert_not_null(tab, "no tab in '%s'", line);
+        *tab = '\0';
+        cr_assert_str_eq(line, SAMPLES[want[i]]);
+        int n = 0;
+        for (char *tok = strtok(tab + 1, " "); tok; tok = strtok(NULL, " "), n++)
+            cr_assert_geq(vocab_id(&v, tok), 1,
+                          "token '%s' is not a vocabulary token (or is <eol>)", tok);
+        cr_assert_leq(n, MAX_LEN);
+        line = nl + 1;
+    }
+    cr_assert_eq(*line, '\0', "extra output: %s", line);
+    vocab_free(&v);
+    // One clear line for the broken file, naming it and the reason.
+    cr_assert(strstr(err, "tap decode: skipped: ") && strstr(err, "malformed.inkml") &&
+                  strstr(err, "malformed XML"),
+              "%s", err);
+    cr_assert(strstr(err, "4 decoded, 1 skipped"), "%s", err);
+}
+
+Test(decode, exit_status_is_1_when_nothing_decodes_and_2_on_bad_usage, .init = make_model) {
+    char cmd[8192], out[4096], err[4096];
+    const int broken[] = {-1};
+    decode_cmd(cmd, sizeof cmd, "", broken, 1);
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "nothing could be decoded"), "%s", err);
+    cr_assert_str_eq(out, "");
+    const int one[] = {0};
+    decode_cmd(cmd, sizeof cmd, "--beam 0", one, 1);
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    snprintf(cmd, sizeof cmd, "%s/tap decode %s", TAP_BINARY_DIR, model);
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    cr_assert(strstr(err, "expected MODEL.h5 and at least one INPUT"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s/tap decode --dict %s /nonexistent/model.h5 %s/data/sample/test",
+             TAP_BINARY_DIR, dict, tu_source_dir());
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "/nonexistent/model.h5"), "%s", err);
+    // A dictionary of the wrong size is refused before decoding.
+    char small[400];
+    snprintf(small, sizeof small, "%s/small_dict.txt", dir);
+    FILE *f = fopen(small, "w");
+    fprintf(f, "<eol>\t0\na\t1\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s/tap decode --dict %s %s %s/data/sample/test", TAP_BINARY_DIR,
+             small, model, tu_source_dir());
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "has 2 tokens but the model's vocabulary has 111"), "%s", err);
+}
+
+// Greedy decoding straight from decoder_step: argmax token each step until <eol> or max_len.
+static int greedy_reference(const char *inkml, int max_len, int32_t *tokens) {
+    TapConfig c = tiny_config();
+    ParamTable t;
+    cr_assert_eq(params_layout(&c, &t, NULL), TAP_OK);
+    float *w = malloc(t.n * sizeof *w);
+    CheckpointRole role = {"params", w};
+    cr_assert_eq(checkpoint_load(model, &c, &t, &role, 1, NULL, NULL), TAP_OK);
+    InkmlDoc doc;
+    Features ft;
+    cr_assert_eq(inkml_load(inkml, &doc, NULL), TAP_OK);
+    cr_assert_eq(feature_compute(&doc, &ft, NULL), TAP_OK);
+    int T = ft.n_rows + 1; // TAP's zero padding row
+    float *x = calloc((size_t)T * c.F, sizeof *x);
+    memcpy(x, ft.f, (size_t)ft.n_rows * c.F * sizeof *x);
+    EncoderParams ep;
+    encoder_params_bind(&ep, &c, &t, w);
+    EncoderState es;
+    float *emem = malloc(encoder_floats(&c, T, 1) * sizeof(float));
+    encoder_bind(&es, &c, emem, T, 1);
+    encoder_forward(&ep, x, NULL, &es);
+    DecoderParams dp;
+    decoder_params_bind(&dp, &t, w, &c);
+    int S = es.S, C = config_context_dim(&c);
+    float *pctx = malloc((size_t)S * C * sizeof(float)),
+          *kern = malloc((size_t)c.K * C * sizeof(float));
+    float *mean = malloc((size_t)C * sizeof(float)), *h = malloc((size_t)c.D * sizeof(float));
+    float *ap = calloc((size_t)S, sizeof(float)), *probs = malloc((size_t)c.V * sizeof(float));
+    decoder_init_state(&dp, &c, es.ctx, NULL, S, 1, mean, h);
+    attention_prepare(&dp.att, &c, es.ctx, S, 1, pctx, kern);
+    AttnContext cx = {.ctx = es.ctx, .pctx = pctx, .kern = kern, .S = S, .Bc = 1};
+    float *smem = malloc(decoder_step_floats(&c, S, 1) * sizeof(float));
+    float *work = malloc(decoder_work_floats(&c, S, 1) * sizeof(float));
+    DecStep st;
+    decoder_step_bind(&st, smem, &c, S, 1);
+    int32_t prev = -1;
+    int n = 0;
+    for (int step = 0; step < max_len; step++) {
+        decoder_step(&dp, &c, &cx, &prev, NULL, h, ap, NULL, 1, &st, work, probs);
+        int best = 0;
+        for (int v = 1; v < c.V; v++) best = probs[v] > probs[best] ? v : best;
+        if (best == 0) break;
+        tokens[n++] = prev = best;
+        memcpy(h, st.h, (size_t)c.D * sizeof(float));
+        memcpy(ap, st.alpha_past, (size_t)S * sizeof(float));
+    }
+    free(x), free(emem), free(pctx), free(kern), free(mean), free(h), free(ap), free(probs);
+    free(smem), free(work), free(w);
+    inkml_free(&doc);
+    feature_free(&ft);
+    params_free(&t);
+    return n;
+}
+
+Test(decode, beam_1_is_greedy_decoding, .init = make_model) {
+    Vocab v;
+    cr_assert_eq(vocab_load(dict, &v, NULL), TAP_OK);
+    int eol_seen = 0;
+    for (int i = 0; i < N_SAMPLES; i++) {
+        char cmd[8192], out[8192], err[4096], path[600], want[4096] = "";
+        decode_cmd(cmd, sizeof cmd, "--beam 1 --max-len 9", &i, 1);
+        cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+        sample_path(path, sizeof path, i);
+        int32_t tok[MAX_LEN];
+        int n = greedy_reference(path, MAX_LEN, tok);
+        eol_seen += n < MAX_LEN;
+        int k = snprintf(want, sizeof want, "%s\t", SAMPLES[i]);
+        for (int j = 0; j < n; j++)
+            k += snprintf(want + k, sizeof want - (size_t)k, j ? " %s" : "%s",
+                          vocab_token(&v, tok[j]));
+        snprintf(want + k, sizeof want - (size_t)k, "\n");
+        cr_assert_str_eq(out, want);
+    }
+    cr_assert_gt(eol_seen, 0, "no sample ended with <eol>: the model is too flat for this test");
+    vocab_free(&v);
+}
+
+Test(decode, one_and_two_threads_give_identical_output, .init = make_model) {
+    char cmd[8192], one[65536], two[65536];
+    const int idx[] = {0, 1, -1, 2, 3, 4, 0};
+    decode_cmd(cmd, sizeof cmd, "--threads 1 --max-len 12", idx, 7);
+    cr_assert_eq(run(cmd, one, sizeof one, NULL, 0), 0);
+    decode_cmd(cmd, sizeof cmd, "--threads 2 --max-len 12", idx, 7);
+    cr_assert_eq(run(cmd, two, sizeof two, NULL, 0), 0);
+    cr_assert_str_eq(one, two);
+    cr_assert_gt(strlen(one), 20);
+}
+
+Test(decode, output_file_and_attention_files_are_written, .init = make_model) {
+    char cmd[8192], out[4096], err[4096], outpath[400], attdir[400], opts[900];
+    snprintf(outpath, sizeof outpath, "%s/hyp.tsv", dir);
+    snprintf(attdir, sizeof attdir, "%s/att", dir);
+    snprintf(opts, sizeof opts, "-o %s --attention %s --max-len 9", outpath, attdir);
+    const int idx[] = {0, 1};
+    decode_cmd(cmd, sizeof cmd, opts, idx, 2);
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(out, "", "stdout must stay empty with -o");
+    char *hyp = tu_read_file(outpath, NULL);
+    cr_assert_not_null(hyp);
+    cr_assert(!strncmp(hyp, "18_em_0\t", 8) && strstr(hyp, "\n23_em_50\t"), "%s", hyp);
+    char tmp[500];
+    snprintf(tmp, sizeof tmp, "%s.tmp", outpath);
+    cr_assert_null(fopen(tmp, "r"), "the temporary file was left behind");
+    // Attention: a header, then one row per step; each row is a distribution over S annotations.
+    char att[500];
+    snprintf(att, sizeof att, "%s/18_em_0.att", attdir);
+    FILE *f = fopen(att, "r");
+    cr_assert_not_null(f, "%s missing", att);
+    int version, rows, S, pool, steps, fin;
+    char uid[64];
+    cr_assert_eq(
+        fscanf(
+            f,
+            "tap-attention %d uid %63s rows %d annotations %d pool %d steps %d finished %d tokens",
+            &version, uid, &rows, &S, &pool, &steps, &fin),
+        7);
+    cr_assert_str_eq(uid, "18_em_0");
+    cr_assert_eq(pool, 4);
+    cr_assert_eq(S, (rows + 1 + 3) / 4, "S %d for %d rows", S, rows);
+    char tok[64];
+    for (int t = 0; t < steps; t++) cr_assert_eq(fscanf(f, "%63s", tok), 1);
+    for (int t = 0; t < steps; t++) {
+        double sum = 0;
+        for (int s = 0; s < S; s++) {
+            float a;
+            cr_assert_eq(fscanf(f, "%f", &a), 1);
+            sum += (double)a;
+        }
+        cr_assert(fabs(sum - 1.0) < 1e-4, "step %d sums to %g", t, sum);
+    }
+    fclose(f);
+    free(hyp);
+}
+
+// The same expressions as an HDF5 dataset decode to the same lines, and tap eval reads the
+// dataset's labels as references exactly as it reads them from a TSV.
+Test(decode, hdf5_dataset_input_and_hdf5_references_for_eval, .init = make_model) {
+    Vocab v;
+    cr_assert_eq(vocab_load(dict, &v, NULL), TAP_OK);
+    char h5[400], reftsv[400];
+    snprintf(h5, sizeof h5, "%s/set.h5", dir);
+    snprintf(reftsv, sizeof reftsv, "%s/ref.tsv", dir);
+    DatasetWriter *wr;
+    TapError err;
+    cr_assert_eq(dataset_writer_open(&wr, h5, (const char *const *)v.tokens, v.n, &err), TAP_OK,
+                 "%s", err.msg);
+    FILE *rf = fopen(reftsv, "w");
+    for (int i = 0; i < 3; i++) {
+        char path[600];
+        sample_path(path, sizeof path, i);
+        InkmlDoc doc;
+        Features ft;
+        cr_assert_eq(inkml_load(path, &doc, NULL), TAP_OK);
+        cr_assert_eq(feature_compute(&doc, &ft, NULL), TAP_OK);
+        int tokens[4] = {1 + i, 2 + i, 3, 4};
+        DatasetEntry e = {.uid = doc.uid,
+                          .source = path,
+                          .n_rows = ft.n_rows,
+                          .features = ft.f,
+                          .point_stroke = ft.stroke,
+                          .n_strokes = doc.n_traces,
+                          .n_tokens = 4,
+                          .tokens = tokens};
+        cr_assert_eq(dataset_writer_add(wr, &e, &err), TAP_OK, "%s", err.msg);
+        fprintf(rf, "%s\t%s %s %s %s\n", doc.uid, v.tokens[1 + i], v.tokens[2 + i], v.tokens[3],
+                v.tokens[4]);
+        inkml_free(&doc);
+        feature_free(&ft);
+    }
+    fclose(rf);
+    cr_assert_eq(dataset_writer_close(wr, &err), TAP_OK, "%s", err.msg);
+    vocab_free(&v);
+
+    char cmd[8192], from_inkml[8192], from_h5[8192], err1[4096];
+    const int idx[] = {0, 1, 2};
+    decode_cmd(cmd, sizeof cmd, "--max-len 9", idx, 3);
+    cr_assert_eq(run(cmd, from_inkml, sizeof from_inkml, NULL, 0), 0);
+    snprintf(cmd, sizeof cmd, "%s/tap decode --dict %s --max-len 9 %s %s", TAP_BINARY_DIR, dict,
+             model, h5);
+    cr_assert_eq(run(cmd, from_h5, sizeof from_h5, err1, sizeof err1), 0, "%s", err1);
+    cr_assert_str_eq(from_h5, from_inkml);
+
+    char hyp[400], a[8192], b[8192];
+    snprintf(hyp, sizeof hyp, "%s/hyp.tsv", dir);
+    FILE *hf = fopen(hyp, "w");
+    fputs(from_h5, hf);
+    fclose(hf);
+    snprintf(cmd, sizeof cmd, "%s/tap eval %s %s", TAP_BINARY_DIR, hyp, h5);
+    cr_assert_eq(run(cmd, a, sizeof a, err1, sizeof err1), 0, "%s", err1);
+    snprintf(cmd, sizeof cmd, "%s/tap eval %s %s", TAP_BINARY_DIR, hyp, reftsv);
+    cr_assert_eq(run(cmd, b, sizeof b, NULL, 0), 0);
+    cr_assert_str_eq(a, b);
+    cr_assert(strstr(a, "expressions   3\n"), "%s", a);
+}

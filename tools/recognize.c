@@ -1,0 +1,684 @@
+// Inputs, model loading, threaded beam decoding in input order, attention side files and
+// references for `tap decode` and `tap render` (see recognize.h).
+#include "recognize.h"
+
+#include <cblas.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "beam.h"
+#include "checkpoint.h"
+#include "feature.h"
+#include "inkml.h"
+
+// ---------------------------------------------------------------------------- inputs
+
+typedef struct {
+    char **v;
+    int n, cap;
+} StrList;
+
+static int strlist_push(StrList *l, const char *s) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(s))) return -1;
+    l->n++;
+    return 0;
+}
+
+static void strlist_free(StrList *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int cmp_cstr(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+// Appends every *.inkml below dir (any depth) to out.
+static int walk_dir(const char *dir, StrList *out, TapError *err) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return tap_error_set(err, TAP_ERR_IO, "%s: cannot open directory: %s", dir,
+                             strerror(errno));
+    int rc = TAP_OK;
+    struct dirent *e;
+    while (rc == TAP_OK && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue; // ".", ".." and hidden files
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = malloc(len);
+        if (!p) {
+            rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(p, len, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = walk_dir(p, out, err);
+        else if (ends_with(e->d_name, ".inkml") && strlist_push(out, p))
+            rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    closedir(d);
+    return rc;
+}
+
+int rec_is_hdf5(const char *path) {
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char buf[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, 8, f);
+    fclose(f);
+    return n == 8 && !memcmp(buf, sig, 8);
+}
+
+static char *uid_of_path(const char *path) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t n = strlen(b);
+    if (ends_with(b, ".inkml")) n -= 6;
+    char *u = malloc(n + 1);
+    if (u) memcpy(u, b, n), u[n] = '\0';
+    return u;
+}
+
+static int push_item(RecInputs *in, int *cap, const char *uid, const char *path, int ds,
+                     int index) {
+    if (in->n == *cap) {
+        int c = *cap ? 2 * *cap : 256;
+        RecItem *v = realloc(in->items, (size_t)c * sizeof *v);
+        if (!v) return -1;
+        in->items = v;
+        *cap = c;
+    }
+    RecItem *it = &in->items[in->n];
+    it->uid = uid ? strdup(uid) : uid_of_path(path);
+    it->path = strdup(path);
+    it->ds = ds;
+    it->index = index;
+    if (!it->uid || !it->path) {
+        free(it->uid);
+        free(it->path);
+        return -1;
+    }
+    in->n++;
+    return 0;
+}
+
+int rec_inputs_collect(RecInputs *in, char *const *paths, int n_paths, TapError *err) {
+    memset(in, 0, sizeof *in);
+    int cap = 0, rc = TAP_OK;
+    for (int p = 0; p < n_paths && rc == TAP_OK; p++) {
+        struct stat st;
+        if (stat(paths[p], &st) != 0) {
+            rc = tap_error_set(err, TAP_ERR_IO, "%s: %s", paths[p], strerror(errno));
+            break;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            StrList files = {0};
+            rc = walk_dir(paths[p], &files, err);
+            if (rc == TAP_OK) {
+                qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_cstr);
+                for (int i = 0; i < files.n && rc == TAP_OK; i++)
+                    if (push_item(in, &cap, NULL, files.v[i], -1, 0))
+                        rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+            }
+            strlist_free(&files);
+        } else if (rec_is_hdf5(paths[p])) {
+            Dataset *v = realloc(in->ds, (size_t)(in->n_ds + 1) * sizeof *v);
+            if (!v) {
+                rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+                break;
+            }
+            in->ds = v;
+            if ((rc = dataset_load(paths[p], &in->ds[in->n_ds], err)) != TAP_OK) break;
+            int k = in->n_ds++;
+            for (int i = 0; i < in->ds[k].n && rc == TAP_OK; i++)
+                if (push_item(in, &cap, in->ds[k].uids[i], paths[p], k, i))
+                    rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+        } else if (push_item(in, &cap, NULL, paths[p], -1, 0)) {
+            rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (rc != TAP_OK) rec_inputs_free(in);
+    return rc;
+}
+
+void rec_inputs_free(RecInputs *in) {
+    for (int i = 0; i < in->n; i++) {
+        free(in->items[i].uid);
+        free(in->items[i].path);
+    }
+    free(in->items);
+    for (int k = 0; k < in->n_ds; k++) dataset_free(&in->ds[k]);
+    free(in->ds);
+    memset(in, 0, sizeof *in);
+}
+
+int rec_ink_load(const RecInputs *in, int i, RecInk *ink, TapError *err) {
+    memset(ink, 0, sizeof *ink);
+    ink->n_ref = -1;
+    const RecItem *it = &in->items[i];
+    if (it->ds >= 0) {
+        const Dataset *ds = &in->ds[it->ds];
+        int k = it->index, N = dataset_len_x(ds, k), L = dataset_len_y(ds, k);
+        int64_t off = ds->feature_offsets[k], toff = ds->token_offsets[k];
+        ink->n_rows = N;
+        ink->n_strokes = ds->n_strokes[k];
+        ink->n_ref = L;
+        ink->f = malloc((size_t)N * TAP_FEATURE_DIM * sizeof *ink->f);
+        ink->stroke = malloc((size_t)N * sizeof *ink->stroke);
+        ink->ref = malloc((size_t)(L + 1) * sizeof *ink->ref);
+        if (!ink->f || !ink->stroke || !ink->ref) {
+            rec_ink_free(ink);
+            return tap_error_set(err, TAP_ERR_NOMEM, "%s: %s: out of memory", it->path, it->uid);
+        }
+        memcpy(ink->f, ds->features + (size_t)off * TAP_FEATURE_DIM,
+               (size_t)N * TAP_FEATURE_DIM * sizeof *ink->f);
+        for (int j = 0; j < N; j++) ink->stroke[j] = ds->point_stroke[off + j];
+        memcpy(ink->ref, ds->tokens + toff, (size_t)L * sizeof *ink->ref);
+        if (N < 1) {
+            rec_ink_free(ink);
+            return tap_error_set(err, TAP_ERR_FORMAT, "%s: %s: no points", it->path, it->uid);
+        }
+        return TAP_OK;
+    }
+    InkmlDoc doc;
+    int rc = inkml_load(it->path, &doc, err); // its messages name the file
+    if (rc != TAP_OK) return rc;
+    Features feat;
+    rc = feature_compute(&doc, &feat, err);
+    if (rc != TAP_OK) {
+        tap_error_prefix(err, "%s", it->path);
+        inkml_free(&doc);
+        return rc;
+    }
+    ink->n_rows = feat.n_rows;
+    ink->f = feat.f;
+    ink->stroke = feat.stroke;
+    ink->n_strokes = doc.n_traces;
+    if (doc.truth && !(ink->truth = strdup(doc.truth))) {
+        inkml_free(&doc);
+        rec_ink_free(ink);
+        return tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", it->path);
+    }
+    inkml_free(&doc);
+    return TAP_OK;
+}
+
+void rec_ink_free(RecInk *ink) {
+    free(ink->f);
+    free(ink->stroke);
+    free(ink->truth);
+    free(ink->ref);
+    memset(ink, 0, sizeof *ink);
+    ink->n_ref = -1;
+}
+
+// ---------------------------------------------------------------------------- model
+
+int rec_model_load(RecModel *m, const char *path, TapError *err) {
+    memset(m, 0, sizeof *m);
+    int rc = checkpoint_read_config(path, &m->cfg, err);
+    if (rc == TAP_OK && (rc = config_check(&m->cfg, err)) != TAP_OK)
+        tap_error_prefix(err, "%s", path);
+    if (rc == TAP_OK) rc = params_layout(&m->cfg, &m->table, err);
+    if (rc == TAP_OK && !(m->w = malloc(m->table.n * sizeof *m->w)))
+        rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory for %zu weights", path,
+                           m->table.n);
+    if (rc == TAP_OK) {
+        CheckpointRole role = {"params", m->w};
+        rc = checkpoint_load(path, &m->cfg, &m->table, &role, 1, NULL, err);
+    }
+    if (rc != TAP_OK) rec_model_free(m);
+    return rc;
+}
+
+void rec_model_free(RecModel *m) {
+    free(m->w);
+    if (m->table.spec) params_free(&m->table);
+    memset(m, 0, sizeof *m);
+}
+
+int rec_vocab_load(Vocab *v, const char *path, const TapConfig *cfg, TapError *err) {
+    int rc = vocab_load(path, v, err);
+    if (rc != TAP_OK) return rc;
+    if (v->n != cfg->V) {
+        int n = v->n;
+        vocab_free(v);
+        return tap_error_set(err, TAP_ERR_ARG,
+                             "%s has %d tokens but the model's vocabulary has %d (wrong --dict?)",
+                             path, n, cfg->V);
+    }
+    return TAP_OK;
+}
+
+// ---------------------------------------------------------------------------- decoding
+
+typedef struct {
+    const RecModel *m;
+    const RecInputs *in;
+    const RecOptions *opt;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int next, stop;
+    RecResult *res;
+    unsigned char *done; // (n) 1 once res[i] is final
+} Shared;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void decode_one(BeamDecoder *d, const Shared *s, int i, RecResult *r) {
+    TapError err;
+    RecInk ink;
+    double t0 = now_seconds();
+    r->status = rec_ink_load(s->in, i, &ink, &err);
+    if (r->status != TAP_OK) {
+        snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+        return;
+    }
+    BeamResult br;
+    r->status = beam_decode(d, ink.f, ink.n_rows, &br, &err);
+    if (r->status != TAP_OK) {
+        tap_error_prefix(&err, "%s", s->in->items[i].path);
+        snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+        rec_ink_free(&ink);
+        return;
+    }
+    r->n = br.n;
+    r->n_att = br.n + br.finished;
+    r->S = br.S;
+    r->cost = br.cost;
+    r->norm_cost = br.norm_cost;
+    r->finished = br.finished;
+    r->n_rows = ink.n_rows;
+    r->tokens = malloc((size_t)(br.n + 1) * sizeof *r->tokens);
+    r->alphas = malloc(((size_t)r->n_att * br.S + 1) * sizeof *r->alphas);
+    if (!r->tokens || !r->alphas) {
+        r->status = TAP_ERR_NOMEM;
+        snprintf(r->msg, sizeof r->msg, "%s: out of memory", s->in->items[i].path);
+    } else {
+        memcpy(r->tokens, br.tokens, (size_t)br.n * sizeof *r->tokens);
+        memcpy(r->alphas, br.alphas, (size_t)r->n_att * br.S * sizeof *r->alphas);
+    }
+    if (s->opt->keep_ink && r->status == TAP_OK)
+        r->ink = ink;
+    else
+        rec_ink_free(&ink);
+    r->seconds = now_seconds() - t0;
+}
+
+static void *worker(void *arg) {
+    Shared *s = arg;
+    BeamDecoder d;
+    TapError err;
+    int ok = beam_init(&d, &s->m->cfg, &s->m->table, s->m->w, s->opt->beam, s->opt->max_len,
+                       &err) == TAP_OK;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int i = s->stop ? s->in->n : s->next++;
+        pthread_mutex_unlock(&s->mu);
+        if (i >= s->in->n) break;
+        RecResult *r = &s->res[i];
+        if (ok)
+            decode_one(&d, s, i, r);
+        else
+            r->status = err.code, snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+        pthread_mutex_lock(&s->mu);
+        s->done[i] = 1;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (ok) beam_free(&d);
+    return NULL;
+}
+
+void rec_result_free(RecResult *r) {
+    free(r->tokens);
+    free(r->alphas);
+    rec_ink_free(&r->ink);
+    memset(r, 0, sizeof *r);
+}
+
+int rec_decode_all(const RecModel *m, const RecInputs *in, const RecOptions *opt, RecEmit emit,
+                   void *ctx, TapError *err) {
+    if (opt->threads < 1 || opt->beam < 1 || opt->max_len < 1)
+        return tap_error_set(err, TAP_ERR_ARG, "threads, beam and max-len must be positive");
+    // Threads, not BLAS, give the parallelism: small per-step GEMMs are fastest single-threaded.
+    openblas_set_num_threads(1);
+    Shared s = {.m = m, .in = in, .opt = opt};
+    s.res = calloc((size_t)in->n + 1, sizeof *s.res);
+    s.done = calloc((size_t)in->n + 1, 1);
+    pthread_t *tid = calloc((size_t)opt->threads, sizeof *tid);
+    if (!s.res || !s.done || !tid) {
+        free(s.res), free(s.done), free(tid);
+        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < in->n; i++) s.res[i].ink.n_ref = -1;
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.cv, NULL);
+    int started = 0, rc = TAP_OK;
+    for (; started < opt->threads && started < (in->n > 0 ? in->n : 1); started++)
+        if (pthread_create(&tid[started], NULL, worker, &s) != 0) break;
+    if (started == 0) rc = tap_error_set(err, TAP_ERR_NOMEM, "cannot start a decoding thread");
+    for (int i = 0; i < in->n && rc == TAP_OK; i++) {
+        pthread_mutex_lock(&s.mu);
+        while (!s.done[i]) pthread_cond_wait(&s.cv, &s.mu);
+        pthread_mutex_unlock(&s.mu);
+        rc = emit(ctx, i, &s.res[i]);
+        rec_result_free(&s.res[i]);
+    }
+    pthread_mutex_lock(&s.mu);
+    s.stop = 1;
+    pthread_mutex_unlock(&s.mu);
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    for (int i = 0; i < in->n; i++) rec_result_free(&s.res[i]);
+    pthread_cond_destroy(&s.cv);
+    pthread_mutex_destroy(&s.mu);
+    free(s.res), free(s.done), free(tid);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------- attention
+
+int rec_pool_factor(const TapConfig *cfg) {
+    int f = 1;
+    for (int l = 0; l < cfg->n_layers; l++) f *= cfg->pool[l] ? 2 : 1;
+    return f;
+}
+
+void rec_row_attention(const float *alpha, int S, int pool, int n_rows, float *out) {
+    for (int j = 0; j < n_rows; j++) {
+        int s = j / pool;
+        out[j] = s < S ? alpha[s] / (float)pool : 0.0f;
+    }
+}
+
+void rec_stroke_tokens(const float *alphas, int n_att, int S, int pool, const int *stroke,
+                       int n_rows, int n_strokes, float *scratch, int *stroke_token) {
+    for (int k = 0; k < n_strokes; k++) scratch[k] = 0.0f, stroke_token[k] = -1;
+    for (int t = 0; t < n_att; t++) {
+        const float *a = alphas + (size_t)t * S;
+        // Strokes are contiguous runs of rows: sum each run, compare with the best so far.
+        for (int j = 0; j < n_rows;) {
+            int k = stroke[j];
+            double sum = 0.0;
+            for (; j < n_rows && stroke[j] == k; j++) {
+                int s = j / pool;
+                if (s < S) sum += (double)a[s];
+            }
+            if (k >= 0 && k < n_strokes && sum > (double)scratch[k]) {
+                scratch[k] = (float)sum;
+                stroke_token[k] = t;
+            }
+        }
+    }
+}
+
+char *rec_uid_path(const char *dir, const char *uid, const char *suffix) {
+    size_t len = strlen(dir) + strlen(uid) + strlen(suffix) + 3;
+    char *p = malloc(len);
+    if (!p) return NULL;
+    size_t d = (size_t)snprintf(p, len, "%s/", dir);
+    for (const char *c = uid; *c; c++) {
+        int safe = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                   (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || (*c == '.' && c != uid);
+        p[d++] = safe ? *c : '_';
+    }
+    snprintf(p + d, len - d, "%s", suffix);
+    return p;
+}
+
+int rec_attention_save(const char *dir, const char *uid, const RecResult *r, const Vocab *v,
+                       int pool, TapError *err) {
+    char *path = rec_uid_path(dir, uid, ".att");
+    if (!path) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    RecOutFile o;
+    int rc = rec_out_open(&o, path, err);
+    free(path);
+    if (rc != TAP_OK) return rc;
+    fprintf(o.f,
+            "tap-attention 1\nuid %s\nrows %d annotations %d pool %d steps %d finished %d\ntokens",
+            uid, r->n_rows, r->S, pool, r->n_att, r->finished);
+    for (int t = 0; t < r->n_att; t++) {
+        const char *tok = t < r->n ? vocab_token(v, r->tokens[t]) : vocab_token(v, 0);
+        fprintf(o.f, " %s", tok ? tok : "?");
+    }
+    fputc('\n', o.f);
+    for (int t = 0; t < r->n_att; t++) {
+        const float *a = r->alphas + (size_t)t * r->S;
+        // %.9g restores every float exactly, so pictures from the file equal pictures from
+        // decoding.
+        for (int s = 0; s < r->S; s++) fprintf(o.f, s ? " %.9g" : "%.9g", (double)a[s]);
+        fputc('\n', o.f);
+    }
+    return rec_out_commit(&o, err);
+}
+
+void rec_attention_free(RecAttention *a) {
+    for (int t = 0; a->tokens && t < a->n_att; t++) free(a->tokens[t]);
+    free(a->tokens);
+    free(a->alphas);
+    memset(a, 0, sizeof *a);
+}
+
+int rec_attention_load(const char *path, RecAttention *a, TapError *err) {
+    memset(a, 0, sizeof *a);
+    FILE *f = fopen(path, "r");
+    if (!f) return tap_error_set(err, TAP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int version = 0, rc = TAP_OK;
+    char word[256];
+    if (fscanf(
+            f,
+            "tap-attention %d uid %255s rows %d annotations %d pool %d steps %d finished %d tokens",
+            &version, word, &a->n_rows, &a->S, &a->pool, &a->n_att, &a->finished) != 7 ||
+        version != 1 || a->n_rows < 1 || a->S < 1 || a->pool < 1 || a->n_att < 0 ||
+        a->n_att > 100000 || a->S > 10000000 / (a->n_att + 1)) {
+        fclose(f);
+        memset(a, 0, sizeof *a);
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a tap attention file (or a bad header)",
+                             path);
+    }
+    a->tokens = calloc((size_t)a->n_att + 1, sizeof *a->tokens);
+    a->alphas = malloc(((size_t)a->n_att * a->S + 1) * sizeof *a->alphas);
+    if (!a->tokens || !a->alphas) rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", path);
+    for (int t = 0; rc == TAP_OK && t < a->n_att; t++) {
+        if (fscanf(f, "%255s", word) != 1)
+            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: missing tokens", path);
+        else if (!(a->tokens[t] = strdup(word)))
+            rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == TAP_OK && i < (size_t)a->n_att * a->S; i++) {
+        float v;
+        if (fscanf(f, "%f", &v) != 1 || !isfinite(v))
+            rc = tap_error_set(err, TAP_ERR_FORMAT,
+                               "%s: attention weight %zu missing or not a number", path, i);
+        else
+            a->alphas[i] = v;
+    }
+    fclose(f);
+    if (rc != TAP_OK) rec_attention_free(a);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------- references
+
+typedef struct {
+    const char *uid;
+    int index;
+} UidIndex;
+
+static int by_uid_index(const void *a, const void *b) {
+    return strcmp(((const UidIndex *)a)->uid, ((const UidIndex *)b)->uid);
+}
+
+int rec_refs_build(TsvTable *t, int n, char *const *uids, const int *n_tok,
+                   const char *const *const *tokens, TapError *err) {
+    memset(t, 0, sizeof *t);
+    size_t bytes = 1, words = 1;
+    for (int i = 0; i < n; i++) {
+        bytes += strlen(uids[i]) + 1;
+        for (int k = 0; k < n_tok[i]; k++) bytes += strlen(tokens[i][k]) + 1;
+        words += (size_t)n_tok[i];
+    }
+    UidIndex *order = malloc(((size_t)n + 1) * sizeof *order);
+    t->e = calloc((size_t)n + 1, sizeof *t->e);
+    t->store = malloc(bytes);
+    t->tok_store = malloc(words * sizeof *t->tok_store);
+    if (!order || !t->e || !t->store || !t->tok_store) {
+        free(order);
+        tsv_free(t);
+        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory for references");
+    }
+    for (int i = 0; i < n; i++) order[i] = (UidIndex){uids[i], i};
+    qsort(order, (size_t)n, sizeof *order, by_uid_index);
+    char *s = t->store;
+    size_t w = 0;
+    for (int j = 0; j < n; j++) {
+        int i = order[j].index;
+        if (j > 0 && !strcmp(order[j].uid, order[j - 1].uid)) {
+            int rc = tap_error_set(err, TAP_ERR_FORMAT, "uid '%s' appears more than once", uids[i]);
+            free(order);
+            tsv_free(t);
+            return rc;
+        }
+        TsvEntry *e = &t->e[t->n++];
+        e->uid = strcpy(s, uids[i]);
+        s += strlen(s) + 1;
+        e->n = n_tok[i];
+        e->tok = t->tok_store + w;
+        for (int k = 0; k < n_tok[i]; k++) {
+            t->tok_store[w++] = strcpy(s, tokens[i][k]);
+            s += strlen(s) + 1;
+        }
+    }
+    free(order);
+    return TAP_OK;
+}
+
+int rec_refs_load(const char *path, TsvTable *t, TapError *err) {
+    if (!rec_is_hdf5(path)) return tsv_load(path, t, err);
+    Dataset ds;
+    int rc = dataset_load(path, &ds, err);
+    if (rc != TAP_OK) return rc;
+    int *n_tok = malloc(((size_t)ds.n + 1) * sizeof *n_tok);
+    const char **words = malloc((ds.n_tokens + 1) * sizeof *words);
+    const char *const **tok = malloc(((size_t)ds.n + 1) * sizeof *tok);
+    if (!n_tok || !words || !tok) rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = 0; rc == TAP_OK && i < ds.n; i++) {
+        n_tok[i] = dataset_len_y(&ds, i);
+        tok[i] = words + ds.token_offsets[i];
+        for (int64_t k = ds.token_offsets[i]; k < ds.token_offsets[i + 1]; k++)
+            words[k] = ds.vocab[ds.tokens[k]]; // ids < V: checked by dataset_load
+    }
+    if (rc == TAP_OK && (rc = rec_refs_build(t, ds.n, ds.uids, n_tok, tok, err)) != TAP_OK)
+        tap_error_prefix(err, "%s", path);
+    free(n_tok);
+    free(words);
+    free(tok);
+    dataset_free(&ds);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------- files
+
+int rec_out_open(RecOutFile *o, const char *path, TapError *err) {
+    memset(o, 0, sizeof *o);
+    size_t len = strlen(path) + 5;
+    o->path = strdup(path);
+    o->tmp = malloc(len);
+    if (!o->path || !o->tmp) {
+        rec_out_abort(o);
+        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    }
+    snprintf(o->tmp, len, "%s.tmp", path);
+    if (!(o->f = fopen(o->tmp, "w"))) {
+        int rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write: %s", o->tmp, strerror(errno));
+        rec_out_abort(o);
+        return rc;
+    }
+    return TAP_OK;
+}
+
+int rec_out_commit(RecOutFile *o, TapError *err) {
+    int bad = ferror(o->f) != 0;
+    bad |= fclose(o->f) != 0;
+    o->f = NULL;
+    int rc = TAP_OK;
+    if (bad)
+        rc = tap_error_set(err, TAP_ERR_IO, "%s: write failed", o->tmp);
+    else if (rename(o->tmp, o->path) != 0)
+        rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot rename into place: %s", o->path,
+                           strerror(errno));
+    rec_out_abort(o);
+    return rc;
+}
+
+void rec_out_abort(RecOutFile *o) {
+    if (o->f) fclose(o->f);
+    if (o->tmp) remove(o->tmp); // a no-op after a successful rename
+    free(o->path);
+    free(o->tmp);
+    memset(o, 0, sizeof *o);
+}
+
+// Creates dir when it does not exist yet (one level, as mkdir).
+int rec_mkdir(const char *dir, TapError *err) {
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return TAP_OK;
+        return tap_error_set(err, TAP_ERR_IO, "%s exists and is not a directory", dir);
+    }
+    if (mkdir(dir, 0777) != 0)
+        return tap_error_set(err, TAP_ERR_IO, "cannot create directory %s: %s", dir,
+                             strerror(errno));
+    return TAP_OK;
+}
+
+int rec_threads(int requested) {
+    if (requested > 0) return requested;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)(n > 64 ? 64 : n) : 1;
+}
+
+// cli.h knows long options only; "-o FILE" is accepted as "--output FILE".
+char **rec_short_o(int argc, char **argv) {
+    char **v = malloc(((size_t)argc + 1) * sizeof *v);
+    if (!v) return NULL;
+    for (int i = 0; i < argc; i++) v[i] = strcmp(argv[i], "-o") ? argv[i] : (char *)"--output";
+    v[argc] = NULL;
+    return v;
+}
+
+char *rec_join(const char *const *tokens, int n) {
+    size_t len = 1;
+    for (int i = 0; i < n; i++) len += strlen(tokens[i]) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s) return NULL;
+    *p = '\0';
+    for (int i = 0; i < n; i++) p += sprintf(p, "%s%s", i ? " " : "", tokens[i]);
+    return s;
+}

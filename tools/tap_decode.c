@@ -1,0 +1,152 @@
+// tap decode MODEL.h5 INPUT...: recognise expressions with TAP's beam search (v2/translate.py:
+// beam 10, the finished hypothesis with the lowest cost per token wins) and print one line
+// "uid<TAB>tokens" per expression in input order. Inputs are InkML files, directories of them
+// (recursive) or HDF5 datasets from `tap prep`. A file that cannot be read or featurised is
+// reported on stderr and skipped; the exit status is 0 when at least one expression was decoded.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "recognize.h"
+
+typedef struct {
+    const char *output, *dict, *attention;
+    int beam, max_len, threads, quiet;
+} DecodeOptions;
+
+typedef struct {
+    FILE *out;
+    const Vocab *v;
+    const RecInputs *in;
+    const char *att_dir;
+    int pool, n_ok, n_fail;
+    double busy; // summed per-expression decode time
+    TapError err;
+} DecodeRun;
+
+static int emit_line(void *ctx, int i, RecResult *r) {
+    DecodeRun *d = ctx;
+    if (r->status != TAP_OK) {
+        fprintf(stderr, "tap decode: skipped: %s\n", r->msg);
+        d->n_fail++;
+        return 0;
+    }
+    fprintf(d->out, "%s\t", d->in->items[i].uid);
+    for (int t = 0; t < r->n; t++)
+        fprintf(d->out, t ? " %s" : "%s", vocab_token(d->v, r->tokens[t]));
+    fputc('\n', d->out);
+    d->n_ok++;
+    d->busy += r->seconds;
+    if (d->att_dir &&
+        rec_attention_save(d->att_dir, d->in->items[i].uid, r, d->v, d->pool, &d->err) != TAP_OK)
+        return 1;
+    if (ferror(d->out)) {
+        tap_error_set(&d->err, TAP_ERR_IO, "writing the output failed");
+        return 1;
+    }
+    return 0;
+}
+
+int tap_decode_main(int argc, char **argv) {
+    DecodeOptions o = {.dict = "data/dictionary.txt", .beam = 10, .max_len = 300};
+    const CliOption opts[] = {
+        {"output", CLI_STRING, &o.output,
+         "write the hypotheses here (also -o; written whole, then renamed) instead of stdout"},
+        {"beam", CLI_INT, &o.beam, "beam width (1 = greedy)"},
+        {"max-len", CLI_INT, &o.max_len,
+         "decoding steps at most (TAP: 1000; the longest CROHME 2014 caption has 204 tokens)"},
+        {"threads", CLI_INT, &o.threads, "decoding threads (0 = one per core)"},
+        {"dict", CLI_STRING, &o.dict, "TAP dictionary (token<TAB>id) of the model's vocabulary"},
+        {"attention", CLI_STRING, &o.attention,
+         "directory for per-expression attention files (<uid>.att, for tap render)"},
+        {"quiet", CLI_FLAG, &o.quiet, "no summary line on stderr"},
+    };
+    const CliSpec spec = {"decode", "[options] MODEL.h5 INPUT...",
+                          "Recognise expressions (InkML files, directories, HDF5 datasets): "
+                          "uid<TAB>LaTeX tokens per line.",
+                          opts, (int)(sizeof opts / sizeof opts[0])};
+    char **args = rec_short_o(argc, argv), **pos = NULL, msg[512];
+    int n_pos = 0;
+    if (!args) return 1;
+    int rc = cli_parse(&spec, argc, args, &pos, &n_pos, msg, sizeof msg, stdout);
+    if (rc == CLI_HELP) {
+        free(pos), free(args);
+        return 0;
+    }
+    if (rc == CLI_OK && n_pos < 2)
+        snprintf(msg, sizeof msg, "expected MODEL.h5 and at least one INPUT"), rc = CLI_USAGE;
+    if (rc == CLI_OK && (o.beam < 1 || o.beam > 1000))
+        snprintf(msg, sizeof msg, "--beam must be in 1..1000"), rc = CLI_USAGE;
+    if (rc == CLI_OK && o.max_len < 1)
+        snprintf(msg, sizeof msg, "--max-len must be positive"), rc = CLI_USAGE;
+    if (rc == CLI_OK && o.threads < 0)
+        snprintf(msg, sizeof msg, "--threads must be >= 0"), rc = CLI_USAGE;
+    if (rc != CLI_OK) {
+        fprintf(stderr, "tap decode: error: %s\n", msg);
+        free(pos), free(args);
+        return 2;
+    }
+    RecModel m = {0};
+    RecInputs in = {0};
+    Vocab v = {0};
+    RecOutFile of = {0};
+    DecodeRun run = {.out = stdout, .in = &in, .v = &v, .att_dir = o.attention};
+    TapError err;
+    int status = 1;
+    if (rec_model_load(&m, pos[0], &err) || rec_vocab_load(&v, o.dict, &m.cfg, &err) ||
+        rec_inputs_collect(&in, pos + 1, n_pos - 1, &err) ||
+        (o.attention && rec_mkdir(o.attention, &err)) ||
+        (o.output && rec_out_open(&of, o.output, &err))) {
+        fprintf(stderr, "tap decode: error: %s\n", err.msg);
+        goto done;
+    }
+    if (in.n == 0) {
+        fprintf(stderr, "tap decode: error: no InkML files or expressions in the inputs\n");
+        goto done;
+    }
+    if (of.f) run.out = of.f;
+    run.pool = rec_pool_factor(&m.cfg);
+    RecOptions ro = {.beam = o.beam, .max_len = o.max_len, .threads = rec_threads(o.threads)};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = rec_decode_all(&m, &in, &ro, emit_line, &run, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc < 0)
+        fprintf(stderr, "tap decode: error: %s\n", err.msg);
+    else if (rc > 0)
+        fprintf(stderr, "tap decode: error: %s\n", run.err.msg);
+    if (rc != 0) goto done;
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (!o.quiet)
+        fprintf(stderr,
+                "tap decode: %d decoded, %d skipped, %.2f s wall (%.2f expr/s, %d threads, %.1f ms "
+                "per expression)\n",
+                run.n_ok, run.n_fail, secs, secs > 0 ? run.n_ok / secs : 0.0, ro.threads,
+                run.n_ok ? 1e3 * run.busy / run.n_ok : 0.0);
+    if (run.n_ok == 0) {
+        fprintf(stderr, "tap decode: error: nothing could be decoded\n");
+        goto done;
+    }
+    if (of.f) {
+        rc = rec_out_commit(&of, &err);
+        if (rc != TAP_OK) {
+            fprintf(stderr, "tap decode: error: %s\n", err.msg);
+            goto done;
+        }
+    } else if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "tap decode: error: writing to stdout failed\n");
+        goto done;
+    }
+    status = 0;
+done:
+    rec_out_abort(&of);
+    vocab_free(&v);
+    rec_inputs_free(&in);
+    rec_model_free(&m);
+    free(pos);
+    free(args);
+    return status;
+}
