@@ -88,8 +88,39 @@ static void coverage_patches(const float *alpha_past, int n, int S, int K, float
         }
 }
 
+// The patches of the rows listed in rep (u of them): patch[s, j, ·] for row rep[j].
+static void coverage_patches_rows(const float *alpha_past, const int *rep, int u, int S, int K,
+                                  float *patch) {
+    const int pad = (K - 1) / 2;
+    for (int s = 0; s < S; s++)
+        for (int j = 0; j < u; j++) {
+            const float *ap = alpha_past + (size_t)rep[j] * S;
+            float *row = patch + ((size_t)s * u + j) * K;
+            for (int k = 0; k < K; k++) {
+                int src = s + pad - k;
+                row[k] = (src >= 0 && src < S) ? ap[src] : 0.0f;
+            }
+        }
+}
+
+// Groups rows with bitwise identical coverage: rep (u) lists one row per group, src (n) the
+// group of every row. Returns u. Beam hypotheses that extend the same parent share alpha_past,
+// and so do all rows at the first step, so their coverage is computed once.
+static int coverage_groups(const float *alpha_past, int n, int S, int *rep, int *src) {
+    int u = 0;
+    for (int b = 0; b < n; b++) {
+        const float *ap = alpha_past + (size_t)b * S;
+        src[b] = -1;
+        for (int j = 0; j < u && src[b] < 0; j++)
+            if (!memcmp(alpha_past + (size_t)rep[j] * S, ap, (size_t)S * sizeof *ap)) src[b] = j;
+        if (src[b] < 0) rep[u] = b, src[b] = u++;
+    }
+    return u;
+}
+
 size_t attention_work_floats(const TapConfig *cfg, int S, int n) {
-    return (size_t)n * (size_t)config_context_dim(cfg) + (size_t)S * (size_t)n * (size_t)cfg->K;
+    return (size_t)n * (size_t)config_context_dim(cfg) + (size_t)S * (size_t)n * (size_t)cfg->K +
+           2 * (size_t)n; // pstate, patch, the coverage groups (ints)
 }
 
 void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnContext *cx,
@@ -97,40 +128,51 @@ void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnCont
                        const float *alpha_past, int n, AttnStep *st, float *work) {
     const int C = config_context_dim(cfg), D = cfg->D, K = cfg->K, S = cx->S, Bc = cx->Bc;
     TAP_ASSERT(cx->row || n == Bc || Bc == 1);
-    float *pstate = work;                // (n, C)
-    float *patch = work + (size_t)n * C; // (S, n, K)
+    float *pstate = work;                            // (n, C)
+    float *patch = work + (size_t)n * C;             // (S, n, K)
+    int *rep = (int *)(patch + (size_t)S * n * K);   // (n) a row of each coverage group
+    int *src = rep + n;                              // (n) group of each row
     mm_nn(n, C, D, h1, D, p->W_comb_att, C, pstate, C, 0.0f);
 
-    coverage_patches(alpha_past, n, S, K, patch);
-    mm_nn(S * n, C, K, patch, K, cx->kern, C, st->att, C, 0.0f);
-    const float c_tt = p->c_tt[0];
-    for (int s = 0; s < S; s++)
-        for (int b = 0; b < n; b++) {
+    // cover (S, u, C) = patch·kern for the u distinct coverage rows, written at the start of att
+    // and spread in place to (S, n, C): going backwards, row (s, b) only reads row (s, src[b])
+    // of the compact layout, which sits at or before it and has not been overwritten yet.
+    int u = coverage_groups(alpha_past, n, S, rep, src);
+    coverage_patches_rows(alpha_past, rep, u, S, K, patch);
+    mm_nn(S * u, C, K, patch, K, cx->kern, C, st->att, C, 0.0f);
+    for (int s = S - 1; s >= 0; s--)
+        for (int b = n - 1; b >= 0; b--) {
             float *a = st->att + ((size_t)s * n + b) * C;
+            const float *cov = st->att + ((size_t)s * u + src[b]) * C;
             const float *pc = cx->pctx + ((size_t)s * Bc + ctx_col(cx, b)) * C;
             const float *ps = pstate + (size_t)b * C;
-            float e = c_tt;
-            for (int c = 0; c < C; c++) {
-                a[c] = tanhf(a[c] + pc[c] + ps[c]);
-                e += a[c] * p->U_att[c];
-            }
-            st->alpha[(size_t)b * S + s] = e; // energies for now
+            for (int c = 0; c < C; c++) a[c] = cov[c] + pc[c] + ps[c];
+            tanh_inplace(a, (size_t)C);
         }
+    // energies e = att·U_att + c_tt, one matrix-vector product into the free patch buffer
+    float *energy = patch; // (S, n)
+    mm_nn(S * n, 1, C, st->att, C, p->U_att, 1, energy, 1, 0.0f);
+    const float c_tt = p->c_tt[0];
+    for (int s = 0; s < S; s++)
+        for (int b = 0; b < n; b++)
+            st->alpha[(size_t)b * S + s] = energy[(size_t)s * n + b] + c_tt; // energies for now
 
     float *ctx_att = cfg->gate ? st->ctx_att : st->ctx;
     if (cfg->gate) {
         mm_nn(n, C, D, h_prev, D, p->Whg, C, st->gm, C, 0.0f);
         mm_nn(n, C, D, h1, D, p->Umg, C, st->tm, C, 0.0f);
+        const size_t nC = (size_t)n * C;
         for (int b = 0; b < n; b++)
             for (int c = 0; c < C; c++) {
                 size_t i = (size_t)b * C + c;
-                st->gm[i] = sigmoid_f(st->gm[i] + p->bhg[c] + yg[i]);
-                st->tm[i] = tanhf(st->tm[i]);
-                st->mt[i] = st->tm[i] * st->gm[i];
+                st->gm[i] = st->gm[i] + p->bhg[c] + yg[i];
             }
-        memcpy(st->pw, pstate, (size_t)n * C * sizeof *st->pw);
+        sigmoid_inplace(st->gm, nC);
+        tanh_inplace(st->tm, nC);
+        for (size_t i = 0; i < nC; i++) st->mt[i] = st->tm[i] * st->gm[i];
+        memcpy(st->pw, pstate, nC * sizeof *st->pw);
         mm_nn(n, C, C, st->mt, C, p->W_m_att, C, st->pw, C, 1.0f);
-        for (size_t i = 0; i < (size_t)n * C; i++) st->pw[i] = tanhf(st->pw[i]);
+        tanh_inplace(st->pw, nC);
     }
 
     for (int b = 0; b < n; b++) {

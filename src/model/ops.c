@@ -30,7 +30,7 @@ void mm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb
         scale_c(M, N, C, ldc, beta);
         return;
     }
-    if (M == 1) { // one row (B = 1 decoding): sgemv streams B, where sgemm would first pack all of it
+    if (M == 1) { // one row (B = 1 decoding): sgemv streams B; sgemm would first pack all of it
         zero_row_if(N, C, beta);
         cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, B, ldb, A, 1, beta, C, 1);
         return;

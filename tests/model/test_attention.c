@@ -336,3 +336,38 @@ Test(attention, rows_sharing_one_context_column_match_separate_copies) {
     fix_free(&sh);
     fix_free(&cp);
 }
+
+// Beam hypotheses extending one parent share alpha_past; attention_forward then computes their
+// coverage once and spreads it back. Every row must still equal the same row run on its own.
+Test(attention, rows_with_equal_coverage_match_rows_run_alone) {
+    const int len[1] = {6}, n = 5, dup[5] = {0, 1, 0, 0, 1};
+    for (int gate = 0; gate <= 1; gate++) {
+        Fix all;
+        fix_init(&all, gate, 6, 1, n, NULL, len, 31);
+        const int C = config_context_dim(&all.cfg), S = all.S, D = all.cfg.D;
+        for (int b = 0; b < n; b++)
+            memcpy(all.alpha_past + b * S, all.alpha_past + dup[b] * S, (size_t)S * sizeof(float));
+        fix_forward(&all);
+        for (int b = 0; b < n; b++) {
+            Fix one;
+            fix_init(&one, gate, 6, 1, 1, NULL, len, 31);
+            memcpy(one.h_prev, all.h_prev + b * D, (size_t)D * sizeof(float));
+            memcpy(one.h1, all.h1 + b * D, (size_t)D * sizeof(float));
+            memcpy(one.yg, all.yg + b * C, (size_t)C * sizeof(float));
+            memcpy(one.alpha_past, all.alpha_past + b * S, (size_t)S * sizeof(float));
+            fix_forward(&one);
+            for (int s = 0; s < S; s++) {
+                cr_assert(fabs((double)(one.st.alpha[s] - all.st.alpha[b * S + s])) <= 1e-6,
+                          "gate %d row %d alpha[%d]", gate, b, s);
+                for (int c = 0; c < C; c++) {
+                    double d = (double)(one.st.att[s * C + c] - all.st.att[(s * n + b) * C + c]);
+                    cr_assert(fabs(d) <= 1e-6, "gate %d row %d att[%d, %d]", gate, b, s, c);
+                }
+            }
+            for (int c = 0; c < C; c++)
+                cr_assert(fabs((double)(one.st.ctx[c] - all.st.ctx[b * C + c])) <= 1e-6);
+            fix_free(&one);
+        }
+        fix_free(&all);
+    }
+}
