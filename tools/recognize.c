@@ -130,10 +130,10 @@ int rec_inputs_collect(RecInputs *in, char *const *paths, int n_paths, TapError 
     for (int p = 0; p < n_paths && rc == TAP_OK; p++) {
         struct stat st;
         if (stat(paths[p], &st) != 0) {
-            rc = tap_error_set(err, TAP_ERR_IO, "%s: %s", paths[p], strerror(errno));
-            break;
-        }
-        if (S_ISDIR(st.st_mode)) {
+            // A missing file is one unreadable input: reported and skipped when it is loaded.
+            if (push_item(in, &cap, NULL, paths[p], -1, 0))
+                rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+        } else if (S_ISDIR(st.st_mode)) {
             StrList files = {0};
             rc = walk_dir(paths[p], &files, err);
             if (rc == TAP_OK) {

@@ -103,6 +103,7 @@ Test(decode, prints_uid_tab_tokens_in_input_order_and_skips_a_broken_file, .init
     char cmd[8192], out[65536], err[4096];
     const int idx[] = {3, 0, -1, 4, 1};
     decode_cmd(cmd, sizeof cmd, "--max-len 9", idx, 5);
+    strcat(cmd, " /nonexistent/lost.inkml");
     cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     Vocab v;
     cr_assert_eq(vocab_load(dict, &v, NULL), TAP_OK);
@@ -129,7 +130,8 @@ Test(decode, prints_uid_tab_tokens_in_input_order_and_skips_a_broken_file, .init
     cr_assert(strstr(err, "tap decode: skipped: ") && strstr(err, "malformed.inkml") &&
                   strstr(err, "malformed XML"),
               "%s", err);
-    cr_assert(strstr(err, "4 decoded, 1 skipped"), "%s", err);
+    cr_assert(strstr(err, "tap decode: skipped: /nonexistent/lost.inkml: cannot open"), "%s", err);
+    cr_assert(strstr(err, "4 decoded, 2 skipped"), "%s", err);
 }
 
 Test(decode, exit_status_is_1_when_nothing_decodes_and_2_on_bad_usage, .init = make_model) {
