@@ -192,9 +192,10 @@ int tap_train_main(int argc, char **argv) {
     rc = trainer_init(&t, &p.o, &plan, pos[0], pos[1], pos[2], config_text, &g_stop, threads, &err);
     if (rc == TAP_OK) {
         fprintf(stderr, "tap train: %d training expressions in %d batches (%d dropped by --maxlen), "
-                        "%d validation expressions; %zu weights, %.1f MB; %d thread(s)%s\n",
+                        "%d validation expressions; %zu weights, %.1f MB; %d thread(s), %d model "
+                        "replica(s)%s\n",
                 t.tb.n_kept, t.tb.n_batches, t.tb.n_dropped, t.valid_view.n, t.model.table.n,
-                (double)model_memory_bytes(&t.model) / 1e6, threads,
+                (double)trainer_memory_bytes(&t) / 1e6, threads, t.n_rep,
                 p.o.resume ? "; resumed" : "");
         rc = trainer_run(&t, &err);
     }

@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -100,21 +101,93 @@ static int non_finite(Trainer *t, const char *what, const int *idx, int nb, TapE
                          t->path_last, (long long)t->saved_step);
 }
 
+// One replica's share of an update: pad, forward, backward (into that replica's g).
+typedef struct {
+    TapModel *m;
+    Batch *bt;
+    const Dataset *ds;
+    const int *idx;
+    int n, poison, rc;
+    double *cost; // (n) per-sequence costs
+    double mean;
+    TapError err;
+} Share;
+
+static void *share_run(void *arg) {
+    Share *sh = arg;
+    batch_fill(sh->bt, sh->ds, sh->idx, sh->n);
+    Batch *bt = sh->bt;
+    if (sh->poison) bt->x[0] = NAN;
+    ModelBatch b = {bt->Tx, bt->Ty, bt->B, bt->x, bt->x_mask, bt->y, bt->y_mask, bt->a, bt->a_mask};
+    sh->rc = model_loss(sh->m, &b, sh->cost, &sh->mean, &sh->err);
+    if (!sh->rc) model_backward(sh->m);
+    return NULL;
+}
+
+// Forward and backward of batch idx[0..nb) at the weights in t->model.w, on R replicas; the
+// batch-mean gradient ends in t->model.g, the costs in t->cost.
+static int forward_backward(Trainer *t, const int *idx, int nb, int poison, double *mean,
+                            TapError *err) {
+    int R = t->n_rep < nb ? t->n_rep : nb;
+    Share sh[TRAIN_MAX_REPLICAS];
+    if (R <= 1) {
+        sh[0] = (Share){&t->model, &t->bt, &t->train, idx, nb, poison, 0, t->cost, 0.0, {0, ""}};
+        share_run(&sh[0]);
+    } else {
+        size_t n = t->model.table.n;
+        pthread_t tid[TRAIN_MAX_REPLICAS];
+        int started[TRAIN_MAX_REPLICAS] = {0};
+        for (int k = 0; k < R; k++) {
+            int lo = k * nb / R, hi = (k + 1) * nb / R;
+            TapModel *m = k ? &t->reps[k - 1] : &t->model;
+            if (k) memcpy(m->w, t->model.w, n * sizeof *m->w);
+            sh[k] = (Share){m, &t->parts[k], &t->train, idx + lo, hi - lo, poison && !k, 0,
+                            t->cost + lo, 0.0, {0, ""}};
+        }
+        for (int k = 1; k < R; k++) started[k] = pthread_create(&tid[k], NULL, share_run, &sh[k]) == 0;
+        share_run(&sh[0]);
+        for (int k = 1; k < R; k++) {
+            if (started[k]) pthread_join(tid[k], NULL);
+            else share_run(&sh[k]); // no thread: same result, later
+        }
+    }
+    *mean = 0.0;
+    for (int k = 0; k < (R > 1 ? R : 1); k++) {
+        if (sh[k].rc) {
+            *err = sh[k].err;
+            return sh[k].rc;
+        }
+        *mean += sh[k].mean * sh[k].n / nb;
+    }
+    if (R > 1) {
+        // g = sum_k (n_k / nb) g_k: each replica's g is the mean over its own share.
+        float wk[TRAIN_MAX_REPLICAS];
+        const float *gk[TRAIN_MAX_REPLICAS];
+        for (int k = 0; k < R; k++) {
+            wk[k] = (float)sh[k].n / (float)nb;
+            gk[k] = k ? t->reps[k - 1].g : t->model.g;
+        }
+        float *g = t->model.g;
+        for (size_t i = 0; i < t->model.table.n; i++) {
+            float acc = wk[0] * g[i];
+            for (int k = 1; k < R; k++) acc += wk[k] * gk[k][i];
+            g[i] = acc;
+        }
+    }
+    return TAP_OK;
+}
+
 static int train_step(Trainer *t, TapError *err) {
     TrainState *s = &t->st;
     double t0 = now_seconds();
     int nb;
     const int *idx = batcher_batch(&t->tb, (int)s->cursor, &nb);
-    Batch *bt = &t->bt;
-    batch_fill(bt, &t->train, idx, nb);
-    if (t->opt->debug_nan_step > 0 && s->step + 1 == t->opt->debug_nan_step) bt->x[0] = NAN;
+    int poison = t->opt->debug_nan_step > 0 && s->step + 1 == t->opt->debug_nan_step;
     variational_sample(&t->var, t->model.w);
-    ModelBatch b = {bt->Tx, bt->Ty, bt->B, bt->x, bt->x_mask, bt->y, bt->y_mask, bt->a, bt->a_mask};
     double mean;
-    int rc = model_loss(&t->model, &b, t->cost, &mean, err);
+    int rc = forward_backward(t, idx, nb, poison, &mean, err);
     if (rc == TAP_ERR_NUMERIC) return non_finite(t, "loss", idx, nb, err);
     if (rc) return tap_error_prefix(err, "update %lld", (long long)s->step + 1);
-    model_backward(&t->model);
     rc = variational_step(&t->var, t->model.g, NULL, err);
     if (rc == TAP_ERR_NUMERIC) return non_finite(t, "gradient", idx, nb, err);
     if (rc) return rc;
@@ -220,7 +293,7 @@ static int validate(Trainer *t, int *interrupted, TapError *err) {
     const TrainOptions *o = t->opt;
     *interrupted = 0;
     memcpy(t->model.w, variational_mean(&t->var), t->model.table.n * sizeof *t->model.w);
-    ValidOptions vo = {o->valid_beam, o->valid_maxlen, t->threads, t->threads, t->stop};
+    ValidOptions vo = {o->valid_beam, o->valid_maxlen, t->threads, t->blas_threads, t->stop};
     ValidResult r;
     int rc = valid_run(&t->model, &t->valid_view, &t->vb, &t->bt, &vo, &r, err);
     if (rc || r.interrupted) {
@@ -360,6 +433,21 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     if ((rc = batch_init(&t->bt, max_B, max_T, max_L, err)) ||
         (rc = model_init(&t->model, &t->plan.model, max_T, max_L, max_B, (uint64_t)(uint32_t)opt->seed, err)))
         return rc;
+    t->n_rep = threads < opt->batch_size ? threads : opt->batch_size;
+    if (t->n_rep > TRAIN_MAX_REPLICAS) t->n_rep = TRAIN_MAX_REPLICAS;
+    if (t->n_rep < 1) t->n_rep = 1;
+    t->blas_threads = t->n_rep > 1 ? 1 : threads;
+    openblas_set_num_threads(t->blas_threads);
+    if (t->n_rep > 1) {
+        int share_B = (t->tb.max_B + t->n_rep - 1) / t->n_rep;
+        for (int k = 0; k < t->n_rep; k++)
+            if ((rc = batch_init(&t->parts[k], share_B, t->tb.max_Tx, t->tb.max_Ty, err)))
+                return rc;
+        for (int k = 1; k < t->n_rep; k++)
+            if ((rc = model_init(&t->reps[k - 1], &t->plan.model, t->tb.max_Tx, t->tb.max_Ty,
+                                 share_B, (uint64_t)(uint32_t)opt->seed, err)))
+                return rc;
+    }
     size_t n = t->model.table.n;
     t->best_mu = calloc(n, sizeof *t->best_mu);
     t->cost = calloc((size_t)max_B, sizeof *t->cost);
@@ -405,11 +493,19 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     return save_last(t, err);
 }
 
+size_t trainer_memory_bytes(const Trainer *t) {
+    size_t b = model_memory_bytes(&t->model);
+    for (int k = 1; k < t->n_rep; k++) b += model_memory_bytes(&t->reps[k - 1]);
+    return b;
+}
+
 void trainer_free(Trainer *t) {
     train_log_close(&t->log);
     if (t->var_ready) variational_free(&t->var);
     model_free(&t->model);
     batch_free(&t->bt);
+    for (int k = 0; k < TRAIN_MAX_REPLICAS; k++) batch_free(&t->parts[k]);
+    for (int k = 0; k < TRAIN_MAX_REPLICAS - 1; k++) model_free(&t->reps[k]);
     batcher_free(&t->tb);
     batcher_free(&t->vb);
     dataset_free(&t->train);

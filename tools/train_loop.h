@@ -9,6 +9,7 @@
 #define TAP_TOOLS_TRAIN_LOOP_H
 
 #include <signal.h>
+#include <stddef.h>
 
 #include "batch.h"
 #include "dataset.h"
@@ -17,6 +18,8 @@
 #include "train_log.h"
 #include "train_state.h"
 #include "variational.h"
+
+#define TRAIN_MAX_REPLICAS 16
 
 typedef struct {
     const TrainOptions *opt;
@@ -29,7 +32,13 @@ typedef struct {
     Dataset train, valid, valid_view; // valid_view: the first --valid-limit expressions
     Batcher tb, vb;
     Batch bt;          // sized for the largest training or validation batch
-    TapModel model;
+    TapModel model;    // replica 0: validation, and its share of every update
+    // Data parallelism: with n_rep > 1 every batch is cut into n_rep shares, each padded on
+    // its own and run (forward + backward) on its own thread and model replica with
+    // OpenBLAS at one thread; the gradients are averaged with weights share/batch size.
+    int n_rep, blas_threads;
+    TapModel reps[TRAIN_MAX_REPLICAS - 1]; // replicas 1 .. n_rep-1
+    Batch parts[TRAIN_MAX_REPLICAS];       // each replica's share of the batch
     Variational var;
     int var_ready;
     float *best_mu;    // (n) best weights of this stage
@@ -55,5 +64,7 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
 // saved); a negative TapStatus on failure (last.h5 holds the last good state).
 int trainer_run(Trainer *t, TapError *err);
 void trainer_free(Trainer *t);
+// Bytes of weights, gradients and activation arenas over all replicas.
+size_t trainer_memory_bytes(const Trainer *t);
 
 #endif

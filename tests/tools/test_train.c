@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <png.h>
 #include <signal.h>
 #include <stdio.h>
@@ -342,6 +343,39 @@ Test(train, resumed_stage_two_with_weight_noise_repeats_the_run_bit_for_bit) {
     char *s = slurp(la);
     cr_assert(strstr(s, "\nepoch\t2\t"), "%s", s);
     free(s);
+}
+
+Test(train, two_threads_split_each_batch_and_resume_bit_for_bit) {
+    Fixture fx;
+    fixture(&fx);
+    const char *extra[] = {"--threads", "2", NULL};
+    check_resume(&fx, extra, 4, 9);
+    char a[500], b[500];
+    snprintf(a, sizeof a, "%s/straight/last.h5", fx.dir);
+    snprintf(b, sizeof b, "%s/resumed/last.h5", fx.dir);
+    const char *g[] = {"params", "opt_mu_rg2", "opt_mu_ru2"};
+    assert_same_roles(a, b, g, 3);
+    // The shares' averaged gradient is the whole batch's: one thread logs the same losses.
+    char one[400], out[400], la[500], lb[500];
+    snprintf(one, sizeof one, "%s/one", fx.dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    const char *args[] = {"train", TINY, "--valid-every", "3", "--max-steps", "9", fx.train,
+                          fx.valid, one, NULL};
+    expect_exit(args, out, CHILD_PLAIN, 0);
+    snprintf(la, sizeof la, "%s/straight/train.tsv", fx.dir);
+    snprintf(lb, sizeof lb, "%s/train.tsv", one);
+    FILE *fa = fopen(la, "r"), *fb = fopen(lb, "r");
+    char ra[512], rb[512];
+    int rows = 0;
+    while (fgets(ra, sizeof ra, fa) && fgets(rb, sizeof rb, fb)) {
+        if (strncmp(ra, "train\t", 6)) continue;
+        double x = atof(strchr(strchr(strchr(strchr(ra, '\t') + 1, '\t') + 1, '\t') + 1, '\t') + 1);
+        double y = atof(strchr(strchr(strchr(strchr(rb, '\t') + 1, '\t') + 1, '\t') + 1, '\t') + 1);
+        cr_assert(fabs(x - y) <= 1e-5 * fabs(y), "loss %.9g (2 threads) vs %.9g (1 thread)", x, y);
+        rows++;
+    }
+    cr_assert_eq(rows, 9);
+    fclose(fa), fclose(fb);
 }
 
 // ---------------------------------------------------------------------------- stages
