@@ -3,6 +3,7 @@
 #include "attention.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ops.h"
@@ -221,7 +222,8 @@ size_t attention_backward_floats(const TapConfig *cfg, int S, int n) {
     return (size_t)S * n * C       // dpre
            + 2 * (size_t)S * n * K // patch, dpatch
            + 2 * (size_t)n * C     // dctx_att, dmt
-           + (size_t)n * S;        // dalpha total
+           + (size_t)n * S         // dalpha total
+           + 2 * (size_t)n * C + 1; // double Σ_s de·att² (n, C), 8-byte aligned inside
 }
 
 // Backward, per row b (z = a - lse, beta = sigmoid(z), lse = log Σ exp(e)·mask - log N):
@@ -242,6 +244,9 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
     float *dca = dpatch + (size_t)S * n * K;   // (n, C)
     float *dmt = dca + (size_t)n * C;          // (n, C)
     float *dal = dmt + (size_t)n * C;          // (n, S)
+    float *accf = dal + (size_t)n * S;         // 2·n·C + 1 floats holding acc:
+    // (n, C) doubles Σ_s de·att², one float in when the float work buffer is not 8-byte aligned
+    double *acc = (double *)(void *)(accf + ((uintptr_t)accf % sizeof(double) != 0));
     const float *ctx_att = cfg->gate ? st->ctx_att : st->ctx;
 
     for (int b = 0; b < n; b++) {
@@ -289,29 +294,27 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
     // nearly cancels: Σ_s de[s] = -dz exactly (alpha sums to 1), and at TAP's init it is ~2e-5 of
     // the terms, so float sums of dpre were off by ~1e-3 of the result. pstate's part is
     // therefore formed as U_att·(-dz - Σ_s de[s]·att[s]²), the remaining sum in double.
-    for (int b = 0; b < n; b++) {
-        const int col = ctx_col(cx, b);
-        const double sum_de = cfg->gate ? -(double)gr->da[b] : 0.0;
-        for (int c0 = 0; c0 < C; c0 += ACC_W) {
-            const int w = C - c0 < ACC_W ? C - c0 : ACC_W;
-            const float *u = p->U_att + c0;
-            double acc[ACC_W] = {0};
-            for (int s = 0; s < S; s++) {
-                const size_t r = (size_t)s * n + b;
-                const float de = gr->de[r];
-                const float *a = st->att + r * C + c0;
-                float *dp = dpre + r * C + c0;
-                float *dpc = dpctx + ((size_t)s * Bc + col) * C + c0;
-                for (int c = 0; c < w; c++) {
-                    const float a2 = a[c] * a[c];
-                    dp[c] = de * u[c] * (1.0f - a2);
-                    dpc[c] += dp[c];
-                    acc[c] += (double)de * (double)a2;
-                }
+    memset(acc, 0, (size_t)n * C * sizeof *acc);
+    for (int s = 0; s < S; s++)
+        for (int b = 0; b < n; b++) {
+            const size_t r = (size_t)s * n + b;
+            const float de = gr->de[r];
+            const float *a = st->att + r * C;
+            float *dp = dpre + r * C;
+            float *dpc = dpctx + ((size_t)s * Bc + ctx_col(cx, b)) * C;
+            double *ac = acc + (size_t)b * C;
+            for (int c = 0; c < C; c++) {
+                const float a2 = a[c] * a[c];
+                dp[c] = de * p->U_att[c] * (1.0f - a2);
+                dpc[c] += dp[c];
+                ac[c] += (double)de * (double)a2;
             }
-            float *dps = gr->dpstate + (size_t)b * C + c0;
-            for (int c = 0; c < w; c++) dps[c] = (float)((double)u[c] * (sum_de - acc[c]));
         }
+    for (int b = 0; b < n; b++) {
+        const double sum_de = cfg->gate ? -(double)gr->da[b] : 0.0;
+        for (int c = 0; c < C; c++)
+            gr->dpstate[(size_t)b * C + c] =
+                (float)((double)p->U_att[c] * (sum_de - acc[(size_t)b * C + c]));
     }
     // coverage: cover = patch·kern
     coverage_patches(alpha_past, n, S, K, patch);
@@ -335,8 +338,6 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
                 float pw = st->pw[i];
                 gr->dpw[i] = gr->da[b] * p->U_when_att[c] * (1.0f - pw * pw);
             }
-        // d pstate = dpstate + dpw, kept apart: b_att and conv_b take only the energies' part
-        mm_nt(n, D, C, gr->dpw, C, p->W_comb_att, C, dh1, D, 1.0f);
         mm_nt(n, C, C, gr->dpw, C, p->W_m_att, C, dmt, C, 1.0f);
         // mt = tm·gm, tm = tanh(h1·Umg), gm = sigmoid(h_prev·Whg + bhg + yg)
         for (size_t i = 0; i < (size_t)n * C; i++) {
@@ -348,7 +349,13 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
         mm_nt(n, D, C, gr->dtmpre, C, p->Umg, C, dh1, D, 1.0f);
         mm_nt(n, D, C, gr->dgpre, C, p->Whg, C, dh_prev, D, 1.0f);
     }
-    mm_nt(n, D, C, gr->dpstate, C, p->W_comb_att, C, dh1, D, 1.0f);
+    // d pstate = dpstate + dpw, kept apart in gr: b_att and conv_b take only the energies' part
+    const float *dps = gr->dpstate;
+    if (cfg->gate) { // dca is free by now
+        for (size_t i = 0; i < (size_t)n * C; i++) dca[i] = gr->dpstate[i] + gr->dpw[i];
+        dps = dca;
+    }
+    mm_nt(n, D, C, dps, C, p->W_comb_att, C, dh1, D, 1.0f);
 }
 
 void attention_backward_weights(AttnParams *g, const TapConfig *cfg, int S, int M,
