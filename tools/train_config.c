@@ -118,7 +118,7 @@ int train_options_table(TrainOptions *o, CliOption *out) {
         {"log-every", CLI_INT, &o->log_every, "train.tsv gets the mean loss of every N updates"},
         {"progress-every", CLI_INT, &o->progress_every,
          "progress line every N updates when stderr is not a terminal"},
-        {"threads", CLI_INT, &o->threads, "OpenBLAS and validation threads (0: all cores)"},
+        {"threads", CLI_INT, &o->threads, "data-parallel replicas per update and validation threads (0: all cores)"},
         {"resume", CLI_FLAG, &o->resume, "continue OUT_DIR/last.h5 exactly where it stopped"},
         {"debug-nan-step", CLI_INT, &o->debug_nan_step,
          "testing: poison the input of this update with a NaN (0: off)"},
