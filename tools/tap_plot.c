@@ -63,13 +63,17 @@ static int load_log(const char *path, Series *s, char *msg, size_t len) {
     }
     header[strcspn(header, "\r\n")] = '\0';
     int nh = split_tabs(header, h, 32);
-    int c_kind = column(h, nh, "kind"), c_step = column(h, nh, "step"), c_loss = column(h, nh, "loss");
+    int c_kind = column(h, nh, "kind"), c_step = column(h, nh, "step"),
+        c_loss = column(h, nh, "loss");
     int c_vloss = column(h, nh, "valid_loss"), c_wer = column(h, nh, "wer");
     int c_exp = column(h, nh, "exprate");
     if (c_kind < 0 || c_step < 0 || c_loss < 0 || c_vloss < 0 || c_wer < 0 || c_exp < 0) {
         fclose(f);
-        return snprintf(msg, len, "%s: not a train.tsv (columns kind, step, loss, valid_loss, wer, "
-                                  "exprate expected)", path), -1;
+        return snprintf(msg, len,
+                        "%s: not a train.tsv (columns kind, step, loss, valid_loss, wer, "
+                        "exprate expected)",
+                        path),
+               -1;
     }
     int rc = 0;
     while (!rc && fgets(line, sizeof line, f)) {
@@ -77,8 +81,10 @@ static int load_log(const char *path, Series *s, char *msg, size_t len) {
         line[strcspn(line, "\r\n")] = '\0';
         if (split_tabs(line, v, 32) != nh) continue;
         double step = strtod(v[c_step], NULL);
-        if (!strcmp(v[c_kind], "train")) rc = series_add(&s[S_TRAIN], step, strtod(v[c_loss], NULL));
-        else if (!strcmp(v[c_kind], "epoch")) rc = series_add(&s[S_EPOCH], step, strtod(v[c_loss], NULL));
+        if (!strcmp(v[c_kind], "train"))
+            rc = series_add(&s[S_TRAIN], step, strtod(v[c_loss], NULL));
+        else if (!strcmp(v[c_kind], "epoch"))
+            rc = series_add(&s[S_EPOCH], step, strtod(v[c_loss], NULL));
         else if (!strcmp(v[c_kind], "valid"))
             rc = series_add(&s[S_VLOSS], step, strtod(v[c_vloss], NULL)) ||
                  series_add(&s[S_WER], step, strtod(v[c_wer], NULL)) ||
@@ -127,8 +133,10 @@ static int stack_png(const char *a, const char *b, const char *out, char *msg, s
     o.width = img[0].width;
     o.height = img[0].height + img[1].height;
     o.format = PNG_FORMAT_RGBA;
-    if (png_image_write_to_file(&o, out, 0, all, 0, NULL)) rc = 0;
-    else snprintf(msg, len, "%s: %s", out, o.message);
+    if (png_image_write_to_file(&o, out, 0, all, 0, NULL))
+        rc = 0;
+    else
+        snprintf(msg, len, "%s: %s", out, o.message);
     free(all);
 done:
     for (int i = 0; i < 2; i++) {
@@ -162,9 +170,11 @@ int tap_plot_main(int argc, char **argv) {
         status = 0;
         goto done;
     }
-    if (rc == CLI_OK && n_pos != 1) snprintf(msg, sizeof msg, "expected one LOG.tsv"), rc = CLI_USAGE;
+    if (rc == CLI_OK && n_pos != 1)
+        snprintf(msg, sizeof msg, "expected one LOG.tsv"), rc = CLI_USAGE;
     if (rc == CLI_OK && (width < 200 || height < 300 || width > 8192 || height > 8192))
-        snprintf(msg, sizeof msg, "--width must be 200..8192 and --height 300..8192"), rc = CLI_USAGE;
+        snprintf(msg, sizeof msg, "--width must be 200..8192 and --height 300..8192"),
+            rc = CLI_USAGE;
     if (rc != CLI_OK) {
         fprintf(stderr, "tap plot: error: %s\n", msg);
         goto done;
@@ -185,7 +195,8 @@ int tap_plot_main(int argc, char **argv) {
                            {"validation ExpRate", s[S_EXPRATE].n, s[S_EXPRATE].x, s[S_EXPRATE].y}};
     TapError err;
     if (!s[S_WER].n) {
-        if (render_plot_png("loss", "update", "cost per expression", loss, 3, width, height, out, &err)) {
+        if (render_plot_png("loss", "update", "cost per expression", loss, 3, width, height, out,
+                            &err)) {
             fprintf(stderr, "tap plot: error: %s\n", err.msg);
             goto done;
         }

@@ -160,8 +160,8 @@ int tap_train_main(int argc, char **argv) {
             goto done;
         }
     } else if (access(last, F_OK) == 0) {
-        snprintf(msg, sizeof msg, "%s exists: add --resume to continue that run, or choose a new OUT_DIR",
-                 last);
+        snprintf(msg, sizeof msg,
+                 "%s exists: add --resume to continue that run, or choose a new OUT_DIR", last);
         status = usage_error(msg);
         goto done;
     }
@@ -191,9 +191,10 @@ int tap_train_main(int argc, char **argv) {
     tap_error_clear(&err);
     rc = trainer_init(&t, &p.o, &plan, pos[0], pos[1], pos[2], config_text, &g_stop, threads, &err);
     if (rc == TAP_OK) {
-        fprintf(stderr, "tap train: %d training expressions in %d batches (%d dropped by --maxlen), "
-                        "%d validation expressions; %zu weights, %.1f MB; %d thread(s), %d model "
-                        "replica(s)%s\n",
+        fprintf(stderr,
+                "tap train: %d training expressions in %d batches (%d dropped by --maxlen), "
+                "%d validation expressions; %zu weights, %.1f MB; %d thread(s), %d model "
+                "replica(s)%s\n",
                 t.tb.n_kept, t.tb.n_batches, t.tb.n_dropped, t.valid_view.n, t.model.table.n,
                 (double)trainer_memory_bytes(&t) / 1e6, threads, t.n_rep,
                 p.o.resume ? "; resumed" : "");
@@ -207,11 +208,13 @@ int tap_train_main(int argc, char **argv) {
                 t.path_last, (long long)t.st.step);
         status = TRAIN_EXIT_INTERRUPTED;
     } else {
-        printf("finished at update %lld (stage %lld, epoch %lld): best %s %.4f (WER %.2f%%, ExpRate "
-               "%.2f%%) at update %lld -> %s\n",
-               (long long)t.st.step, (long long)t.st.stage, (long long)t.st.epoch,
-               train_criterion_name(plan.crit[t.st.stage - 1]), t.st.best_score, t.st.best_wer,
-               t.st.best_exprate, (long long)t.st.best_step, t.st.have_best ? t.path_best : "(none yet)");
+        printf(
+            "finished at update %lld (stage %lld, epoch %lld): best %s %.4f (WER %.2f%%, ExpRate "
+            "%.2f%%) at update %lld -> %s\n",
+            (long long)t.st.step, (long long)t.st.stage, (long long)t.st.epoch,
+            train_criterion_name(plan.crit[t.st.stage - 1]), t.st.best_score, t.st.best_wer,
+            t.st.best_exprate, (long long)t.st.best_step,
+            t.st.have_best ? t.path_best : "(none yet)");
         status = 0;
     }
     trainer_free(&t);

@@ -88,11 +88,13 @@ int train_options_table(TrainOptions *o, CliOption *out) {
         {"maxlen", CLI_INT, &o->maxlen, "drop training labels of this many tokens or more"},
         {"seed", CLI_INT, &o->seed, "weight initialisation, data order and noise seed"},
         {"stage", CLI_STRING, &o->stage, "1 (Adadelta), 2 (variational) or both"},
-        {"init", CLI_STRING, &o->init, "start from this checkpoint's /params (needed by --stage 2)"},
+        {"init", CLI_STRING, &o->init,
+         "start from this checkpoint's /params (needed by --stage 2)"},
         {"rho", CLI_DOUBLE, &o->rho, "Adadelta decay"},
         {"eps", CLI_DOUBLE, &o->eps, "Adadelta epsilon (TAP's 'lrate')"},
         {"clip", CLI_DOUBLE, &o->clip, "global gradient-norm clip (<= 0: off)"},
-        {"patience", CLI_INT, &o->patience, "validations without improvement before eps decay/stop"},
+        {"patience", CLI_INT, &o->patience,
+         "validations without improvement before eps decay/stop"},
         {"eps-decays", CLI_INT, &o->eps_decays,
          "divide eps by 10 this many times (patience restarts) before a stage stops"},
         {"max-epochs", CLI_INT, &o->max_epochs, "stop after this many epochs"},
@@ -101,13 +103,16 @@ int train_options_table(TrainOptions *o, CliOption *out) {
          "stage-2 method: ml, l1, l2, adaptive-l1, adaptive-l2, adaptive-mean-l1, "
          "adaptive-mean-l2, weight-noise, adaptive-prior-weight-noise, adaptive-weight-noise"},
         {"model-cost", CLI_DOUBLE, &o->model_cost, "stage-2 model-cost coefficient c"},
-        {"n-train", CLI_DOUBLE, &o->n_train, "stage-2 N (0: twice the training expressions, as TAP)"},
+        {"n-train", CLI_DOUBLE, &o->n_train,
+         "stage-2 N (0: twice the training expressions, as TAP)"},
         {"sigma-init", CLI_DOUBLE, &o->sigma_init, "adaptive-weight-noise initial sigma"},
         {"sigma", CLI_DOUBLE, &o->sigma, "fixed posterior sigma (weight-noise variants)"},
         {"prior-var", CLI_DOUBLE, &o->prior_var, "fixed Gauss prior variance (l2 variants)"},
         {"prior-b", CLI_DOUBLE, &o->prior_b, "fixed Laplace prior scale (l1 variants)"},
-        {"criterion1", CLI_STRING, &o->criterion1, "stage-1 best-model criterion: wer, exprate, mix, loss"},
-        {"criterion2", CLI_STRING, &o->criterion2, "stage-2 criterion (mix = w*WER + (1-w)*(100-ExpRate))"},
+        {"criterion1", CLI_STRING, &o->criterion1,
+         "stage-1 best-model criterion: wer, exprate, mix, loss"},
+        {"criterion2", CLI_STRING, &o->criterion2,
+         "stage-2 criterion (mix = w*WER + (1-w)*(100-ExpRate))"},
         {"mix-wer", CLI_DOUBLE, &o->mix_wer, "w, the WER weight of the mix criterion"},
         {"valid-every", CLI_INT, &o->valid_every, "validate every N updates (0: every epoch)"},
         {"valid-beam", CLI_INT, &o->valid_beam, "validation beam width (1: greedy)"},
@@ -118,7 +123,8 @@ int train_options_table(TrainOptions *o, CliOption *out) {
         {"log-every", CLI_INT, &o->log_every, "train.tsv gets the mean loss of every N updates"},
         {"progress-every", CLI_INT, &o->progress_every,
          "progress line every N updates when stderr is not a terminal"},
-        {"threads", CLI_INT, &o->threads, "data-parallel replicas per update and validation threads (0: all cores)"},
+        {"threads", CLI_INT, &o->threads,
+         "data-parallel replicas per update and validation threads (0: all cores)"},
         {"resume", CLI_FLAG, &o->resume, "continue OUT_DIR/last.h5 exactly where it stopped"},
         {"debug-nan-step", CLI_INT, &o->debug_nan_step,
          "testing: poison the input of this update with a NaN (0: off)"},
@@ -143,19 +149,26 @@ static int parse_list(const char *s, int *v, int cap) {
         v[n++] = (int)x;
         s = end;
         while (isspace((unsigned char)*s)) s++;
-        if (*s == ',') s++;
-        else if (*s) return -1;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -1;
     }
     return n;
 }
 
 static int parse_criterion(const char *s, TrainCriterion *c) {
     if (!s) return -1;
-    if (!strcmp(s, "wer")) *c = CRIT_WER;
-    else if (!strcmp(s, "exprate")) *c = CRIT_EXPRATE;
-    else if (!strcmp(s, "mix")) *c = CRIT_MIX;
-    else if (!strcmp(s, "loss")) *c = CRIT_LOSS;
-    else return -1;
+    if (!strcmp(s, "wer"))
+        *c = CRIT_WER;
+    else if (!strcmp(s, "exprate"))
+        *c = CRIT_EXPRATE;
+    else if (!strcmp(s, "mix"))
+        *c = CRIT_MIX;
+    else if (!strcmp(s, "loss"))
+        *c = CRIT_LOSS;
+    else
+        return -1;
     return 0;
 }
 
@@ -189,17 +202,27 @@ int train_options_resolve(const TrainOptions *o, TrainPlan *p, char *msg, size_t
                    o->enc_units ? o->enc_units : "", o->enc_layers);
     if (np != o->enc_layers)
         return BAD("--pool '%s' must list %d values 0 or 1", o->pool ? o->pool : "", o->enc_layers);
-    *c = (TapConfig){.F = 9, .n_layers = o->enc_layers, .D = o->dec_units, .E = o->embed,
-                     .V = 2, .K = o->kernel, .Q = o->coverage, .gate = o->gate,
+    *c = (TapConfig){.F = 9,
+                     .n_layers = o->enc_layers,
+                     .D = o->dec_units,
+                     .E = o->embed,
+                     .V = 2,
+                     .K = o->kernel,
+                     .Q = o->coverage,
+                     .gate = o->gate,
                      .gamma = (float)o->gamma};
     for (int i = 0; i < o->enc_layers; i++) c->H[i] = units[i], c->pool[i] = pool[i];
     TapError err;
     if (config_check(c, &err)) return BAD("%s", err.msg);
     if (!o->stage) return BAD("--stage must be 1, 2 or both");
-    if (!strcmp(o->stage, "1")) p->first_stage = p->last_stage = 1;
-    else if (!strcmp(o->stage, "2")) p->first_stage = p->last_stage = 2;
-    else if (!strcmp(o->stage, "both")) p->first_stage = 1, p->last_stage = 2;
-    else return BAD("--stage must be 1, 2 or both, got '%s'", o->stage);
+    if (!strcmp(o->stage, "1"))
+        p->first_stage = p->last_stage = 1;
+    else if (!strcmp(o->stage, "2"))
+        p->first_stage = p->last_stage = 2;
+    else if (!strcmp(o->stage, "both"))
+        p->first_stage = 1, p->last_stage = 2;
+    else
+        return BAD("--stage must be 1, 2 or both, got '%s'", o->stage);
     if (p->first_stage == 2 && !(o->init && *o->init) && !o->resume)
         return BAD("--stage 2 starts from a trained model: give --init CHECKPOINT");
     if (parse_criterion(o->criterion1, &p->crit[0]))
@@ -207,24 +230,31 @@ int train_options_resolve(const TrainOptions *o, TrainPlan *p, char *msg, size_t
     if (parse_criterion(o->criterion2, &p->crit[1]))
         return BAD("--criterion2 must be wer, exprate, mix or loss");
     int kind = variational_kind_parse(o->variational ? o->variational : "");
-    if (kind < 0) return BAD("unknown --variational '%s' (see --help)", o->variational ? o->variational : "");
+    if (kind < 0)
+        return BAD("unknown --variational '%s' (see --help)", o->variational ? o->variational : "");
     p->kind2 = (VarKind)kind;
     if (o->batch_size < 1) return BAD("--batch-size must be >= 1");
     if (o->maxlen < 0) return BAD("--maxlen must be >= 0 (0: no limit)");
     if (!(o->rho > 0.0 && o->rho < 1.0)) return BAD("--rho must be in (0, 1)");
     if (!(o->eps > 0.0)) return BAD("--eps must be > 0");
-    if (o->patience < 0 || o->eps_decays < 0) return BAD("--patience and --eps-decays must be >= 0");
-    if (o->max_epochs < 1 || o->max_steps < 0) return BAD("--max-epochs must be >= 1, --max-steps >= 0");
-    if (!(o->model_cost >= 0.0) || !(o->n_train >= 0.0)) return BAD("--model-cost and --n-train must be >= 0");
+    if (o->patience < 0 || o->eps_decays < 0)
+        return BAD("--patience and --eps-decays must be >= 0");
+    if (o->max_epochs < 1 || o->max_steps < 0)
+        return BAD("--max-epochs must be >= 1, --max-steps >= 0");
+    if (!(o->model_cost >= 0.0) || !(o->n_train >= 0.0))
+        return BAD("--model-cost and --n-train must be >= 0");
     if (!(o->sigma_init > 0.0) || !(o->sigma > 0.0) || !(o->prior_var > 0.0) || !(o->prior_b > 0.0))
         return BAD("--sigma-init, --sigma, --prior-var and --prior-b must be > 0");
     if (!(o->mix_wer >= 0.0 && o->mix_wer <= 1.0)) return BAD("--mix-wer must be in [0, 1]");
-    if (o->valid_every < 0 || o->valid_limit < 0) return BAD("--valid-every and --valid-limit must be >= 0");
+    if (o->valid_every < 0 || o->valid_limit < 0)
+        return BAD("--valid-every and --valid-limit must be >= 0");
     if (o->valid_beam < 1 || o->valid_beam > 1000) return BAD("--valid-beam must be 1..1000");
     if (o->valid_maxlen < 1) return BAD("--valid-maxlen must be >= 1");
     if (!(o->checkpoint_minutes > 0.0)) return BAD("--checkpoint-minutes must be > 0");
-    if (o->log_every < 1 || o->progress_every < 1) return BAD("--log-every and --progress-every must be >= 1");
+    if (o->log_every < 1 || o->progress_every < 1)
+        return BAD("--log-every and --progress-every must be >= 1");
     if (o->threads < 0 || o->threads > 256) return BAD("--threads must be 0..256");
-    if (o->debug_nan_step < 0 || o->debug_save_delay_ms < 0) return BAD("debug options must be >= 0");
+    if (o->debug_nan_step < 0 || o->debug_save_delay_ms < 0)
+        return BAD("debug options must be >= 0");
     return 0;
 }

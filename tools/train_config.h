@@ -11,7 +11,7 @@
 #include "variational.h"
 
 typedef struct {
-    const char *preset;    // "tap" (TAP v2 dims) or "small" (fast CPU experiments)
+    const char *preset; // "tap" (TAP v2 dims) or "small" (fast CPU experiments)
     // model
     int enc_layers;        // encoder bi-GRU layers
     const char *enc_units; // comma list, units per direction of each layer
@@ -24,8 +24,8 @@ typedef struct {
     double gamma;          // attention-guidance weight
     // data
     int batch_size;
-    int maxlen;            // label length limit (TAP 200)
-    int seed;              // weight init; the data order and the noise derive from it
+    int maxlen; // label length limit (TAP 200)
+    int seed;   // weight init; the data order and the noise derive from it
     // schedule
     const char *stage;     // "1", "2" or "both"
     const char *init;      // checkpoint to start from (required by --stage 2)
@@ -35,18 +35,18 @@ typedef struct {
     int max_epochs, max_steps;
     // stage 2
     const char *variational;
-    double model_cost;     // c (TAP 0.1)
-    double n_train;        // N, 0 = 2 x training expressions (TAP 2 x 8835)
-    double sigma_init;     // adaptive-weight-noise initial sigma (TAP 1e-12)
-    double sigma;          // fixed posterior sigma of weight-noise variants
+    double model_cost; // c (TAP 0.1)
+    double n_train;    // N, 0 = 2 x training expressions (TAP 2 x 8835)
+    double sigma_init; // adaptive-weight-noise initial sigma (TAP 1e-12)
+    double sigma;      // fixed posterior sigma of weight-noise variants
     double prior_var, prior_b;
     // validation and model selection
     const char *criterion1, *criterion2;
-    double mix_wer;        // weight of WER in "mix" (TAP 0.6)
-    int valid_every;       // steps; 0 = every epoch
-    int valid_beam;        // 1 = greedy
-    int valid_maxlen;      // decoding steps at most
-    int valid_limit;       // 0 = the whole validation set
+    double mix_wer;   // weight of WER in "mix" (TAP 0.6)
+    int valid_every;  // steps; 0 = every epoch
+    int valid_beam;   // 1 = greedy
+    int valid_maxlen; // decoding steps at most
+    int valid_limit;  // 0 = the whole validation set
     // output
     double checkpoint_minutes;
     int log_every, progress_every, threads;
@@ -67,9 +67,9 @@ const char *train_presets_help(void);
 typedef enum { CRIT_WER, CRIT_EXPRATE, CRIT_MIX, CRIT_LOSS } TrainCriterion;
 
 typedef struct {
-    TapConfig model;         // V still to be set from the data
+    TapConfig model; // V still to be set from the data
     int first_stage, last_stage;
-    TrainCriterion crit[2];  // stage 1, stage 2
+    TrainCriterion crit[2]; // stage 1, stage 2
     VarKind kind2;
 } TrainPlan;
 

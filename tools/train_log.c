@@ -18,7 +18,8 @@ int train_log_open(TrainLog *l, const char *path, int64_t keep_bytes, TapError *
     snprintf(l->path, sizeof l->path, "%s", path);
     struct stat st;
     int exists = stat(path, &st) == 0;
-    if (keep_bytes >= 0 && exists && st.st_size > keep_bytes && truncate(path, (off_t)keep_bytes) != 0)
+    if (keep_bytes >= 0 && exists && st.st_size > keep_bytes &&
+        truncate(path, (off_t)keep_bytes) != 0)
         return tap_error_set(err, TAP_ERR_IO, "%s: cannot cut back to %lld bytes: %s", path,
                              (long long)keep_bytes, strerror(errno));
     int fresh = keep_bytes < 0 || !exists || st.st_size == 0;
@@ -33,18 +34,22 @@ int train_log_open(TrainLog *l, const char *path, int64_t keep_bytes, TapError *
 
 // %.10g, or "nan" for a missing value.
 static void put(FILE *f, double v, int last) {
-    if (isnan(v)) fputs("nan", f);
-    else fprintf(f, "%.10g", v);
+    if (isnan(v))
+        fputs("nan", f);
+    else
+        fprintf(f, "%.10g", v);
     fputc(last ? '\n' : '\t', f);
 }
 
 int train_log_write(TrainLog *l, const LogRow *r, TapError *err) {
-    fprintf(l->f, "%s\t%d\t%lld\t%lld\t", r->kind, r->stage, (long long)r->epoch, (long long)r->step);
-    const double v[] = {r->loss, r->le_bits, r->lc_bits,  r->ratio, r->valid_loss,
-                        r->wer,  r->exprate, r->score,    r->eps,   r->elapsed};
+    fprintf(l->f, "%s\t%d\t%lld\t%lld\t", r->kind, r->stage, (long long)r->epoch,
+            (long long)r->step);
+    const double v[] = {r->loss, r->le_bits, r->lc_bits, r->ratio, r->valid_loss,
+                        r->wer,  r->exprate, r->score,   r->eps,   r->elapsed};
     const int n = (int)(sizeof v / sizeof v[0]);
     for (int i = 0; i < n; i++) put(l->f, v[i], i == n - 1);
-    if (ferror(l->f)) return tap_error_set(err, TAP_ERR_IO, "%s: write failed (disk full?)", l->path);
+    if (ferror(l->f))
+        return tap_error_set(err, TAP_ERR_IO, "%s: write failed (disk full?)", l->path);
     return TAP_OK;
 }
 
@@ -83,8 +88,10 @@ static void format_duration(double s, char *buf, size_t len) {
         return;
     }
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else
+        snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
 }
 
 void progress_update(Progress *p, const ProgressInfo *in, int n_expr, double seconds) {
@@ -99,8 +106,9 @@ void progress_update(Progress *p, const ProgressInfo *in, int n_expr, double sec
     char eta[32], total[48] = "";
     format_duration(p->rate > 0.0 ? (double)in->left_in_epoch / p->rate : -1.0, eta, sizeof eta);
     if (in->max_steps > 0) snprintf(total, sizeof total, "/%lld", (long long)in->max_steps);
-    fprintf(stderr, "%sstage %d epoch %lld step %lld%s batch %lld/%lld loss %.4f eps %.0e %.1f expr/s "
-                    "ETA epoch %s%s",
+    fprintf(stderr,
+            "%sstage %d epoch %lld step %lld%s batch %lld/%lld loss %.4f eps %.0e %.1f expr/s "
+            "ETA epoch %s%s",
             p->tty ? "\r" : "", in->stage, (long long)in->epoch, (long long)in->step, total,
             (long long)in->batch, (long long)in->n_batches, in->loss, in->eps, p->rate, eta,
             p->tty ? "\033[K" : "\n");

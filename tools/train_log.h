@@ -10,15 +10,15 @@
 #include "tap.h"
 
 // train.tsv columns, in order. Missing values are written as "nan".
-#define TRAIN_LOG_HEADER                                                                          \
+#define TRAIN_LOG_HEADER                                                                         \
     "kind\tstage\tepoch\tstep\tloss\tle_bits\tlc_bits\tratio\tvalid_loss\twer\texprate\tscore\t" \
     "eps\telapsed_s\n"
 
 typedef struct {
     const char *kind; // "train" (mean loss of a window), "epoch" (epoch means, L^E, L^C), "valid"
     int stage;
-    int64_t epoch;    // 0-based epoch the row belongs to
-    int64_t step;     // updates done
+    int64_t epoch; // 0-based epoch the row belongs to
+    int64_t step;  // updates done
     double loss, le_bits, lc_bits, ratio, valid_loss, wer, exprate, score, eps, elapsed;
 } LogRow;
 

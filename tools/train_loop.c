@@ -69,14 +69,16 @@ static char *weights_text(const Trainer *t, const char *what) {
     size_t len = strlen(t->config_text) + 512;
     char *s = malloc(len);
     if (s)
-        snprintf(s, len, "%s# %s: stage %lld, update %lld, epoch %lld, %s %.4f, WER %.4f, ExpRate %.4f\n",
+        snprintf(s, len,
+                 "%s# %s: stage %lld, update %lld, epoch %lld, %s %.4f, WER %.4f, ExpRate %.4f\n",
                  t->config_text, what, (long long)t->st.stage, (long long)t->st.best_step,
                  (long long)t->st.epoch, train_criterion_name(t->plan.crit[t->st.stage - 1]),
                  t->st.best_score, t->st.best_wer, t->st.best_exprate);
     return s;
 }
 
-static int save_weights(Trainer *t, const char *path, const float *w, const char *what, TapError *err) {
+static int save_weights(Trainer *t, const char *path, const float *w, const char *what,
+                        TapError *err) {
     char *text = weights_text(t, what);
     if (!text) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     int rc = train_weights_save(path, &t->model.cfg, &t->model.table, w, t->st.step, t->st.epoch,
@@ -93,12 +95,12 @@ static int non_finite(Trainer *t, const char *what, const int *idx, int nb, TapE
     for (int k = 0; k < nb && used < sizeof uids - 1; k++)
         used += (size_t)snprintf(uids + used, sizeof uids - used, "%s%s", k ? " " : "",
                                  t->train.uids[idx[k]]);
-    return tap_error_set(err, TAP_ERR_NUMERIC,
-                         "non-finite %s at update %lld (stage %lld, epoch %lld, batch %lld/%d; uids: "
-                         "%s); stopped: %s holds the last good state (update %lld)",
-                         what, (long long)t->st.step + 1, (long long)t->st.stage,
-                         (long long)t->st.epoch, (long long)t->st.cursor + 1, t->tb.n_batches, uids,
-                         t->path_last, (long long)t->saved_step);
+    return tap_error_set(
+        err, TAP_ERR_NUMERIC,
+        "non-finite %s at update %lld (stage %lld, epoch %lld, batch %lld/%d; uids: "
+        "%s); stopped: %s holds the last good state (update %lld)",
+        what, (long long)t->st.step + 1, (long long)t->st.stage, (long long)t->st.epoch,
+        (long long)t->st.cursor + 1, t->tb.n_batches, uids, t->path_last, (long long)t->saved_step);
 }
 
 // One replica's share of an update: pad, forward, backward (into that replica's g).
@@ -141,14 +143,17 @@ static int forward_backward(Trainer *t, const int *idx, int nb, int poison, doub
             int lo = k * nb / R, hi = (k + 1) * nb / R;
             TapModel *m = k ? &t->reps[k - 1] : &t->model;
             if (k) memcpy(m->w, t->model.w, n * sizeof *m->w);
-            sh[k] = (Share){m, &t->parts[k], &t->train, idx + lo, hi - lo, poison && !k, 0,
-                            t->cost + lo, 0.0, {0, ""}};
+            sh[k] = (Share){m, &t->parts[k], &t->train, idx + lo, hi - lo, poison && !k,
+                            0, t->cost + lo, 0.0,       {0, ""}};
         }
-        for (int k = 1; k < R; k++) started[k] = pthread_create(&tid[k], NULL, share_run, &sh[k]) == 0;
+        for (int k = 1; k < R; k++)
+            started[k] = pthread_create(&tid[k], NULL, share_run, &sh[k]) == 0;
         share_run(&sh[0]);
         for (int k = 1; k < R; k++) {
-            if (started[k]) pthread_join(tid[k], NULL);
-            else share_run(&sh[k]); // no thread: same result, later
+            if (started[k])
+                pthread_join(tid[k], NULL);
+            else
+                share_run(&sh[k]); // no thread: same result, later
         }
     }
     *mean = 0.0;
@@ -219,8 +224,9 @@ static int train_step(Trainer *t, TapError *err) {
         batcher_batch(&t->tb, i, &n);
         left += n;
     }
-    ProgressInfo pi = {(int)s->stage, s->epoch, s->step, t->opt->max_steps, s->cursor,
-                       t->tb.n_batches, left, mean, s->eps};
+    ProgressInfo pi = {(int)s->stage, s->epoch,        s->step, t->opt->max_steps,
+                       s->cursor,     t->tb.n_batches, left,    mean,
+                       s->eps};
     progress_update(&t->prog, &pi, nb, now_seconds() - t0);
     return TAP_OK;
 }
@@ -238,8 +244,9 @@ static int end_epoch(Trainer *t, TapError *err) {
     r.eps = s->eps, r.elapsed = elapsed(t);
     int rc = train_log_write(&t->log, &r, err);
     if (rc) return rc;
-    progress_say(&t->prog, "epoch %lld done (stage %lld, update %lld): mean loss %.4f, L^E %.4g bits, "
-                           "L^C %.4g bits, compression ratio %.4f",
+    progress_say(&t->prog,
+                 "epoch %lld done (stage %lld, update %lld): mean loss %.4f, L^E %.4g bits, "
+                 "L^C %.4g bits, compression ratio %.4f",
                  (long long)s->epoch, (long long)s->stage, (long long)s->step, r.loss, r.le_bits,
                  r.lc_bits, r.ratio);
     s->epoch++;
@@ -265,8 +272,9 @@ static int end_stage(Trainer *t, TapError *err) {
             var_config(t, 2, &vc);
             Variational next;
             if ((rc = variational_init(&next, &vc, w, t->model.table.n, err))) return rc;
-            progress_say(&t->prog, "stage 1 over at update %lld (best %s %.4f at update %lld); "
-                                   "stage 2 (%s) starts from those weights",
+            progress_say(&t->prog,
+                         "stage 1 over at update %lld (best %s %.4f at update %lld); "
+                         "stage 2 (%s) starts from those weights",
                          (long long)s->step, train_criterion_name(t->plan.crit[0]), s->best_score,
                          (long long)s->best_step, variational_kind_name(vc.kind));
             variational_free(&t->var);
@@ -279,8 +287,9 @@ static int end_stage(Trainer *t, TapError *err) {
             return TAP_OK;
         }
     }
-    progress_say(&t->prog, "stage %lld over at update %lld: best %s %.4f (WER %.2f%%, ExpRate %.2f%%) "
-                           "at update %lld",
+    progress_say(&t->prog,
+                 "stage %lld over at update %lld: best %s %.4f (WER %.2f%%, ExpRate %.2f%%) "
+                 "at update %lld",
                  (long long)s->stage, (long long)s->step,
                  train_criterion_name(t->plan.crit[s->stage - 1]), s->best_score, s->best_wer,
                  s->best_exprate, (long long)s->best_step);
@@ -332,13 +341,14 @@ static int validate(Trainer *t, int *interrupted, TapError *err) {
     }
     if (!rc) rc = valid_write_hyps(t->path_hyp, &t->valid_view, &r, err);
     if (!rc)
-        progress_say(&t->prog, "validation %lld of stage %lld at update %lld: loss %.4f WER %.2f%% "
-                               "ExpRate %.2f%% %s %.4f%s (best %.4f at update %lld, %lld/%d bad, eps %.0e) "
-                               "[%ld expressions, %.1fs]",
+        progress_say(&t->prog,
+                     "validation %lld of stage %lld at update %lld: loss %.4f WER %.2f%% "
+                     "ExpRate %.2f%% %s %.4f%s (best %.4f at update %lld, %lld/%d bad, eps %.0e) "
+                     "[%ld expressions, %.1fs]",
                      (long long)s->n_valid, (long long)s->stage, (long long)s->step, r.loss, r.wer,
                      r.exprate, train_criterion_name(t->plan.crit[s->stage - 1]), score,
-                     improved ? " *" : "", s->best_score, (long long)s->best_step, (long long)s->bad,
-                     o->patience, s->eps, r.n, r.seconds);
+                     improved ? " *" : "", s->best_score, (long long)s->best_step,
+                     (long long)s->bad, o->patience, s->eps, r.n, r.seconds);
     valid_result_free(&r);
     if (rc) return rc;
     s->valid_pending = 0;
@@ -365,8 +375,9 @@ int trainer_run(Trainer *t, TapError *err) {
             if (s->finished) return TRAIN_DONE;
         }
         if (s->epoch >= o->max_epochs || (o->max_steps > 0 && s->step >= o->max_steps)) {
-            progress_say(&t->prog, "stopping at update %lld, epoch %lld (--max-%s)", (long long)s->step,
-                         (long long)s->epoch, s->epoch >= o->max_epochs ? "epochs" : "steps");
+            progress_say(&t->prog, "stopping at update %lld, epoch %lld (--max-%s)",
+                         (long long)s->step, (long long)s->epoch,
+                         s->epoch >= o->max_epochs ? "epochs" : "steps");
             if ((rc = save_last(t, err))) return rc;
             return TRAIN_DONE;
         }
@@ -375,10 +386,12 @@ int trainer_run(Trainer *t, TapError *err) {
             return rc;
         }
         if (o->valid_every > 0 && s->step % o->valid_every == 0) s->valid_pending = 1;
-        if (now_seconds() - t->last_save >= 60.0 * o->checkpoint_minutes && (rc = save_last(t, err)))
+        if (now_seconds() - t->last_save >= 60.0 * o->checkpoint_minutes &&
+            (rc = save_last(t, err)))
             return rc;
     }
-    progress_say(&t->prog, "interrupted at update %lld: saving %s", (long long)s->step, t->path_last);
+    progress_say(&t->prog, "interrupted at update %lld: saving %s", (long long)s->step,
+                 t->path_last);
     if ((rc = save_last(t, err))) return rc;
     return TRAIN_INTERRUPTED;
 }
@@ -412,12 +425,14 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     snprintf(t->path_log, sizeof t->path_log, "%s/train.tsv", out_dir);
     snprintf(t->path_hyp, sizeof t->path_hyp, "%s/valid_hyp.txt", out_dir);
     int rc;
-    if ((rc = dataset_load(train_path, &t->train, err)) || (rc = dataset_load(valid_path, &t->valid, err)))
+    if ((rc = dataset_load(train_path, &t->train, err)) ||
+        (rc = dataset_load(valid_path, &t->valid, err)))
         return rc;
     if (!same_vocab(&t->train, &t->valid))
-        return tap_error_set(err, TAP_ERR_FORMAT, "%s and %s have different vocabularies", train_path,
-                             valid_path);
-    if (t->valid.n == 0) return tap_error_set(err, TAP_ERR_FORMAT, "%s: no expressions", valid_path);
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s and %s have different vocabularies",
+                             train_path, valid_path);
+    if (t->valid.n == 0)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: no expressions", valid_path);
     t->plan.model.V = t->train.V;
     t->valid_view = t->valid;
     if (opt->valid_limit > 0 && opt->valid_limit < t->valid.n) t->valid_view.n = opt->valid_limit;
@@ -431,7 +446,8 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     int max_B = t->tb.max_B > t->vb.max_B ? t->tb.max_B : t->vb.max_B;
     int max_T = max3(t->tb.max_Tx, t->vb.max_Tx, 1), max_L = max3(t->tb.max_Ty, t->vb.max_Ty, 1);
     if ((rc = batch_init(&t->bt, max_B, max_T, max_L, err)) ||
-        (rc = model_init(&t->model, &t->plan.model, max_T, max_L, max_B, (uint64_t)(uint32_t)opt->seed, err)))
+        (rc = model_init(&t->model, &t->plan.model, max_T, max_L, max_B,
+                         (uint64_t)(uint32_t)opt->seed, err)))
         return rc;
     t->n_rep = threads < opt->batch_size ? threads : opt->batch_size;
     if (t->n_rep > TRAIN_MAX_REPLICAS) t->n_rep = TRAIN_MAX_REPLICAS;
@@ -462,12 +478,13 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
         if ((rc = train_state_peek(t->path_last, s, NULL, 0, err))) return rc;
         var_config(t, (int)s->stage, &vc);
         if (strcmp(s->var_kind, variational_kind_name(vc.kind)))
-            return tap_error_set(err, TAP_ERR_ARG, "%s is in stage %lld with %s, not %s", t->path_last,
-                                 (long long)s->stage, s->var_kind, variational_kind_name(vc.kind));
+            return tap_error_set(err, TAP_ERR_ARG, "%s is in stage %lld with %s, not %s",
+                                 t->path_last, (long long)s->stage, s->var_kind,
+                                 variational_kind_name(vc.kind));
         if ((rc = variational_init(&t->var, &vc, t->model.w, n, err))) return rc;
         t->var_ready = 1;
-        if ((rc = train_state_load(t->path_last, &t->model.cfg, &t->model.table, &t->var, t->best_mu, s,
-                                   (int32_t *)t->tb.order, t->tb.n_batches, err)))
+        if ((rc = train_state_load(t->path_last, &t->model.cfg, &t->model.table, &t->var,
+                                   t->best_mu, s, (int32_t *)t->tb.order, t->tb.n_batches, err)))
             return rc;
         set_eps(t, s->eps);
         t->elapsed0 = s->elapsed;

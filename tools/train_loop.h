@@ -31,8 +31,8 @@ typedef struct {
     char path_last[4096], path_best[4096], path_best1[4096], path_log[4096], path_hyp[4096];
     Dataset train, valid, valid_view; // valid_view: the first --valid-limit expressions
     Batcher tb, vb;
-    Batch bt;          // sized for the largest training or validation batch
-    TapModel model;    // replica 0: validation, and its share of every update
+    Batch bt;       // sized for the largest training or validation batch
+    TapModel model; // replica 0: validation, and its share of every update
     // Data parallelism: with n_rep > 1 every batch is cut into n_rep shares, each padded on
     // its own and run (forward + backward) on its own thread and model replica with
     // OpenBLAS at one thread; the gradients are averaged with weights share/batch size.
@@ -41,15 +41,15 @@ typedef struct {
     Batch parts[TRAIN_MAX_REPLICAS];       // each replica's share of the batch
     Variational var;
     int var_ready;
-    float *best_mu;    // (n) best weights of this stage
-    double *cost;      // (max_B) per-sequence costs of a batch
+    float *best_mu; // (n) best weights of this stage
+    double *cost;   // (max_B) per-sequence costs of a batch
     TrainState st;
     TapRng data_rng;
     TrainLog log;
     Progress prog;
-    double t_start;    // monotonic time this run started
-    double elapsed0;   // st.elapsed when this run started
-    double last_save;  // monotonic time of the last last.h5
+    double t_start;   // monotonic time this run started
+    double elapsed0;  // st.elapsed when this run started
+    double last_save; // monotonic time of the last last.h5
     int64_t saved_step;
 } Trainer;
 

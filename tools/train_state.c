@@ -60,8 +60,8 @@ static void close_id(hid_t *id, herr_t (*closer)(hid_t)) {
 static int write_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsize_t n,
                       const void *v) {
     hid_t space = H5Screate_simple(1, &n, NULL);
-    hid_t a = space < 0 ? H5I_INVALID_HID
-                        : H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t a =
+        space < 0 ? H5I_INVALID_HID : H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
     int ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
     close_id(&a, H5Aclose);
     close_id(&space, H5Sclose);
@@ -111,8 +111,9 @@ static int write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, 
                          const void *v) {
     hsize_t dims = n ? n : 1;
     hid_t space = n ? H5Screate_simple(1, &dims, NULL) : H5Screate(H5S_NULL);
-    hid_t d = space < 0 ? H5I_INVALID_HID
-                        : H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t d = space < 0
+                  ? H5I_INVALID_HID
+                  : H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int ok = d >= 0 && (!n || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
     close_id(&d, H5Dclose);
     close_id(&space, H5Sclose);
@@ -138,7 +139,9 @@ static void flat_name(const char *name, char *out, size_t cap) {
 }
 
 static hid_t state_mtype(StateType t) {
-    return t == STATE_F32 ? H5T_NATIVE_FLOAT : t == STATE_F64 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_UINT64;
+    return t == STATE_F32   ? H5T_NATIVE_FLOAT
+           : t == STATE_F64 ? H5T_NATIVE_DOUBLE
+                            : H5T_NATIVE_UINT64;
 }
 
 static hid_t state_ftype(StateType t) {
@@ -188,9 +191,12 @@ static int sync_path(const char *path, int dir) {
 static void dir_of(const char *path, char *out, size_t cap) {
     snprintf(out, cap, "%s", path);
     char *slash = strrchr(out, '/');
-    if (!slash) snprintf(out, cap, ".");
-    else if (slash == out) out[1] = '\0';
-    else *slash = '\0';
+    if (!slash)
+        snprintf(out, cap, ".");
+    else if (slash == out)
+        out[1] = '\0';
+    else
+        *slash = '\0';
 }
 
 // Makes `tmp` (complete) durable and the new content of `path`.
@@ -198,7 +204,8 @@ static int publish(const char *tmp, const char *path, TapError *err) {
     if (sync_path(tmp, 0) != 0)
         return tap_error_set(err, TAP_ERR_IO, "%s: cannot flush to disk: %s", tmp, strerror(errno));
     if (rename(tmp, path) != 0)
-        return tap_error_set(err, TAP_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        return tap_error_set(err, TAP_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
+                             strerror(errno));
     char dir[4096];
     dir_of(path, dir, sizeof dir);
     sync_path(dir, 1); // best effort: some file systems refuse fsync on directories
@@ -214,10 +221,9 @@ static void make_scalars(CheckpointScalars *sc, int64_t step, int64_t epoch, con
     snprintf(sc->text, sizeof sc->text, "%s", text ? text : "");
 }
 
-int train_state_save(const char *path, const TapConfig *cfg, const ParamTable *t,
-                     Variational *v, const float *best_mu, const TrainState *s,
-                     const int32_t *order, const char *config_text, int delay_ms,
-                     TapError *err) {
+int train_state_save(const char *path, const TapConfig *cfg, const ParamTable *t, Variational *v,
+                     const float *best_mu, const TrainState *s, const int32_t *order,
+                     const char *config_text, int delay_ms, TapError *err) {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
         return tap_error_set(err, TAP_ERR_ARG, "checkpoint path too long");
@@ -277,10 +283,12 @@ static int open_trainer(const char *path, hid_t *f, hid_t *g, TapError *err) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     *f = *g = H5I_INVALID_HID;
     if (access(path, R_OK) != 0)
-        return tap_error_set(err, TAP_ERR_IO, "%s: cannot open for reading: %s", path, strerror(errno));
+        return tap_error_set(err, TAP_ERR_IO, "%s: cannot open for reading: %s", path,
+                             strerror(errno));
     *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*f < 0) return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a readable HDF5 file", path);
-    if (H5Lexists(*f, "trainer", H5P_DEFAULT) <= 0 || (*g = H5Gopen2(*f, "trainer", H5P_DEFAULT)) < 0) {
+    if (H5Lexists(*f, "trainer", H5P_DEFAULT) <= 0 ||
+        (*g = H5Gopen2(*f, "trainer", H5P_DEFAULT)) < 0) {
         close_id(f, H5Fclose);
         return tap_error_set(err, TAP_ERR_FORMAT,
                              "%s: no /trainer state (a weights-only checkpoint? use --init)", path);
@@ -299,8 +307,9 @@ int train_state_peek(const char *path, TrainState *s, char *config_text, size_t 
     for (int i = 0; i < nf && !rc; i++)
         if (read_attr(g, fields[i].name, fields[i].is_double ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64,
                       1, fields[i].p))
-            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: trainer attribute '%s' missing or malformed",
-                               path, fields[i].name);
+            rc = tap_error_set(err, TAP_ERR_FORMAT,
+                               "%s: trainer attribute '%s' missing or malformed", path,
+                               fields[i].name);
     if (!rc && read_attr(g, "data_rng", H5T_NATIVE_UINT64, 4, s->data_rng))
         rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: trainer attribute 'data_rng' malformed", path);
     if (!rc && read_attr_str(g, "var_kind", s->var_kind, sizeof s->var_kind))
@@ -309,16 +318,17 @@ int train_state_peek(const char *path, TrainState *s, char *config_text, size_t 
         rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute 'config_text' malformed", path);
     if (!rc && (s->stage < 1 || s->stage > 2 || s->n_batches < 1 || s->cursor < 0 ||
                 s->cursor > s->n_batches || s->step < 0 || !(s->eps > 0.0)))
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: trainer state out of range (stage %lld, cursor %lld/%lld)",
-                           path, (long long)s->stage, (long long)s->cursor, (long long)s->n_batches);
+        rc = tap_error_set(err, TAP_ERR_FORMAT,
+                           "%s: trainer state out of range (stage %lld, cursor %lld/%lld)", path,
+                           (long long)s->stage, (long long)s->cursor, (long long)s->n_batches);
     close_id(&g, H5Gclose);
     close_id(&f, H5Fclose);
     return rc;
 }
 
-int train_state_load(const char *path, const TapConfig *cfg, const ParamTable *t,
-                     Variational *v, float *best_mu, TrainState *s, int32_t *order,
-                     int64_t n_order, TapError *err) {
+int train_state_load(const char *path, const TapConfig *cfg, const ParamTable *t, Variational *v,
+                     float *best_mu, TrainState *s, int32_t *order, int64_t n_order,
+                     TapError *err) {
     int rc = train_state_peek(path, s, NULL, 0, err);
     if (rc) return rc;
     if (s->n_batches != n_order)
@@ -334,7 +344,8 @@ int train_state_load(const char *path, const TapConfig *cfg, const ParamTable *t
     if ((rc = checkpoint_load(path, cfg, t, roles.roles, roles.n, &sc, err))) return rc;
     hid_t f, g;
     if ((rc = open_trainer(path, &f, &g, err))) return rc;
-    hid_t gv = H5Lexists(g, "var", H5P_DEFAULT) > 0 ? H5Gopen2(g, "var", H5P_DEFAULT) : H5I_INVALID_HID;
+    hid_t gv =
+        H5Lexists(g, "var", H5P_DEFAULT) > 0 ? H5Gopen2(g, "var", H5P_DEFAULT) : H5I_INVALID_HID;
     if (gv < 0) rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /trainer/var missing", path);
     if (!rc && read_dataset(g, "order", H5T_NATIVE_INT32, (hsize_t)n_order, order))
         rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /trainer/order missing or malformed", path);
@@ -347,8 +358,8 @@ int train_state_load(const char *path, const TapConfig *cfg, const ParamTable *t
         char name[64];
         flat_name(entries[i].name, name, sizeof name);
         if (read_dataset(gv, name, state_mtype(entries[i].type), entries[i].len, entries[i].data))
-            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /trainer/var/%s missing or malformed", path,
-                               name);
+            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /trainer/var/%s missing or malformed",
+                               path, name);
     }
     close_id(&gv, H5Gclose);
     close_id(&g, H5Gclose);
@@ -356,16 +367,16 @@ int train_state_load(const char *path, const TapConfig *cfg, const ParamTable *t
     return rc;
 }
 
-int train_weights_save(const char *path, const TapConfig *cfg, const ParamTable *t,
-                       const float *w, int64_t step, int64_t epoch, const char *text,
-                       TapError *err) {
+int train_weights_save(const char *path, const TapConfig *cfg, const ParamTable *t, const float *w,
+                       int64_t step, int64_t epoch, const char *text, TapError *err) {
     static CheckpointScalars sc;
     make_scalars(&sc, step, epoch, NULL, text);
     CheckpointRole role = {"params", (float *)w};
     int rc = checkpoint_save(path, cfg, t, &role, 1, &sc, err);
     if (rc) return rc;
     if (sync_path(path, 0) != 0)
-        return tap_error_set(err, TAP_ERR_IO, "%s: cannot flush to disk: %s", path, strerror(errno));
+        return tap_error_set(err, TAP_ERR_IO, "%s: cannot flush to disk: %s", path,
+                             strerror(errno));
     char dir[4096];
     dir_of(path, dir, sizeof dir);
     sync_path(dir, 1);

@@ -44,7 +44,8 @@ static void *decode_worker(void *arg) {
         if (atomic_load(&w->failed) || (w->o->stop && *w->o->stop)) break;
         int i = atomic_fetch_add(&w->next, 1);
         if (i >= w->ds->n) break;
-        const float *x = w->ds->features + (size_t)w->ds->feature_offsets[i] * TAP_DATASET_FEATURE_DIM;
+        const float *x =
+            w->ds->features + (size_t)w->ds->feature_offsets[i] * TAP_DATASET_FEATURE_DIM;
         BeamResult res;
         int rc = beam_decode(&d, x, dataset_len_x(w->ds, i), &res, &err);
         int32_t *copy = rc ? NULL : malloc(((size_t)res.n + 1) * sizeof *copy);
@@ -79,7 +80,8 @@ static int valid_loss(TapModel *m, const Dataset *ds, Batcher *vb, Batch *bt, co
         int nb;
         const int *idx = batcher_batch(vb, i, &nb);
         batch_fill(bt, ds, idx, nb);
-        ModelBatch b = {bt->Tx, bt->Ty, bt->B, bt->x, bt->x_mask, bt->y, bt->y_mask, bt->a, bt->a_mask};
+        ModelBatch b = {bt->Tx, bt->Ty,     bt->B, bt->x,     bt->x_mask,
+                        bt->y,  bt->y_mask, bt->a, bt->a_mask};
         double mean;
         rc = model_loss(m, &b, cost, &mean, err);
         if (rc == TAP_ERR_NUMERIC) {

@@ -20,15 +20,15 @@ typedef struct {
 } ValidOptions;
 
 typedef struct {
-    double loss;      // mean cost per expression over the validation batches
-    double wer;       // percent
-    double exprate;   // percent
-    long n;           // expressions decoded
-    long n_loss;      // expressions in the loss
+    double loss;    // mean cost per expression over the validation batches
+    double wer;     // percent
+    double exprate; // percent
+    long n;         // expressions decoded
+    long n_loss;    // expressions in the loss
     double seconds;
-    int interrupted;  // 1: stopped by *stop, nothing else is valid
-    int n_hyp;        // entries of hyp and hyp_len (the validation set's size)
-    int32_t **hyp;    // (n_hyp) decoded token ids, owned; hyp_len[i] tokens each
+    int interrupted; // 1: stopped by *stop, nothing else is valid
+    int n_hyp;       // entries of hyp and hyp_len (the validation set's size)
+    int32_t **hyp;   // (n_hyp) decoded token ids, owned; hyp_len[i] tokens each
     int *hyp_len;
 } ValidResult;
 

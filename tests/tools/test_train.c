@@ -63,9 +63,10 @@ static void fixture(Fixture *fx) {
 }
 
 // The tiny model every run uses, then the caller's options.
-#define TINY "--enc-layers", "2", "--enc-units", "6,6", "--pool", "0,1", "--dec-units", "8", \
-             "--embed", "4", "--coverage", "3", "--kernel", "3", "--valid-beam", "1",         \
-             "--valid-maxlen", "12", "--threads", "1", "--log-every", "1"
+#define TINY                                                                                   \
+    "--enc-layers", "2", "--enc-units", "6,6", "--pool", "0,1", "--dec-units", "8", "--embed", \
+        "4", "--coverage", "3", "--kernel", "3", "--valid-beam", "1", "--valid-maxlen", "12",  \
+        "--threads", "1", "--log-every", "1"
 
 enum { CHILD_PLAIN, CHILD_NOBODY, CHILD_SMALL_FILES };
 
@@ -202,11 +203,12 @@ Test(train, help_lists_every_option_with_its_default) {
     const char *args[] = {"train", "--help", NULL};
     expect_exit(args, out, CHILD_PLAIN, 0);
     char *h = slurp(out);
-    const char *want[] = {"--preset S", "[tap]", "--eps N", "[1e-08]", "--patience N", "[15]",
-                          "--clip N", "[1000]", "--variational S", "[adaptive-weight-noise]",
-                          "--valid-beam N", "[10]", "--stage S", "[both]", "--threads N",
-                          "--resume", "--maxlen N", "[200]", "--batch-size N", "[8]", "--config FILE",
-                          "Exit codes"};
+    const char *want[] = {
+        "--preset S",     "[tap]",      "--eps N",   "[1e-08]",         "--patience N",
+        "[15]",           "--clip N",   "[1000]",    "--variational S", "[adaptive-weight-noise]",
+        "--valid-beam N", "[10]",       "--stage S", "[both]",          "--threads N",
+        "--resume",       "--maxlen N", "[200]",     "--batch-size N",  "[8]",
+        "--config FILE",  "Exit codes"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_assert(strstr(h, want[i]), "help lacks '%s':\n%s", want[i], h);
     free(h);
@@ -256,13 +258,14 @@ Test(train, config_file_and_preset_resolve_and_are_stored_in_checkpoints) {
     fprintf(f, "# tiny\nmix-wer = 0.7\npatience = 3\n");
     fclose(f);
     // The flag wins over the file; the preset gives what neither sets.
-    const char *args[] = {"train", "--preset", "small", TINY, "--patience", "4", "--config", conf,
-                          "--max-steps", "2", fx.train, fx.valid, run, NULL};
+    const char *args[] = {"train", "--preset",    "small", TINY,     "--patience", "4", "--config",
+                          conf,    "--max-steps", "2",     fx.train, fx.valid,     run, NULL};
     expect_exit(args, out, CHILD_PLAIN, 0);
     char *o = slurp(out);
     cr_assert(strstr(o, "preset = small\n") && strstr(o, "mix-wer = 0.7\n") &&
-                  strstr(o, "patience = 4\n") && strstr(o, "valid-beam = 1\n") && strstr(o, "coverage = 3\n") &&
-                  strstr(o, "kernel = 3\n") && strstr(o, "n-train = 0\n"),
+                  strstr(o, "patience = 4\n") && strstr(o, "valid-beam = 1\n") &&
+                  strstr(o, "coverage = 3\n") && strstr(o, "kernel = 3\n") &&
+                  strstr(o, "n-train = 0\n"),
               "%s", o);
     free(o);
     const char *g[] = {"params"};
@@ -270,7 +273,8 @@ Test(train, config_file_and_preset_resolve_and_are_stored_in_checkpoints) {
     size_t n;
     float **w = load_roles(last, g, 1, &n, &sc);
     free(w[0]), free(w);
-    cr_assert(strstr(sc.text, "mix-wer = 0.7\n") && strstr(sc.text, "patience = 4\n"), "%s", sc.text);
+    cr_assert(strstr(sc.text, "mix-wer = 0.7\n") && strstr(sc.text, "patience = 4\n"), "%s",
+              sc.text);
     cr_assert_eq(sc.step, 2);
 }
 
@@ -359,8 +363,8 @@ Test(train, two_threads_split_each_batch_and_resume_bit_for_bit) {
     char one[400], out[400], la[500], lb[500];
     snprintf(one, sizeof one, "%s/one", fx.dir);
     snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    const char *args[] = {"train", TINY, "--valid-every", "3", "--max-steps", "9", fx.train,
-                          fx.valid, one, NULL};
+    const char *args[] = {"train", TINY,     "--valid-every", "3", "--max-steps",
+                          "9",     fx.train, fx.valid,        one, NULL};
     expect_exit(args, out, CHILD_PLAIN, 0);
     snprintf(la, sizeof la, "%s/straight/train.tsv", fx.dir);
     snprintf(lb, sizeof lb, "%s/train.tsv", one);
@@ -387,9 +391,26 @@ Test(train, exhausted_patience_decays_eps_then_hands_the_best_weights_to_stage_t
     snprintf(run, sizeof run, "%s/run", fx.dir);
     snprintf(out, sizeof out, "%s/out.txt", fx.dir);
     // A large eps makes the validation loss jump about, so the patience of 0 runs out fast.
-    const char *args[] = {"train", TINY, "--eps", "0.05", "--patience", "0", "--criterion1", "loss",
-                          "--criterion2", "loss", "--valid-every", "1", "--variational",
-                          "adaptive-l2", "--max-steps", "60", fx.train, fx.valid, run, NULL};
+    const char *args[] = {"train",
+                          TINY,
+                          "--eps",
+                          "0.05",
+                          "--patience",
+                          "0",
+                          "--criterion1",
+                          "loss",
+                          "--criterion2",
+                          "loss",
+                          "--valid-every",
+                          "1",
+                          "--variational",
+                          "adaptive-l2",
+                          "--max-steps",
+                          "60",
+                          fx.train,
+                          fx.valid,
+                          run,
+                          NULL};
     expect_exit(args, out, CHILD_PLAIN, 0);
     char path[500];
     snprintf(path, sizeof path, "%s/train.tsv", run);
@@ -418,12 +439,13 @@ Test(train, non_finite_loss_stops_naming_the_update_and_uids_and_keeps_the_last_
     snprintf(run, sizeof run, "%s/run", fx.dir);
     snprintf(out, sizeof out, "%s/out.txt", fx.dir);
     snprintf(last, sizeof last, "%s/last.h5", run);
-    const char *args[] = {"train", TINY, "--valid-every", "2", "--debug-nan-step", "5",
-                          fx.train, fx.valid, run, NULL};
+    const char *args[] = {"train", TINY,     "--valid-every", "2", "--debug-nan-step",
+                          "5",     fx.train, fx.valid,        run, NULL};
     expect_exit(args, out, CHILD_PLAIN, 1);
     char *o = slurp(out);
-    cr_assert(strstr(o, "tap train: error: non-finite loss at update 5 (stage 1, epoch 1, batch 2/3; "
-                        "uids: e"),
+    cr_assert(strstr(o,
+                     "tap train: error: non-finite loss at update 5 (stage 1, epoch 1, batch 2/3; "
+                     "uids: e"),
               "%s", o);
     cr_assert(strstr(o, "last.h5 holds the last good state (update 4)"), "%s", o);
     free(o);
@@ -459,13 +481,14 @@ Test(train, unwritable_output_is_reported_and_the_old_checkpoint_survives) {
     chmod(last, 0444);
     chmod(run, 0555);
     // Update 3 ends the epoch; no validation (and best.h5) comes first with --valid-every 100.
-    const char *args[] = {"train", "--resume", "--max-steps", "3", "--valid-every", "100",
-                          fx.train, fx.valid, run, NULL};
+    const char *args[] = {"train", "--resume", "--max-steps", "3", "--valid-every",
+                          "100",   fx.train,   fx.valid,      run, NULL};
     int rc = run_tap(args, out, CHILD_NOBODY);
     chmod(run, 0755);
     cr_assert_eq(rc, 1);
     char *o = slurp(out);
-    cr_assert(strstr(o, "tap train: error: saving the training state: ") && strstr(o, "cannot create"),
+    cr_assert(strstr(o, "tap train: error: saving the training state: ") &&
+                  strstr(o, "cannot create"),
               "%s", o);
     free(o);
     char *after = tu_read_file(last, &len1);
@@ -480,7 +503,8 @@ Test(train, unwritable_output_is_reported_and_the_old_checkpoint_survives) {
     chmod(run, 0755);
     cr_assert_eq(rc, 1);
     o = slurp(out);
-    cr_assert(strstr(o, "tap train: error: ") && strstr(o, "cannot create the output directory"), "%s", o);
+    cr_assert(strstr(o, "tap train: error: ") && strstr(o, "cannot create the output directory"),
+              "%s", o);
     free(o);
 }
 
@@ -494,8 +518,8 @@ Test(train, full_disk_is_reported_and_the_old_checkpoint_survives) {
     size_t len0, len1;
     char *before = tu_read_file(last, &len0);
     cr_assert_gt(len0, 64 * 1024, "the checkpoint must exceed the file-size limit");
-    const char *args[] = {"train", "--resume", "--max-steps", "3", "--valid-every", "100",
-                          fx.train, fx.valid, run, NULL};
+    const char *args[] = {"train", "--resume", "--max-steps", "3", "--valid-every",
+                          "100",   fx.train,   fx.valid,      run, NULL};
     expect_exit(args, out, CHILD_SMALL_FILES, 1);
     char *o = slurp(out);
     cr_assert(strstr(o, "tap train: error: saving the training state: "), "%s", o);
@@ -531,8 +555,8 @@ Test(train, sigint_saves_a_checkpoint_that_resumes_exactly_and_exits_3) {
     snprintf(ref, sizeof ref, "%s/ref", fx.dir);
     snprintf(out, sizeof out, "%s/out.txt", fx.dir);
     snprintf(log, sizeof log, "%s/train.tsv", run);
-    const char *args[] = {"train", TINY, "--valid-every", "4", "--max-steps", "100000", fx.train,
-                          fx.valid, run, NULL};
+    const char *args[] = {"train",  TINY,     "--valid-every", "4", "--max-steps",
+                          "100000", fx.train, fx.valid,        run, NULL};
     pid_t pid = spawn(args, out, CHILD_PLAIN);
     wait_lines(log, 6, pid);
     kill(pid, SIGINT);
@@ -548,8 +572,8 @@ Test(train, sigint_saves_a_checkpoint_that_resumes_exactly_and_exits_3) {
     snprintf(n, sizeof n, "%d", stopped + 5);
     const char *resume[] = {"train", "--resume", "--max-steps", n, fx.train, fx.valid, run, NULL};
     expect_exit(resume, out, CHILD_PLAIN, 0);
-    const char *straight[] = {"train", TINY, "--valid-every", "4", "--max-steps", n, fx.train,
-                              fx.valid, ref, NULL};
+    const char *straight[] = {"train", TINY,     "--valid-every", "4", "--max-steps",
+                              n,       fx.train, fx.valid,        ref, NULL};
     expect_exit(straight, out, CHILD_PLAIN, 0);
     char lr[500];
     snprintf(lr, sizeof lr, "%s/train.tsv", ref);
@@ -566,8 +590,9 @@ Test(train, second_signal_exits_at_once_and_the_last_checkpoint_stays_whole) {
     snprintf(out, sizeof out, "%s/out.txt", fx.dir);
     snprintf(last, sizeof last, "%s/last.h5", run);
     // Every last.h5 write pauses 2 s half-way: the second signal lands inside one.
-    const char *args[] = {"train", TINY, "--debug-save-delay-ms", "2000", "--max-steps", "100000",
-                          fx.train, fx.valid, run, NULL};
+    const char *args[] = {
+        "train", TINY, "--debug-save-delay-ms", "2000", "--max-steps", "100000", fx.train, fx.valid,
+        run,     NULL};
     pid_t pid = spawn(args, out, CHILD_PLAIN);
     for (int i = 0; i < 1000 && access(last, F_OK) != 0; i++) sleep_ms(10); // first save done
     cr_assert_eq(access(last, F_OK), 0);
@@ -585,8 +610,9 @@ Test(train, second_signal_exits_at_once_and_the_last_checkpoint_stays_whole) {
     free(o);
     cr_assert_lt(waited, 1.0, "the second signal took %.2f s", waited);
     // The checkpoint is whole and continues.
-    const char *resume[] = {"train", "--resume", "--debug-save-delay-ms", "0", "--max-steps", "3",
-                            fx.train, fx.valid, run, NULL};
+    const char *resume[] = {
+        "train", "--resume", "--debug-save-delay-ms", "0", "--max-steps", "3", fx.train, fx.valid,
+        run,     NULL};
     expect_exit(resume, out, CHILD_PLAIN, 0);
 }
 
@@ -600,8 +626,8 @@ Test(plot, draws_the_learning_curves_of_a_training_log) {
     snprintf(out, sizeof out, "%s/out.txt", fx.dir);
     snprintf(log, sizeof log, "%s/train.tsv", run);
     snprintf(png, sizeof png, "%s/curves.png", fx.dir);
-    const char *args[] = {"train", TINY, "--valid-every", "2", "--max-steps", "8", fx.train,
-                          fx.valid, run, NULL};
+    const char *args[] = {"train", TINY,     "--valid-every", "2", "--max-steps",
+                          "8",     fx.train, fx.valid,        run, NULL};
     expect_exit(args, out, CHILD_PLAIN, 0);
     const char *plot[] = {"plot", log, "-o", png, "--width", "640", "--height", "600", NULL};
     expect_exit(plot, out, CHILD_PLAIN, 0);
