@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the C benchmark drivers (bench/bench_step.c) against the libraries in build/, and
+# shared/bench/sgemm_bench.c.  Usage: bench/build_bench.sh   (BUILD_DIR, TAP_SHARED override)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build}
+shared=${TAP_SHARED:-../shared}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j2 --target tapmodel tapoptim tapcore >/dev/null
+cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshadow -Isrc -Isrc/model \
+   -Isrc/optim bench/bench_step.c "$build/libtapoptim.a" "$build/libtapmodel.a" \
+   "$build/libtapcore.a" $(pkg-config --libs hdf5 2>/dev/null || echo -lhdf5_serial) -lopenblas -lpthread -lm -o "$build/bench_step"
+cc -O2 "$shared/bench/sgemm_bench.c" -lopenblas -o "$build/sgemm_bench"
