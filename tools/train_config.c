@@ -32,6 +32,7 @@ int train_options_default(TrainOptions *o, const char *preset) {
         .eps_decays = 1,
         .max_epochs = 5000,
         .max_steps = 0,
+        .max_minutes = 0,
         .variational = "adaptive-weight-noise",
         .model_cost = 0.1,
         .n_train = 0.0,
@@ -62,13 +63,17 @@ int train_options_default(TrainOptions *o, const char *preset) {
     o->coverage = 32;
     o->kernel = 61;
     o->valid_beam = 1;
+    // Zeiler's Adadelta epsilon: TAP's 1e-8 makes the first thousands of updates tiny, which a
+    // CPU budget cannot afford (mean loss after 2000 updates: 34.7 against 44.8 with 1e-8).
+    o->eps = 1e-6;
+    o->patience = 8;
     return 0;
 }
 
 const char *train_presets_help(void) {
     return "presets: tap = TAP v2 (4 bi-GRU layers of 250, pool 0,0,1,1, D 256, E 256, Q 256, "
-           "K 121, beam 10);\n         small = 4 layers of 64, D 96, E 64, Q 32, K 61, greedy "
-           "validation.\n--preset sets the defaults of the options below it; other flags and "
+           "K 121, beam 10);\n         small = 4 layers of 64, D 96, E 64, Q 32, K 61, eps 1e-6, "
+           "patience 8, greedy validation.\n--preset sets the defaults of the options below it; other flags and "
            "--config win.\nWith --resume the stored configuration of OUT_DIR/last.h5 is the base.";
 }
 
@@ -99,6 +104,8 @@ int train_options_table(TrainOptions *o, CliOption *out) {
          "divide eps by 10 this many times (patience restarts) before a stage stops"},
         {"max-epochs", CLI_INT, &o->max_epochs, "stop after this many epochs"},
         {"max-steps", CLI_INT, &o->max_steps, "stop after this many updates (0: no limit)"},
+        {"max-minutes", CLI_DOUBLE, &o->max_minutes,
+         "stop after this much training time, counted across resumes (0: no limit)"},
         {"variational", CLI_STRING, &o->variational,
          "stage-2 method: ml, l1, l2, adaptive-l1, adaptive-l2, adaptive-mean-l1, "
          "adaptive-mean-l2, weight-noise, adaptive-prior-weight-noise, adaptive-weight-noise"},
@@ -239,8 +246,8 @@ int train_options_resolve(const TrainOptions *o, TrainPlan *p, char *msg, size_t
     if (!(o->eps > 0.0)) return BAD("--eps must be > 0");
     if (o->patience < 0 || o->eps_decays < 0)
         return BAD("--patience and --eps-decays must be >= 0");
-    if (o->max_epochs < 1 || o->max_steps < 0)
-        return BAD("--max-epochs must be >= 1, --max-steps >= 0");
+    if (o->max_epochs < 1 || o->max_steps < 0 || !(o->max_minutes >= 0))
+        return BAD("--max-epochs must be >= 1, --max-steps and --max-minutes >= 0");
     if (!(o->model_cost >= 0.0) || !(o->n_train >= 0.0))
         return BAD("--model-cost and --n-train must be >= 0");
     if (!(o->sigma_init > 0.0) || !(o->sigma > 0.0) || !(o->prior_var > 0.0) || !(o->prior_b > 0.0))

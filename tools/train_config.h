@@ -33,6 +33,7 @@ typedef struct {
     int patience;          // validations without improvement tolerated (TAP 15)
     int eps_decays;        // times eps is divided by 10 before a stage stops (TAP 1)
     int max_epochs, max_steps;
+    double max_minutes; // training wall-clock budget over all resumes (0: none)
     // stage 2
     const char *variational;
     double model_cost; // c (TAP 0.1)

@@ -374,10 +374,14 @@ int trainer_run(Trainer *t, TapError *err) {
             if (interrupted) break;
             if (s->finished) return TRAIN_DONE;
         }
-        if (s->epoch >= o->max_epochs || (o->max_steps > 0 && s->step >= o->max_steps)) {
+        int out_of_time = o->max_minutes > 0 && elapsed(t) >= 60.0 * o->max_minutes;
+        if (s->epoch >= o->max_epochs || (o->max_steps > 0 && s->step >= o->max_steps) ||
+            out_of_time) {
             progress_say(&t->prog, "stopping at update %lld, epoch %lld (--max-%s)",
                          (long long)s->step, (long long)s->epoch,
-                         s->epoch >= o->max_epochs ? "epochs" : "steps");
+                         out_of_time                  ? "minutes"
+                         : s->epoch >= o->max_epochs ? "epochs"
+                                                     : "steps");
             if ((rc = save_last(t, err))) return rc;
             return TRAIN_DONE;
         }
