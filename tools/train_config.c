@@ -67,13 +67,17 @@ int train_options_default(TrainOptions *o, const char *preset) {
     // CPU budget cannot afford (mean loss after 2000 updates: 34.7 against 44.8 with 1e-8).
     o->eps = 1e-6;
     o->patience = 8;
+    // With TAP's 0.1 the small decoder first learns a language model and ignores the ink (valid
+    // WER 83.8% after epoch 1, 92.7% after epoch 2, rising); guiding attention with weight 1
+    // makes it read the ink from the start (85.1%, then 69.7%, valid loss falling).
+    o->gamma = 1.0;
     return 0;
 }
 
 const char *train_presets_help(void) {
     return "presets: tap = TAP v2 (4 bi-GRU layers of 250, pool 0,0,1,1, D 256, E 256, Q 256, "
            "K 121, beam 10);\n         small = 4 layers of 64, D 96, E 64, Q 32, K 61, eps 1e-6, "
-           "patience 8, greedy validation.\n--preset sets the defaults of the options below it; other flags and "
+           "patience 8, gamma 1, greedy validation.\n--preset sets the defaults of the options below it; other flags and "
            "--config win.\nWith --resume the stored configuration of OUT_DIR/last.h5 is the base.";
 }
 
