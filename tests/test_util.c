@@ -1,12 +1,17 @@
+// nftw and its FTW_* flags are XSI.
+#define _XOPEN_SOURCE 700
 #include "test_util.h"
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "rng.h"
 
@@ -92,10 +97,115 @@ char *tu_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+// Directories made by tu_tmpdir, with the process that made each: a forked child inherits the
+// list and the exit handler, and must not remove its parent's directories when it exits.
+typedef struct {
+    char *path;
+    pid_t owner;
+} TmpDir;
+static TmpDir *tmp_dirs;
+static int n_tmp_dirs, cap_tmp_dirs, cleanup_registered;
+
+// Pre-order pass: make every directory searchable and writable so that the removal pass can
+// enter and empty it (a test may have taken permissions away).
+static int unlock_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)ftw;
+    if (flag == FTW_D || flag == FTW_DNR) chmod(path, (st->st_mode & 07777) | S_IRWXU);
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0; // keep going: remove as much as possible
+}
+
+static void remove_tmp_dirs(void) {
+    const char *keep = getenv("TAP_KEEP_TMP");
+    pid_t self = getpid();
+    for (int i = 0; i < n_tmp_dirs; i++) {
+        if (tmp_dirs[i].owner == self && !(keep && *keep && strcmp(keep, "0"))) {
+            nftw(tmp_dirs[i].path, unlock_entry, 16, FTW_PHYS);
+            nftw(tmp_dirs[i].path, remove_entry, 16, FTW_PHYS | FTW_DEPTH);
+        }
+        free(tmp_dirs[i].path);
+    }
+    free(tmp_dirs);
+    tmp_dirs = NULL;
+    n_tmp_dirs = cap_tmp_dirs = 0;
+}
+
+static void remember_tmp_dir(const char *path) {
+    if (!cleanup_registered) cleanup_registered = atexit(remove_tmp_dirs) == 0;
+    if (n_tmp_dirs == cap_tmp_dirs) {
+        int cap = cap_tmp_dirs ? 2 * cap_tmp_dirs : 16;
+        TmpDir *v = realloc(tmp_dirs, (size_t)cap * sizeof *v);
+        if (!v) return; // left behind, as before
+        tmp_dirs = v;
+        cap_tmp_dirs = cap;
+    }
+    char *copy = strdup(path);
+    if (copy) tmp_dirs[n_tmp_dirs++] = (TmpDir){copy, getpid()};
+}
+
 const char *tu_tmpdir(void) {
     static char path[256];
     const char *base = getenv("TMPDIR");
     snprintf(path, sizeof path, "%s/tap-test-XXXXXX", base && *base ? base : "/tmp");
     if (!mkdtemp(path)) return "/tmp";
+    remember_tmp_dir(path);
     return path;
+}
+
+// A private directory of this process for tu_run's stderr file and suppressions.
+static const char *run_dir(void) {
+    static char dir[256];
+    static pid_t owner;
+    if (owner != getpid()) {
+        snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+        owner = getpid();
+        char supp[300];
+        snprintf(supp, sizeof supp, "%s/lsan.supp", dir);
+        FILE *f = fopen(supp, "w");
+        if (f) fputs("leak:libfontconfig\n", f), fclose(f);
+    }
+    return dir;
+}
+
+int tu_run(const char *cmd, char *out, size_t len, char *errbuf, size_t errlen) {
+    const char *dir = run_dir();
+    char full[16384], errpath[300];
+    snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
+    int n = snprintf(full, sizeof full, "LSAN_OPTIONS=suppressions=%s/lsan.supp %s 2>%s", dir, cmd,
+                     errpath);
+    cr_assert_lt((size_t)n, sizeof full, "command too long: %s", cmd);
+    FILE *p = popen(full, "r");
+    cr_assert_not_null(p, "cannot run %s", cmd);
+    size_t got = out && len ? fread(out, 1, len - 1, p) : 0;
+    if (out && len) out[got] = '\0';
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {}
+    int st = pclose(p);
+    if (errbuf && errlen) {
+        char *e = tu_read_file(errpath, NULL);
+        snprintf(errbuf, errlen, "%s", e ? e : "");
+        free(e);
+    }
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *const tu_samples[TU_N_SAMPLES] = {"18_em_0", "23_em_50", "27_em_101", "29_em_151",
+                                              "32_em_204"};
+
+void tu_sample_args(char *buf, size_t len, const int *idx, int n, const char *broken) {
+    size_t k = strlen(buf);
+    for (int i = 0; i < n && k < len; i++) {
+        if (idx[i] < 0)
+            k += (size_t)snprintf(buf + k, len - k, " %s/tests/bad_inkml/%s", tu_source_dir(),
+                                  broken);
+        else
+            k += (size_t)snprintf(buf + k, len - k, " %s/data/sample/test/%s.inkml",
+                                  tu_source_dir(), tu_samples[idx[i]]);
+    }
+    cr_assert_lt(k, len, "arguments do not fit");
 }

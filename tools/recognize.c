@@ -402,6 +402,64 @@ int rec_decode_all(const RecModel *m, const RecInputs *in, const RecOptions *opt
     return rc;
 }
 
+// ---------------------------------------------------------------------------- command set-up
+
+RecCliOptions rec_cli_defaults(void) {
+    return (RecCliOptions){.dict = "data/dictionary.txt", .beam = 10, .max_len = 300};
+}
+
+void rec_cli_options(RecCliOptions *o, CliOption *opts) {
+    opts[0] = (CliOption){"beam", CLI_INT, &o->beam, "beam width (1 = greedy)"};
+    opts[1] = (CliOption){
+        "max-len", CLI_INT, &o->max_len,
+        "decoding steps at most (TAP: 1000; the longest CROHME 2014 caption has 204 tokens)"};
+    opts[2] = (CliOption){"threads", CLI_INT, &o->threads, "decoding threads (0 = one per core)"};
+    opts[3] = (CliOption){"dict", CLI_STRING, &o->dict,
+                          "TAP dictionary (token<TAB>id) of the model's vocabulary"};
+}
+
+int rec_cli_check(const RecCliOptions *o, char *msg, size_t len) {
+    if (o->beam < 1 || o->beam > 1000)
+        snprintf(msg, len, "--beam must be in 1..1000");
+    else if (o->max_len < 1)
+        snprintf(msg, len, "--max-len must be positive");
+    else if (o->threads < 0)
+        snprintf(msg, len, "--threads must be >= 0");
+    else
+        return 0;
+    return 1;
+}
+
+int rec_setup_open(RecSetup *s, const char *model, const RecCliOptions *o, char *const *inputs,
+                   int n_inputs, TapError *err) {
+    memset(s, 0, sizeof *s);
+    int rc = TAP_OK;
+    if (model && ((rc = rec_model_load(&s->m, model, err)) != TAP_OK ||
+                  (rc = rec_vocab_load(&s->v, o->dict, &s->m.cfg, err)) != TAP_OK)) {
+        rec_setup_close(s);
+        return rc;
+    }
+    if ((rc = rec_inputs_collect(&s->in, inputs, n_inputs, err)) != TAP_OK) {
+        rec_setup_close(s);
+        return rc;
+    }
+    if (s->in.n == 0) {
+        rec_setup_close(s);
+        return tap_error_set(err, TAP_ERR_ARG, "no InkML files or expressions in the inputs");
+    }
+    s->opt = (RecOptions){
+        .beam = o->beam, .max_len = o->max_len, .threads = rec_threads(o->threads)};
+    s->pool = model ? rec_pool_factor(&s->m.cfg) : 1;
+    return TAP_OK;
+}
+
+void rec_setup_close(RecSetup *s) {
+    vocab_free(&s->v);
+    rec_inputs_free(&s->in);
+    rec_model_free(&s->m);
+    memset(s, 0, sizeof *s);
+}
+
 // ---------------------------------------------------------------------------- attention
 
 int rec_pool_factor(const TapConfig *cfg) {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cli.h"
 #include "config.h"
 #include "dataset.h"
 #include "params.h"
@@ -105,6 +106,39 @@ typedef int (*RecEmit)(void *ctx, int i, RecResult *r);
 int rec_decode_all(const RecModel *m, const RecInputs *in, const RecOptions *opt, RecEmit emit,
                    void *ctx, TapError *err);
 void rec_result_free(RecResult *r);
+
+// ---------------------------------------------------------------------------- command set-up
+
+// The decoding options `tap decode` and `tap render` share.
+typedef struct {
+    const char *dict; // TAP dictionary of the model's vocabulary
+    int beam;         // 1 = greedy
+    int max_len;      // decoding steps at most
+    int threads;      // 0 = one per core
+} RecCliOptions;
+
+enum { REC_CLI_N_OPTS = 4 };
+// TAP's beam 10 and data/dictionary.txt; 300 steps cover the longest CROHME 2014 caption.
+RecCliOptions rec_cli_defaults(void);
+// Fills opts[0..REC_CLI_N_OPTS) with --beam, --max-len, --threads and --dict bound to o.
+void rec_cli_options(RecCliOptions *o, CliOption *opts);
+// Range checks: 0 when the options are usable, else nonzero with one line in msg.
+int rec_cli_check(const RecCliOptions *o, char *msg, size_t len);
+
+// Everything a command decodes with: the model, its vocabulary, the inputs, resolved options.
+typedef struct {
+    RecModel m;   // zeroed when opened without a model
+    Vocab v;      // likewise
+    RecInputs in; // never empty once opened
+    RecOptions opt;
+    int pool; // rec_pool_factor of the model
+} RecSetup;
+
+// Loads the model (NULL: none, as for pictures from saved attention) and its dictionary, then
+// collects the inputs; no inputs at all is an error. On failure s is left zeroed.
+int rec_setup_open(RecSetup *s, const char *model, const RecCliOptions *o, char *const *inputs,
+                   int n_inputs, TapError *err);
+void rec_setup_close(RecSetup *s);
 
 // ---------------------------------------------------------------------------- attention
 

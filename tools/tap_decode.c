@@ -13,8 +13,9 @@
 #include "recognize.h"
 
 typedef struct {
-    const char *output, *dict, *attention;
-    int beam, max_len, threads, quiet;
+    const char *output, *attention;
+    int quiet;
+    RecCliOptions rec;
 } DecodeOptions;
 
 typedef struct {
@@ -51,19 +52,15 @@ static int emit_line(void *ctx, int i, RecResult *r) {
 }
 
 int tap_decode_main(int argc, char **argv) {
-    DecodeOptions o = {.dict = "data/dictionary.txt", .beam = 10, .max_len = 300};
-    const CliOption opts[] = {
+    DecodeOptions o = {.rec = rec_cli_defaults()};
+    CliOption opts[3 + REC_CLI_N_OPTS] = {
         {"output", CLI_STRING, &o.output,
          "write the hypotheses here (also -o; written whole, then renamed) instead of stdout"},
-        {"beam", CLI_INT, &o.beam, "beam width (1 = greedy)"},
-        {"max-len", CLI_INT, &o.max_len,
-         "decoding steps at most (TAP: 1000; the longest CROHME 2014 caption has 204 tokens)"},
-        {"threads", CLI_INT, &o.threads, "decoding threads (0 = one per core)"},
-        {"dict", CLI_STRING, &o.dict, "TAP dictionary (token<TAB>id) of the model's vocabulary"},
         {"attention", CLI_STRING, &o.attention,
          "directory for per-expression attention files (<uid>.att, for tap render)"},
         {"quiet", CLI_FLAG, &o.quiet, "no summary line on stderr"},
     };
+    rec_cli_options(&o.rec, opts + 3);
     const CliSpec spec = {"decode", "[options] MODEL.h5 INPUT...",
                           "Recognise expressions (InkML files, directories, HDF5 datasets): "
                           "uid<TAB>LaTeX tokens per line.",
@@ -78,41 +75,28 @@ int tap_decode_main(int argc, char **argv) {
     }
     if (rc == CLI_OK && n_pos < 2)
         snprintf(msg, sizeof msg, "expected MODEL.h5 and at least one INPUT"), rc = CLI_USAGE;
-    if (rc == CLI_OK && (o.beam < 1 || o.beam > 1000))
-        snprintf(msg, sizeof msg, "--beam must be in 1..1000"), rc = CLI_USAGE;
-    if (rc == CLI_OK && o.max_len < 1)
-        snprintf(msg, sizeof msg, "--max-len must be positive"), rc = CLI_USAGE;
-    if (rc == CLI_OK && o.threads < 0)
-        snprintf(msg, sizeof msg, "--threads must be >= 0"), rc = CLI_USAGE;
+    if (rc == CLI_OK && rec_cli_check(&o.rec, msg, sizeof msg)) rc = CLI_USAGE;
     if (rc != CLI_OK) {
         fprintf(stderr, "tap decode: error: %s\n", msg);
         free(pos), free(args);
         return 2;
     }
-    RecModel m = {0};
-    RecInputs in = {0};
-    Vocab v = {0};
+    RecSetup rs = {0};
     RecOutFile of = {0};
-    DecodeRun run = {.out = stdout, .in = &in, .v = &v, .att_dir = o.attention};
+    DecodeRun run = {.out = stdout, .in = &rs.in, .v = &rs.v, .att_dir = o.attention};
     TapError err;
     int status = 1;
-    if (rec_model_load(&m, pos[0], &err) || rec_vocab_load(&v, o.dict, &m.cfg, &err) ||
-        rec_inputs_collect(&in, pos + 1, n_pos - 1, &err) ||
+    if (rec_setup_open(&rs, pos[0], &o.rec, pos + 1, n_pos - 1, &err) ||
         (o.attention && rec_mkdir(o.attention, &err)) ||
         (o.output && rec_out_open(&of, o.output, &err))) {
         fprintf(stderr, "tap decode: error: %s\n", err.msg);
         goto done;
     }
-    if (in.n == 0) {
-        fprintf(stderr, "tap decode: error: no InkML files or expressions in the inputs\n");
-        goto done;
-    }
     if (of.f) run.out = of.f;
-    run.pool = rec_pool_factor(&m.cfg);
-    RecOptions ro = {.beam = o.beam, .max_len = o.max_len, .threads = rec_threads(o.threads)};
+    run.pool = rs.pool;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    rc = rec_decode_all(&m, &in, &ro, emit_line, &run, &err);
+    rc = rec_decode_all(&rs.m, &rs.in, &rs.opt, emit_line, &run, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc < 0)
         fprintf(stderr, "tap decode: error: %s\n", err.msg);
@@ -124,7 +108,7 @@ int tap_decode_main(int argc, char **argv) {
         fprintf(stderr,
                 "tap decode: %d decoded, %d skipped, %.2f s wall (%.2f expr/s, %d threads, %.1f ms "
                 "per expression)\n",
-                run.n_ok, run.n_fail, secs, secs > 0 ? run.n_ok / secs : 0.0, ro.threads,
+                run.n_ok, run.n_fail, secs, secs > 0 ? run.n_ok / secs : 0.0, rs.opt.threads,
                 run.n_ok ? 1e3 * run.busy / run.n_ok : 0.0);
     if (run.n_ok == 0) {
         fprintf(stderr, "tap decode: error: nothing could be decoded\n");
@@ -143,9 +127,7 @@ int tap_decode_main(int argc, char **argv) {
     status = 0;
 done:
     rec_out_abort(&of);
-    vocab_free(&v);
-    rec_inputs_free(&in);
-    rec_model_free(&m);
+    rec_setup_close(&rs);
     free(pos);
     free(args);
     return status;

@@ -18,8 +18,9 @@
 #include "render.h"
 
 typedef struct {
-    const char *out, *ref, *dict, *attention;
-    int beam, max_len, threads, width, frames;
+    const char *out, *ref, *attention;
+    int width, frames;
+    RecCliOptions rec;
 } RenderOptions;
 
 typedef struct {
@@ -369,9 +370,8 @@ static int write_index(const RenderRun *r, TapError *err) {
 }
 
 int tap_render_main(int argc, char **argv) {
-    RenderOptions o = {
-        .out = "render", .dict = "data/dictionary.txt", .beam = 10, .max_len = 300, .width = 800};
-    const CliOption opts[] = {
+    RenderOptions o = {.out = "render", .width = 800, .rec = rec_cli_defaults()};
+    CliOption opts[5 + REC_CLI_N_OPTS] = {
         {"output", CLI_STRING, &o.out, "directory for the pictures and index.html (also -o)"},
         {"ref", CLI_STRING, &o.ref,
          "references: TSV (uid<TAB>tokens) or HDF5 dataset (default: the dataset's labels or the "
@@ -382,11 +382,8 @@ int tap_render_main(int argc, char **argv) {
         {"attention", CLI_STRING, &o.attention,
          "draw the attention saved by tap decode --attention DIR instead of decoding (no MODEL)"},
         {"width", CLI_INT, &o.width, "picture width in pixels"},
-        {"beam", CLI_INT, &o.beam, "beam width (1 = greedy)"},
-        {"max-len", CLI_INT, &o.max_len, "decoding steps at most"},
-        {"threads", CLI_INT, &o.threads, "decoding threads (0 = one per core)"},
-        {"dict", CLI_STRING, &o.dict, "TAP dictionary (token<TAB>id) of the model's vocabulary"},
     };
+    rec_cli_options(&o.rec, opts + 5);
     const CliSpec spec = {"render", "[options] MODEL.h5 INPUT...   |   --attention DIR INPUT...",
                           "Draw expressions with strokes coloured by the token attending to them; "
                           "DIR/index.html lists errors first.",
@@ -406,29 +403,20 @@ int tap_render_main(int argc, char **argv) {
             rc = CLI_USAGE;
     if (rc == CLI_OK && (o.width < 64 || o.width > 8192))
         snprintf(msg, sizeof msg, "--width must be in 64..8192"), rc = CLI_USAGE;
-    if (rc == CLI_OK && (o.beam < 1 || o.beam > 1000))
-        snprintf(msg, sizeof msg, "--beam must be in 1..1000"), rc = CLI_USAGE;
-    if (rc == CLI_OK && o.max_len < 1)
-        snprintf(msg, sizeof msg, "--max-len must be positive"), rc = CLI_USAGE;
-    if (rc == CLI_OK && o.threads < 0)
-        snprintf(msg, sizeof msg, "--threads must be >= 0"), rc = CLI_USAGE;
+    if (rc == CLI_OK && rec_cli_check(&o.rec, msg, sizeof msg)) rc = CLI_USAGE;
     if (rc != CLI_OK) {
         fprintf(stderr, "tap render: error: %s\n", msg);
         free(pos), free(args);
         return 2;
     }
-    RecModel m = {0};
-    RecInputs in = {0};
-    Vocab v = {0};
+    RecSetup rs = {0};
     TsvTable refs = {0};
-    RenderRun run = {.o = &o, .in = &in, .v = &v};
+    RenderRun run = {.o = &o, .in = &rs.in, .v = &rs.v};
     TapError err;
     int status = 1;
-    char **inputs = pos + (o.attention ? 0 : 1), *frames = NULL;
-    int n_inputs = n_pos - (o.attention ? 0 : 1);
-    if ((!o.attention &&
-         (rec_model_load(&m, pos[0], &err) || rec_vocab_load(&v, o.dict, &m.cfg, &err))) ||
-        rec_inputs_collect(&in, inputs, n_inputs, &err) ||
+    char *frames = NULL;
+    const char *model = o.attention ? NULL : pos[0];
+    if (rec_setup_open(&rs, model, &o.rec, pos + (need - 1), n_pos - (need - 1), &err) ||
         (o.ref && rec_refs_load(o.ref, &refs, &err)) || rec_mkdir(o.out, &err)) {
         fprintf(stderr, "tap render: error: %s\n", err.msg);
         goto done;
@@ -438,16 +426,16 @@ int tap_render_main(int argc, char **argv) {
         goto done;
     }
     if (o.ref) run.refs = &refs;
-    if (!(run.cards = calloc((size_t)in.n + 1, sizeof *run.cards))) goto done;
-    for (int i = 0; i < in.n; i++) run.cards[i].order = i, run.cards[i].uid = in.items[i].uid;
+    if (!(run.cards = calloc((size_t)rs.in.n + 1, sizeof *run.cards))) goto done;
+    for (int i = 0; i < rs.in.n; i++) run.cards[i].order = i, run.cards[i].uid = rs.in.items[i].uid;
     if (o.attention) {
         rc = TAP_OK;
-        for (int i = 0; i < in.n && rc == TAP_OK; i++) rc = draw_saved(&run, i);
+        for (int i = 0; i < rs.in.n && rc == TAP_OK; i++) rc = draw_saved(&run, i);
     } else {
-        run.pool = rec_pool_factor(&m.cfg);
-        RecOptions ro = {
-            .beam = o.beam, .max_len = o.max_len, .threads = rec_threads(o.threads), .keep_ink = 1};
-        rc = rec_decode_all(&m, &in, &ro, emit_picture, &run, &err);
+        run.pool = rs.pool;
+        RecOptions ro = rs.opt;
+        ro.keep_ink = 1;
+        rc = rec_decode_all(&rs.m, &rs.in, &ro, emit_picture, &run, &err);
         if (rc < 0) fprintf(stderr, "tap render: error: %s\n", err.msg);
     }
     if (rc != 0) goto done;
@@ -459,16 +447,14 @@ int tap_render_main(int argc, char **argv) {
             run.n_drawn, run.n_drawn == 1 ? "" : "s", o.out, run.n_failed, o.out);
     status = run.n_drawn > 0 ? 0 : 1;
 done:
-    for (int i = 0; run.cards && i < in.n; i++) {
+    for (int i = 0; run.cards && i < rs.in.n; i++) {
         free(run.cards[i].png), free(run.cards[i].pred), free(run.cards[i].ref),
             free(run.cards[i].failed);
     }
     free(run.cards);
     free(frames);
     tsv_free(&refs);
-    vocab_free(&v);
-    rec_inputs_free(&in);
-    rec_model_free(&m);
+    rec_setup_close(&rs);
     free(pos);
     free(args);
     return status;

@@ -3,12 +3,13 @@
 // `tap eval` with HDF5 references. Greedy decoding is recomputed independently with
 // decoder_step to check --beam 1.
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
+#define TU_MODEL_HELPERS
 #include "checkpoint.h"
 #include "dataset.h"
 #include "decoder.h"
@@ -19,84 +20,25 @@
 #include "test_util.h"
 #include "vocab.h"
 
-static const char *const SAMPLES[] = {"18_em_0", "23_em_50", "27_em_101", "29_em_151", "32_em_204"};
-enum { N_SAMPLES = 5, MAX_LEN = 9 };
+enum { MAX_LEN = 9 };
 
 static char dir[256], model[300], dict[300];
-
-// Tiny TAP-shaped config on the real vocabulary (V = 111), two pooling layers.
-static TapConfig tiny_config(void) {
-    return (TapConfig){.F = 9,
-                       .n_layers = 2,
-                       .H = {6, 5},
-                       .pool = {1, 1},
-                       .D = 7,
-                       .E = 8,
-                       .V = 111,
-                       .K = 5,
-                       .Q = 4,
-                       .gate = 1,
-                       .gamma = 0.1f};
-}
 
 static void make_model(void) {
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
     snprintf(model, sizeof model, "%s/tiny.h5", dir);
     snprintf(dict, sizeof dict, "%s/data/dictionary.txt", tu_source_dir());
-    TapConfig c = tiny_config();
-    ParamTable t;
-    cr_assert_eq(params_layout(&c, &t, NULL), TAP_OK);
-    float *w = malloc(t.n * sizeof *w);
-    TapRng rng;
-    rng_seed(&rng, 7);
-    params_init(&t, w, &rng);
-    // Larger weights than TAP's init and a push towards <eol>, so the distributions are peaked
-    // and the samples end at different lengths (9 9 4 9 0 tokens greedily).
-    for (size_t i = 0; i < t.n; i++) w[i] *= 40.0f;
-    params_bind(&t, w, "ff_logit_b")[0] += 1.0f;
-    CheckpointRole role = {"params", w};
-    TapError err;
-    cr_assert_eq(checkpoint_save(model, &c, &t, &role, 1, NULL, &err), TAP_OK, "%s", err.msg);
-    free(w);
-    params_free(&t);
+    tu_tiny_model(model);
 }
 
 static void sample_path(char *buf, size_t len, int i) {
-    snprintf(buf, len, "%s/data/sample/test/%s.inkml", tu_source_dir(), SAMPLES[i]);
-}
-
-// Runs cmd with stdout captured into out and stderr into err (either may be NULL); returns the
-// exit status.
-static int run(const char *cmd, char *out, size_t len, char *errbuf, size_t errlen) {
-    char full[8192], errpath[300];
-    snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
-    snprintf(full, sizeof full, "%s 2>%s", cmd, errpath);
-    FILE *p = popen(full, "r");
-    cr_assert_not_null(p);
-    char sink[4096];
-    size_t n = out ? fread(out, 1, len - 1, p) : 0;
-    if (out) out[n] = '\0';
-    while (fread(sink, 1, sizeof sink, p) > 0) {}
-    int st = pclose(p);
-    if (errbuf) {
-        char *e = tu_read_file(errpath, NULL);
-        snprintf(errbuf, errlen, "%s", e ? e : "");
-        free(e);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    snprintf(buf, len, "%s/data/sample/test/%s.inkml", tu_source_dir(), tu_samples[i]);
 }
 
 // "tap decode [opts] MODEL" followed by the samples (idx < 0 = the broken file).
 static void decode_cmd(char *cmd, size_t len, const char *opts, const int *idx, int n) {
-    int k = snprintf(cmd, len, "%s/tap decode --dict %s %s %s", TAP_BINARY_DIR, dict, opts, model);
-    for (int i = 0; i < n; i++) {
-        char p[600];
-        if (idx[i] < 0)
-            snprintf(p, sizeof p, "%s/tests/bad_inkml/malformed.inkml", tu_source_dir());
-        else
-            sample_path(p, sizeof p, idx[i]);
-        k += snprintf(cmd + k, len - (size_t)k, " %s", p);
-    }
+    snprintf(cmd, len, "%s/tap decode --dict %s %s %s", TAP_BINARY_DIR, dict, opts, model);
+    tu_sample_args(cmd, len, idx, n, "malformed.inkml");
 }
 
 Test(decode, prints_uid_tab_tokens_in_input_order_and_skips_a_broken_file, .init = make_model) {
@@ -104,7 +46,7 @@ Test(decode, prints_uid_tab_tokens_in_input_order_and_skips_a_broken_file, .init
     const int idx[] = {3, 0, -1, 4, 1};
     decode_cmd(cmd, sizeof cmd, "--max-len 9", idx, 5);
     strcat(cmd, " /nonexistent/lost.inkml");
-    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     Vocab v;
     cr_assert_eq(vocab_load(dict, &v, NULL), TAP_OK);
     const int want[] = {3, 0, 4, 1};
@@ -116,7 +58,7 @@ Test(decode, prints_uid_tab_tokens_in_input_order_and_skips_a_broken_file, .init
         char *tab = strchr(line, '\t');
         cr_assert_not_null(tab, "no tab in '%s'", line);
         *tab = '\0';
-        cr_assert_str_eq(line, SAMPLES[want[i]]);
+        cr_assert_str_eq(line, tu_samples[want[i]]);
         int n = 0;
         for (char *tok = strtok(tab + 1, " "); tok; tok = strtok(NULL, " "), n++)
             cr_assert_geq(vocab_id(&v, tok), 1,
@@ -138,18 +80,18 @@ Test(decode, exit_status_is_1_when_nothing_decodes_and_2_on_bad_usage, .init = m
     char cmd[8192], out[4096], err[4096];
     const int broken[] = {-1};
     decode_cmd(cmd, sizeof cmd, "", broken, 1);
-    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1);
     cr_assert(strstr(err, "nothing could be decoded"), "%s", err);
     cr_assert_str_eq(out, "");
     const int one[] = {0};
     decode_cmd(cmd, sizeof cmd, "--beam 0", one, 1);
-    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
     snprintf(cmd, sizeof cmd, "%s/tap decode %s", TAP_BINARY_DIR, model);
-    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 2);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
     cr_assert(strstr(err, "expected MODEL.h5 and at least one INPUT"), "%s", err);
     snprintf(cmd, sizeof cmd, "%s/tap decode --dict %s /nonexistent/model.h5 %s/data/sample/test",
              TAP_BINARY_DIR, dict, tu_source_dir());
-    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1);
     cr_assert(strstr(err, "/nonexistent/model.h5"), "%s", err);
     // A dictionary of the wrong size is refused before decoding.
     char small[400];
@@ -159,13 +101,13 @@ Test(decode, exit_status_is_1_when_nothing_decodes_and_2_on_bad_usage, .init = m
     fclose(f);
     snprintf(cmd, sizeof cmd, "%s/tap decode --dict %s %s %s/data/sample/test", TAP_BINARY_DIR,
              small, model, tu_source_dir());
-    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 1);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1);
     cr_assert(strstr(err, "has 2 tokens but the model's vocabulary has 111"), "%s", err);
 }
 
 // Greedy decoding straight from decoder_step: argmax token each step until <eol> or max_len.
 static int greedy_reference(const char *inkml, int max_len, int32_t *tokens) {
-    TapConfig c = tiny_config();
+    TapConfig c = tu_tiny_config();
     ParamTable t;
     cr_assert_eq(params_layout(&c, &t, NULL), TAP_OK);
     float *w = malloc(t.n * sizeof *w);
@@ -221,15 +163,15 @@ Test(decode, beam_1_is_greedy_decoding, .init = make_model) {
     Vocab v;
     cr_assert_eq(vocab_load(dict, &v, NULL), TAP_OK);
     int eol_seen = 0;
-    for (int i = 0; i < N_SAMPLES; i++) {
+    for (int i = 0; i < TU_N_SAMPLES; i++) {
         char cmd[8192], out[8192], err[4096], path[600], want[4096] = "";
         decode_cmd(cmd, sizeof cmd, "--beam 1 --max-len 9", &i, 1);
-        cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
         sample_path(path, sizeof path, i);
         int32_t tok[MAX_LEN];
         int n = greedy_reference(path, MAX_LEN, tok);
         eol_seen += n < MAX_LEN;
-        int k = snprintf(want, sizeof want, "%s\t", SAMPLES[i]);
+        int k = snprintf(want, sizeof want, "%s\t", tu_samples[i]);
         for (int j = 0; j < n; j++)
             k += snprintf(want + k, sizeof want - (size_t)k, j ? " %s" : "%s",
                           vocab_token(&v, tok[j]));
@@ -244,9 +186,9 @@ Test(decode, one_and_two_threads_give_identical_output, .init = make_model) {
     char cmd[8192], one[65536], two[65536];
     const int idx[] = {0, 1, -1, 2, 3, 4, 0};
     decode_cmd(cmd, sizeof cmd, "--threads 1 --max-len 12", idx, 7);
-    cr_assert_eq(run(cmd, one, sizeof one, NULL, 0), 0);
+    cr_assert_eq(tu_run(cmd, one, sizeof one, NULL, 0), 0);
     decode_cmd(cmd, sizeof cmd, "--threads 2 --max-len 12", idx, 7);
-    cr_assert_eq(run(cmd, two, sizeof two, NULL, 0), 0);
+    cr_assert_eq(tu_run(cmd, two, sizeof two, NULL, 0), 0);
     cr_assert_str_eq(one, two);
     cr_assert_gt(strlen(one), 20);
 }
@@ -258,7 +200,7 @@ Test(decode, output_file_and_attention_files_are_written, .init = make_model) {
     snprintf(opts, sizeof opts, "-o %s --attention %s --max-len 9", outpath, attdir);
     const int idx[] = {0, 1};
     decode_cmd(cmd, sizeof cmd, opts, idx, 2);
-    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     cr_assert_str_eq(out, "", "stdout must stay empty with -o");
     char *hyp = tu_read_file(outpath, NULL);
     cr_assert_not_null(hyp);
@@ -339,10 +281,10 @@ Test(decode, hdf5_dataset_input_and_hdf5_references_for_eval, .init = make_model
     char cmd[8192], from_inkml[8192], from_h5[8192], err1[4096];
     const int idx[] = {0, 1, 2};
     decode_cmd(cmd, sizeof cmd, "--max-len 9", idx, 3);
-    cr_assert_eq(run(cmd, from_inkml, sizeof from_inkml, NULL, 0), 0);
+    cr_assert_eq(tu_run(cmd, from_inkml, sizeof from_inkml, NULL, 0), 0);
     snprintf(cmd, sizeof cmd, "%s/tap decode --dict %s --max-len 9 %s %s", TAP_BINARY_DIR, dict,
              model, h5);
-    cr_assert_eq(run(cmd, from_h5, sizeof from_h5, err1, sizeof err1), 0, "%s", err1);
+    cr_assert_eq(tu_run(cmd, from_h5, sizeof from_h5, err1, sizeof err1), 0, "%s", err1);
     cr_assert_str_eq(from_h5, from_inkml);
 
     char hyp[400], a[8192], b[8192];
@@ -351,9 +293,84 @@ Test(decode, hdf5_dataset_input_and_hdf5_references_for_eval, .init = make_model
     fputs(from_h5, hf);
     fclose(hf);
     snprintf(cmd, sizeof cmd, "%s/tap eval %s %s", TAP_BINARY_DIR, hyp, h5);
-    cr_assert_eq(run(cmd, a, sizeof a, err1, sizeof err1), 0, "%s", err1);
+    cr_assert_eq(tu_run(cmd, a, sizeof a, err1, sizeof err1), 0, "%s", err1);
     snprintf(cmd, sizeof cmd, "%s/tap eval %s %s", TAP_BINARY_DIR, hyp, reftsv);
-    cr_assert_eq(run(cmd, b, sizeof b, NULL, 0), 0);
+    cr_assert_eq(tu_run(cmd, b, sizeof b, NULL, 0), 0);
     cr_assert_str_eq(a, b);
     cr_assert(strstr(a, "expressions   3\n"), "%s", a);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// The README's main command decodes data/sample/test with data/model/small.h5 (beam 10): one line
+// per sample file, in file-name order, each uid<TAB>tokens of the vocabulary; the model must
+// be a trained one (WER under 100% on the sample; an untrained one stays far above).
+Test(decode, bundled_model_decodes_every_sample_test_file) {
+    const char *src = tu_source_dir();
+    char bundled[600], test_dir[600], cmd[8192], out[65536], err[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(dict, sizeof dict, "%s/data/dictionary.txt", src);
+    snprintf(bundled, sizeof bundled, "%s/data/model/small.h5", src);
+    snprintf(test_dir, sizeof test_dir, "%s/data/sample/test", src);
+    // The expected uids: the directory's *.inkml names, sorted as tap decode orders them.
+    DIR *d = opendir(test_dir);
+    cr_assert_not_null(d);
+    char *uids[64];
+    int n_uids = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n > 6 && !strcmp(e->d_name + n - 6, ".inkml") && n_uids < 64)
+            uids[n_uids++] = strndup(e->d_name, n - 6);
+    }
+    closedir(d);
+    qsort(uids, (size_t)n_uids, sizeof *uids, cmp_str);
+    cr_assert_eq(n_uids, 20, "data/sample/test should hold 20 InkML files");
+
+    snprintf(cmd, sizeof cmd, "%s/tap decode --beam 10 --dict %s %s %s", TAP_BINARY_DIR, dict,
+             bundled, test_dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(err, "20 decoded, 0 skipped"), "%s", err);
+    char hyp[400];
+    snprintf(hyp, sizeof hyp, "%s/hyp.tsv", dir);
+    FILE *hf = fopen(hyp, "w");
+    cr_assert_not_null(hf);
+    fputs(out, hf);
+    fclose(hf);
+
+    Vocab v;
+    cr_assert_eq(vocab_load(dict, &v, NULL), TAP_OK);
+    char *line = out;
+    int n_lines = 0, n_tokens = 0;
+    for (char *nl; (nl = strchr(line, '\n')); line = nl + 1, n_lines++) {
+        *nl = '\0';
+        cr_assert_lt(n_lines, 20, "more than 20 lines, extra: %s", line);
+        char *tab = strchr(line, '\t');
+        cr_assert_not_null(tab, "no tab in '%s'", line);
+        *tab = '\0';
+        cr_assert_str_eq(line, uids[n_lines], "line %d", n_lines + 1);
+        for (char *tok = strtok(tab + 1, " "); tok; tok = strtok(NULL, " "), n_tokens++)
+            cr_assert_geq(vocab_id(&v, tok), 1, "%s: '%s' is not a vocabulary token", line, tok);
+    }
+    cr_assert_eq(*line, '\0', "unterminated last line: %s", line);
+    cr_assert_eq(n_lines, 20);
+    cr_assert_gt(n_tokens, 20, "almost nothing was recognised (%d tokens)", n_tokens);
+    vocab_free(&v);
+    for (int i = 0; i < n_uids; i++) free(uids[i]);
+
+    // Scored against the sample's own labels (tap prep of the same files).
+    char ref[400], report[16384];
+    snprintf(ref, sizeof ref, "%s/ref.h5", dir);
+    snprintf(cmd, sizeof cmd, "%s/tap prep --quiet --dict %s %s -o %s", TAP_BINARY_DIR, dict,
+             test_dir, ref);
+    cr_assert_eq(tu_run(cmd, NULL, 0, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s/tap eval %s %s", TAP_BINARY_DIR, hyp, ref);
+    cr_assert_eq(tu_run(cmd, report, sizeof report, err, sizeof err), 0, "%s", err);
+    const char *w = strstr(report, "\nWER");
+    double wer = -1.0;
+    cr_assert(w && sscanf(w + 4, "%lf", &wer) == 1, "%s", report);
+    cr_assert(strstr(report, "expressions   20\n"), "%s", report);
+    cr_assert(wer >= 0.0 && wer < 100.0, "WER %.2f%% on the sample: not a trained model?\n%s",
+              wer, report);
 }

@@ -6,14 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "../../tools/recognize.c"
-#include "checkpoint.h"
-#include "params.h"
+#define TU_MODEL_HELPERS
 #include "test_util.h"
 
-static const char *const SAMPLES[] = {"18_em_0", "23_em_50", "27_em_101", "29_em_151", "32_em_204"};
 static char dir[256], model[300], dict[300];
 
 // The same tiny model as test_decode: peaked, with a push towards <eol>, so that the samples
@@ -22,56 +19,13 @@ static void make_model(void) {
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
     snprintf(model, sizeof model, "%s/tiny.h5", dir);
     snprintf(dict, sizeof dict, "%s/data/dictionary.txt", tu_source_dir());
-    TapConfig c = {.F = 9,
-                   .n_layers = 2,
-                   .H = {6, 5},
-                   .pool = {1, 1},
-                   .D = 7,
-                   .E = 8,
-                   .V = 111,
-                   .K = 5,
-                   .Q = 4,
-                   .gate = 1,
-                   .gamma = 0.1f};
-    ParamTable t;
-    cr_assert_eq(params_layout(&c, &t, NULL), TAP_OK);
-    float *w = malloc(t.n * sizeof *w);
-    TapRng rng;
-    rng_seed(&rng, 7);
-    params_init(&t, w, &rng);
-    for (size_t i = 0; i < t.n; i++) w[i] *= 40.0f;
-    params_bind(&t, w, "ff_logit_b")[0] += 1.0f;
-    CheckpointRole role = {"params", w};
-    TapError err;
-    cr_assert_eq(checkpoint_save(model, &c, &t, &role, 1, NULL, &err), TAP_OK, "%s", err.msg);
-    free(w);
-    params_free(&t);
+    tu_tiny_model(model);
 }
 
-// Runs cmd with stderr into dir/stderr.txt. Fontconfig (under cairo's text) keeps its caches
-// until exit, which LeakSanitizer reports in TAP_SANITIZE builds: that library is suppressed.
+// Runs cmd with stdout into out (NULL: discarded) and its stderr kept in last_stderr.
+static char last_stderr[16384];
 static int run(const char *cmd, char *out, size_t len) {
-    char full[8192], supp[300];
-    snprintf(supp, sizeof supp, "%s/lsan.supp", dir);
-    FILE *sf = fopen(supp, "w");
-    cr_assert_not_null(sf);
-    fputs("leak:libfontconfig\n", sf);
-    fclose(sf);
-    snprintf(full, sizeof full, "LSAN_OPTIONS=suppressions=%s %s 2>%s/stderr.txt", supp, cmd, dir);
-    FILE *p = popen(full, "r");
-    cr_assert_not_null(p);
-    size_t n = out ? fread(out, 1, len - 1, p) : 0;
-    if (out) out[n] = '\0';
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {}
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *stderr_text(void) {
-    char p[300];
-    snprintf(p, sizeof p, "%s/stderr.txt", dir);
-    return tu_read_file(p, NULL);
+    return tu_run(cmd, out, len, last_stderr, sizeof last_stderr);
 }
 
 // Decodes a PNG; returns its pixels (RGBA, malloc'd) or NULL, with its size.
@@ -92,16 +46,8 @@ static unsigned char *read_png(const char *path, int *w, int *h) {
 }
 
 static void samples_args(char *buf, size_t len, const int *idx, int n) {
-    size_t k = 0;
     buf[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        if (idx[i] < 0)
-            k += (size_t)snprintf(buf + k, len - k, " %s/tests/bad_inkml/truncated.inkml",
-                                  tu_source_dir());
-        else
-            k += (size_t)snprintf(buf + k, len - k, " %s/data/sample/test/%s.inkml",
-                                  tu_source_dir(), SAMPLES[idx[i]]);
-    }
+    tu_sample_args(buf, len, idx, n, "truncated.inkml");
 }
 
 Test(render_cmd, strokes_take_the_token_with_the_most_summed_attention) {
@@ -176,7 +122,7 @@ Test(render_cmd, writes_decodable_pngs_frames_and_an_index_with_errors_first, .i
         char uid[64];
         sscanf(line, "%63s", uid);
         int k = 0;
-        while (strcmp(SAMPLES[k], uid)) k++;
+        while (strcmp(tu_samples[k], uid)) k++;
         if (k == 2) {
             int n = 0;
             for (const char *c = strchr(line, '\t') + 1; *c; c++)
@@ -195,16 +141,14 @@ Test(render_cmd, writes_decodable_pngs_frames_and_an_index_with_errors_first, .i
              "%s/tap render --dict %s --max-len 9 --width 320 --frames --ref %s %s%s -o %s",
              TAP_BINARY_DIR, dict, ref, model, args, outdir);
     int rc = run(cmd, NULL, 0);
-    char *err = stderr_text();
-    cr_assert_not_null(err);
+    const char *err = last_stderr;
     if (rc != 0) cr_log_error("%s", err);
     cr_assert_eq(rc, 0);
     cr_assert(strstr(err, "truncated.inkml") && strstr(err, "4 pictures"), "%s", err);
-    free(err);
     for (int i = 0; i < 5; i++) {
         char png[500];
         int w, h;
-        snprintf(png, sizeof png, "%s/%s.png", outdir, SAMPLES[i]);
+        snprintf(png, sizeof png, "%s/%s.png", outdir, tu_samples[i]);
         unsigned char *px = read_png(png, &w, &h);
         if (i == 1) { // 23_em_50 was not asked for
             cr_assert_null(px);
@@ -270,8 +214,8 @@ Test(render_cmd, saved_attention_draws_the_same_picture_without_a_model, .init =
     for (int i = 0; i < 2; i++) {
         char a[500], b[500];
         int wa, ha, wb, hb;
-        snprintf(a, sizeof a, "%s/%s.png", p1, SAMPLES[idx[i]]);
-        snprintf(b, sizeof b, "%s/%s.png", p2, SAMPLES[idx[i]]);
+        snprintf(a, sizeof a, "%s/%s.png", p1, tu_samples[idx[i]]);
+        snprintf(b, sizeof b, "%s/%s.png", p2, tu_samples[idx[i]]);
         unsigned char *x = read_png(a, &wa, &ha), *y = read_png(b, &wb, &hb);
         cr_assert(x && y);
         cr_assert(wa == wb && ha == hb);
