@@ -137,7 +137,8 @@ int rec_inputs_collect(RecInputs *in, char *const *paths, int n_paths, TapError 
             StrList files = {0};
             rc = walk_dir(paths[p], &files, err);
             if (rc == TAP_OK) {
-                qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_cstr);
+                if (files.n > 1) // qsort(NULL, 0, ...) is undefined
+                    qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_cstr);
                 for (int i = 0; i < files.n && rc == TAP_OK; i++)
                     if (push_item(in, &cap, NULL, files.v[i], -1, 0))
                         rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");

@@ -103,6 +103,12 @@ Test(decode, exit_status_is_1_when_nothing_decodes_and_2_on_bad_usage, .init = m
              small, model, tu_source_dir());
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1);
     cr_assert(strstr(err, "has 2 tokens but the model's vocabulary has 111"), "%s", err);
+    // A directory without InkML files is no input at all.
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/empty && %s/tap decode --dict %s %s %s/empty", dir,
+             TAP_BINARY_DIR, dict, model, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "tap decode: error: no InkML files or expressions in the inputs"), "%s",
+              err);
 }
 
 // Greedy decoding straight from decoder_step: argmax token each step until <eol> or max_len.
