@@ -35,5 +35,6 @@ int config_check(const TapConfig *c, TapError *err) {
     if (c->Q < 1 || c->Q > 8192) return tap_error_set(err, TAP_ERR_ARG, "config: Q=%d out of range", c->Q);
     if (c->gate != 0 && c->gate != 1) return tap_error_set(err, TAP_ERR_ARG, "config: gate=%d", c->gate);
     if (!(c->gamma >= 0.0f)) return tap_error_set(err, TAP_ERR_ARG, "config: gamma must be >= 0");
+    if (c->threads < 0) return tap_error_set(err, TAP_ERR_ARG, "config: threads=%d", c->threads);
     return TAP_OK;
 }

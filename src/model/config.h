@@ -19,6 +19,11 @@ typedef struct {
     int Q;                   // coverage filters (TAP: dim_dec = 256)
     int gate;                // 1 = TAP v2 "when to attend" gate; 0 = v1 coverage attention
     float gamma;             // weight of the attention-guidance loss (TAP: 0.1)
+    // Run-time setting, not architecture (never saved): the one thread count of src/model.
+    // >= 2 runs the two directions of every bidirectional encoder layer (forward and backward
+    // pass) on two threads with OpenBLAS at one thread inside; 0 or 1 runs them in turn.
+    // Results are bit-identical either way. tap train, tap decode and bench/ set it.
+    int threads;
 } TapConfig;
 
 void config_default(TapConfig *c);             // TAP's dims

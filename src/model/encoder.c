@@ -3,6 +3,8 @@
 // and leaves odd steps at zero.
 #include "encoder.h"
 
+#include <cblas.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,6 +59,7 @@ static size_t layout(EncoderState *s, const TapConfig *c, float *mem, int T, int
     s->T = T;
     s->B = B;
     s->C = config_context_dim(c);
+    s->threads = c->threads;
     size_t n = 0;
     int Tl = T, Fl = c->F;
     for (int l = 0; l < c->n_layers; l++) {
@@ -98,17 +101,80 @@ void encoder_bind(EncoderState *s, const TapConfig *c, float *mem, int T, int B)
     layout(s, c, mem, T, B);
 }
 
-size_t encoder_scratch_floats(const TapConfig *c, int T, int B) {
-    size_t gru = 0, wide = 0;
-    int Tl = T;
-    for (int l = 0; l < c->n_layers; l++) {
-        size_t g = gru_scratch_floats(Tl, B, c->H[l]);
-        size_t w = (size_t)Tl * B * 2 * c->H[l]; // dcat of this layer and dx of the next
-        if (g > gru) gru = g;
-        if (w > wide) wide = w;
-        if (c->pool[l]) Tl = (Tl + 1) / 2;
+// Largest GRU scratch and largest (Tl, B, ·) gradient buffer over the layers of a bound (or
+// laid out) state; the buffer holds a layer's dcat (2H wide) or its input gradient (Fl wide).
+static void scratch_sizes(const EncoderState *s, size_t *gru, size_t *wide) {
+    *gru = *wide = 0;
+    for (int l = 0; l < s->n_layers; l++) {
+        const int Tl = s->Tl[l], H = s->H[l], Fl = s->Fl[l];
+        size_t g = gru_scratch_floats(Tl, s->B, H);
+        size_t w = (size_t)Tl * s->B * (size_t)(Fl > 2 * H ? Fl : 2 * H);
+        if (g > *gru) *gru = g;
+        if (w > *wide) *wide = w;
     }
-    return gru + 3 * wide;
+}
+
+size_t encoder_scratch_floats(const TapConfig *c, int T, int B) {
+    EncoderState s;
+    layout(&s, c, NULL, T, B);
+    size_t gru, wide;
+    scratch_sizes(&s, &gru, &wide);
+    return 2 * gru + 4 * wide;
+}
+
+// ---------------------------------------------------------------------------- two directions
+// One direction of one layer, forward or backward. The two jobs of a layer write disjoint
+// memory (own cache, own half of cat, own gradients, own scratch and input gradient).
+typedef struct {
+    const GruParams *p;
+    GruCache *cache;        // forward fills it
+    const GruCache *kept;   // backward reads it
+    const float *in, *mask; // (Tl, B, Fl), (Tl, B) or NULL
+    int T, B, F, H, reverse;
+    float *cat;             // forward: (Tl, B, 2H) with this direction's half at column `half`
+    int half;
+    const float *dout;      // backward: (Tl, B, 2H) dcat, this direction's half at column `half`
+    float *scratch;         // gru_scratch_floats
+    GruGrads *g;            // or NULL
+    float *dx;              // (Tl, B, Fl) zeroed, or NULL
+    int backward;
+} DirJob;
+
+static void dir_run(DirJob *j) {
+    if (j->backward) {
+        gru_backward(j->p, j->kept, j->in, j->mask, j->dout + j->half, 2 * j->H, j->T, j->B,
+                     j->F, j->H, j->scratch, j->g, j->dx, NULL);
+        return;
+    }
+    gru_forward(j->p, j->in, j->mask, NULL, j->T, j->B, j->F, j->H, j->reverse, j->cache);
+    const float *h = gru_output(j->cache); // (Tl, B, H)
+    const size_t H = (size_t)j->H;
+    for (size_t i = 0; i < (size_t)j->T * j->B; i++)
+        memcpy(j->cat + i * 2 * H + j->half, h + i * H, H * sizeof *h);
+}
+
+static void *dir_main(void *arg) {
+    dir_run(arg);
+    return NULL;
+}
+
+// Both directions of a layer: on two threads when threads >= 2 (OpenBLAS at one thread while
+// they run, since two threaded GEMM calls would fight over two cores), else one after the other.
+static void dir_pair(DirJob *a, DirJob *b, int threads) {
+    if (threads >= 2) {
+        const int blas = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        pthread_t tid;
+        int started = pthread_create(&tid, NULL, dir_main, b) == 0;
+        dir_run(a);
+        if (started) pthread_join(tid, NULL);
+        openblas_set_num_threads(blas);
+        if (started) return;
+        dir_run(b); // no thread to be had: same work, in turn
+        return;
+    }
+    dir_run(a);
+    dir_run(b);
 }
 
 void encoder_forward(const EncoderParams *p, const float *x, const float *x_mask, EncoderState *s) {
@@ -118,14 +184,15 @@ void encoder_forward(const EncoderParams *p, const float *x, const float *x_mask
     for (int l = 0; l < s->n_layers; l++) {
         const int Tl = s->Tl[l], H = s->H[l], Fl = s->Fl[l];
         const float *m = s->mask[l];
-        gru_forward(&p->fwd[l], in, m, NULL, Tl, B, Fl, H, 0, &s->fwd[l]);
-        gru_forward(&p->rev[l], in, m, NULL, Tl, B, Fl, H, 1, &s->rev[l]);
-        const float *hf = gru_output(&s->fwd[l]), *hr = gru_output(&s->rev[l]); // (Tl, B, H)
         float *cat = s->cat[l];
-        for (size_t i = 0; i < (size_t)Tl * B; i++) {
-            memcpy(cat + i * 2 * H, hf + i * H, (size_t)H * sizeof *cat);
-            memcpy(cat + i * 2 * H + H, hr + i * H, (size_t)H * sizeof *cat);
-        }
+        DirJob f = {.p = &p->fwd[l], .cache = &s->fwd[l], .in = in, .mask = m, .T = Tl, .B = B,
+                    .F = Fl, .H = H, .reverse = 0, .cat = cat, .half = 0};
+        DirJob r = f;
+        r.p = &p->rev[l];
+        r.cache = &s->rev[l];
+        r.reverse = 1;
+        r.half = H;
+        dir_pair(&f, &r, s->threads);
         if (s->pool[l]) {
             const int Tn = s->Tl[l + 1];
             const size_t row = (size_t)B * 2 * H;
@@ -149,20 +216,17 @@ void encoder_forward(const EncoderParams *p, const float *x, const float *x_mask
 }
 
 // Backward, layer by layer from the top: dout (gradient of the layer output) → dcat (scatter to
-// even steps when pooled) → both GRUs' backward, which add into din, the next layer down's dout.
+// even steps when pooled) → both GRUs' backward, each into its own input gradient, whose sum
+// is the next layer down's dout.
 void encoder_backward(const EncoderParams *p, const EncoderState *s, const float *x,
                       const float *dctx, float *scratch, EncoderGrads *g, float *dx) {
     const int B = s->B;
-    size_t gru = 0, wide = 0;
-    for (int l = 0; l < s->n_layers; l++) {
-        size_t gs = gru_scratch_floats(s->Tl[l], B, s->H[l]);
-        size_t w = (size_t)s->Tl[l] * B * 2 * s->H[l];
-        if (gs > gru) gru = gs;
-        if (w > wide) wide = w;
-    }
-    float *gs = scratch;                                     // GRU backward scratch
-    float *dcat_buf = gs + gru;                              // (Tl, B, 2H)
+    size_t gru, wide;
+    scratch_sizes(s, &gru, &wide);
+    float *gs[2] = {scratch, scratch + gru};            // GRU backward scratch per direction
+    float *dcat_buf = scratch + 2 * gru;                // (Tl, B, 2H)
     float *ping[2] = {dcat_buf + wide, dcat_buf + 2 * wide}; // (Tl, B, Fl) input gradients
+    float *drev = dcat_buf + 3 * wide;                  // (Tl, B, Fl) reverse direction's part
     const float *dout = dctx;
     for (int l = s->n_layers - 1; l >= 0; l--) {
         const int Tl = s->Tl[l], H = s->H[l], Fl = s->Fl[l];
@@ -175,19 +239,25 @@ void encoder_backward(const EncoderParams *p, const EncoderState *s, const float
                        row * sizeof *dcat_buf);
             dcat = dcat_buf;
         }
-        float *din = NULL;
-        if (l > 0) {
-            din = ping[l & 1];
-            memset(din, 0, (size_t)Tl * B * Fl * sizeof *din);
-        } else {
-            din = dx;
-        }
-        if (l > 0 || dx || g) {
-            const float *in = l == 0 ? x : s->out[l - 1];
-            gru_backward(&p->fwd[l], &s->fwd[l], in, s->mask[l], dcat, 2 * H, Tl, B, Fl, H, gs,
-                         g ? &g->fwd[l] : NULL, din, NULL);
-            gru_backward(&p->rev[l], &s->rev[l], in, s->mask[l], dcat + H, 2 * H, Tl, B, Fl, H, gs,
-                         g ? &g->rev[l] : NULL, din, NULL);
+        const size_t nin = (size_t)Tl * B * Fl;
+        float *din = l > 0 ? ping[l & 1] : dx; // (Tl, B, Fl) or NULL
+        if (l > 0) memset(din, 0, nin * sizeof *din);
+        if (din) memset(drev, 0, nin * sizeof *drev);
+        if (din || g) {
+            DirJob f = {.p = &p->fwd[l], .kept = &s->fwd[l],
+                        .in = l == 0 ? x : s->out[l - 1], .mask = s->mask[l], .T = Tl, .B = B,
+                        .F = Fl, .H = H, .dout = dcat, .half = 0, .scratch = gs[0],
+                        .g = g ? &g->fwd[l] : NULL, .dx = din, .backward = 1};
+            DirJob r = f;
+            r.p = &p->rev[l];
+            r.kept = &s->rev[l];
+            r.half = H;
+            r.scratch = gs[1];
+            r.g = g ? &g->rev[l] : NULL;
+            r.dx = din ? drev : NULL;
+            dir_pair(&f, &r, s->threads);
+            if (din)
+                for (size_t i = 0; i < nin; i++) din[i] += drev[i];
         }
         dout = din;
     }

@@ -30,6 +30,7 @@ void encoder_grads_bind(EncoderGrads *g, const TapConfig *c, const ParamTable *t
 // Activations of one batch, bound per batch from a caller buffer of encoder_floats(c, T, B).
 typedef struct {
     int n_layers, T, B, S, C;
+    int threads; // TapConfig.threads at bind time: >= 2 runs the two directions concurrently
     int Tl[TAP_MAX_LAYERS + 1]; // steps entering layer l; Tl[n_layers] = S
     int Fl[TAP_MAX_LAYERS];     // input width of layer l (F, then 2·H[l−1])
     int H[TAP_MAX_LAYERS], pool[TAP_MAX_LAYERS];
@@ -44,7 +45,8 @@ typedef struct {
 
 size_t encoder_floats(const TapConfig *c, int T, int B);
 void encoder_bind(EncoderState *s, const TapConfig *c, float *mem, int T, int B);
-// Backward scratch for encoder_backward.
+// Backward scratch for encoder_backward: a GRU scratch and an input-gradient buffer per
+// direction (the directions may run concurrently, so they share no writable memory).
 size_t encoder_scratch_floats(const TapConfig *c, int T, int B);
 
 // x (T, B, F), x_mask (T, B) or NULL. Fills s (bound for this T, B); s->ctx, s->ctx_mask.
@@ -52,7 +54,9 @@ size_t encoder_scratch_floats(const TapConfig *c, int T, int B);
 void encoder_forward(const EncoderParams *p, const float *x, const float *x_mask, EncoderState *s);
 
 // dctx (S, B, C). Adds into g (NULL: no weight gradients) and dx (T, B, F) (or NULL).
-// scratch: encoder_scratch_floats(c, T, B) floats.
+// scratch: encoder_scratch_floats(c, T, B) floats. Each layer's input gradient is the forward
+// direction's plus the reverse direction's, summed in that order after both finish, so the
+// result does not depend on s->threads.
 void encoder_backward(const EncoderParams *p, const EncoderState *s, const float *x,
                       const float *dctx, float *scratch, EncoderGrads *g, float *dx);
 

@@ -1,6 +1,7 @@
 // Bidirectional pooled encoder: shapes and pooled mask, independence of a sequence's valid
 // annotations from batch padding, and central differences for x and every encoder tensor
 // (found by walking the parameter table) with truncating masks and pooling after two layers.
+#include <cblas.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -43,9 +44,10 @@ typedef struct {
     float *R; // (S, B, C)
 } Fixture;
 
-static void fixture_init(Fixture *f, int t_len, int b_len) {
+static void fixture_init_threads(Fixture *f, int t_len, int b_len, int threads) {
     TapError err;
     f->cfg = tiny_config();
+    f->cfg.threads = threads;
     cr_assert(params_layout(&f->cfg, &f->table, &err) == TAP_OK, "%s", err.msg);
     f->w = malloc(f->table.n * sizeof(float));
     f->g = calloc(f->table.n, sizeof(float));
@@ -63,6 +65,8 @@ static void fixture_init(Fixture *f, int t_len, int b_len) {
     f->R = malloc(nr * sizeof(float));
     tu_fill_normal(f->R, nr, 1.0f, 23);
 }
+
+static void fixture_init(Fixture *f, int t_len, int b_len) { fixture_init_threads(f, t_len, b_len, 1); }
 
 static void fixture_free(Fixture *f) {
     free(f->w);
@@ -124,9 +128,9 @@ Test(encoder, padding_does_not_change_the_valid_annotations) {
     fixture_free(&g);
 }
 
-Test(encoder, backward_matches_central_differences_for_x_and_every_tensor) {
+static void check_central_differences(int threads) {
     Fixture f;
-    fixture_init(&f, T, B);
+    fixture_init_threads(&f, T, B, threads);
     encoder_forward(&f.p, f.x, f.mask, &f.s);
     EncoderGrads eg;
     encoder_grads_bind(&eg, &f.cfg, &f.table, f.g);
@@ -151,6 +155,50 @@ Test(encoder, backward_matches_central_differences_for_x_and_every_tensor) {
     for (int t = LEN1; t < T; t++)
         for (int k = 0; k < 3; k++) cr_assert(dx[(t * B + 1) * 3 + k] == 0.0f);
     fixture_free(&f);
+}
+
+Test(encoder, backward_matches_central_differences_for_x_and_every_tensor) {
+    check_central_differences(1);
+}
+
+Test(encoder, backward_on_two_threads_matches_central_differences) { check_central_differences(2); }
+
+// Forward output, every weight gradient and dx of one (T, B) batch at a given thread count.
+static void run_once(int threads, int t_len, int b_len, float **ctx, float **g, float **dx) {
+    Fixture f;
+    fixture_init_threads(&f, t_len, b_len, threads);
+    encoder_forward(&f.p, f.x, f.mask, &f.s);
+    size_t nc = (size_t)f.s.S * b_len * f.s.C, nx = (size_t)t_len * b_len * 3;
+    *ctx = malloc(nc * sizeof(float));
+    memcpy(*ctx, f.s.ctx, nc * sizeof(float));
+    EncoderGrads eg;
+    encoder_grads_bind(&eg, &f.cfg, &f.table, f.g);
+    *dx = calloc(nx, sizeof(float));
+    encoder_backward(&f.p, &f.s, f.x, f.R, f.scratch, &eg, *dx);
+    *g = f.g;
+    f.g = NULL;
+    fixture_free(&f);
+}
+
+Test(encoder, two_threads_give_bit_identical_outputs_and_gradients) {
+    Fixture f;
+    fixture_init(&f, T, B);
+    size_t n = f.table.n, nc = (size_t)f.s.S * B * f.s.C;
+    fixture_free(&f);
+    float *ctx[2], *g[2], *dx[2];
+    openblas_set_num_threads(2);
+    run_once(1, T, B, &ctx[0], &g[0], &dx[0]);
+    run_once(2, T, B, &ctx[1], &g[1], &dx[1]);
+    // the concurrent part runs OpenBLAS at one thread and restores the caller's setting
+    cr_assert_eq(openblas_get_num_threads(), 2);
+    openblas_set_num_threads(1);
+    cr_assert(memcmp(ctx[0], ctx[1], nc * sizeof(float)) == 0, "ctx differs");
+    cr_assert(memcmp(g[0], g[1], n * sizeof(float)) == 0, "weight gradients differ");
+    cr_assert(memcmp(dx[0], dx[1], (size_t)T * B * 3 * sizeof(float)) == 0, "dx differs");
+    int nonzero = 0;
+    for (size_t i = 0; i < n; i++) nonzero += g[0][i] != 0.0f;
+    cr_assert(nonzero > 0);
+    for (int k = 0; k < 2; k++) free(ctx[k]), free(g[k]), free(dx[k]);
 }
 
 Test(encoder, backward_adds_into_existing_gradients) {

@@ -139,6 +139,36 @@ Test(model, gradient_without_gate_or_alignment_matches_central_differences) {
     check_whole_model(0, 0);
 }
 
+// The thread count is a run-time setting on the config (m.cfg.threads); 2 threads run the
+// encoder's directions concurrently and must not change a single bit of the cost or gradient.
+Test(model, two_threads_give_the_same_cost_and_gradient_bit_for_bit) {
+    TapConfig c = tiny_config();
+    c.H[0] = 24; // wide enough for sgemm (not sgemv) paths in both directions
+    c.H[1] = 20;
+    const int lens_x[] = {40, 27, 33}, lens_y[] = {6, 4, 5};
+    Batch b;
+    batch_make(&b, c.F, c.V, lens_x, lens_y, 3, 43);
+    TapModel m;
+    TapError err;
+    cr_assert(model_init(&m, &c, b.T, b.L, b.B, 9, &err) == TAP_OK, "%s", err.msg);
+    tu_fill_normal(m.w, m.table.n, 0.3f, 44);
+    double cost[2];
+    float *g[2];
+    for (int k = 0; k < 2; k++) {
+        m.cfg.threads = k + 1;
+        cr_assert(model_loss(&m, &b.mb, NULL, &cost[k], &err) == TAP_OK, "%s", err.msg);
+        model_backward(&m);
+        g[k] = malloc(m.table.n * sizeof(float));
+        memcpy(g[k], m.g, m.table.n * sizeof(float));
+    }
+    cr_assert(cost[0] == cost[1], "cost %.17g vs %.17g", cost[0], cost[1]);
+    cr_assert(memcmp(g[0], g[1], m.table.n * sizeof(float)) == 0, "gradients differ");
+    free(g[0]);
+    free(g[1]);
+    model_free(&m);
+    batch_free(&b);
+}
+
 Test(model, fresh_tap_model_predicts_nearly_uniform_tokens) {
     TapConfig c;
     config_default(&c);
