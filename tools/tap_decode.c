@@ -93,6 +93,7 @@ int tap_decode_main(int argc, char **argv) {
         goto done;
     }
     if (of.f) run.out = of.f;
+    rs.m.cfg.threads = rs.opt.threads >= 2 * rs.in.n ? 2 : 1; // spare cores: encoder directions
     run.pool = rs.pool;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -458,6 +458,7 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     if (t->n_rep < 1) t->n_rep = 1;
     t->blas_threads = t->n_rep > 1 ? 1 : threads;
     openblas_set_num_threads(t->blas_threads);
+    t->model.cfg.threads = t->n_rep > 1 ? 1 : threads; // replicas own the cores, else directions
     if (t->n_rep > 1) {
         int share_B = (t->tb.max_B + t->n_rep - 1) / t->n_rep;
         for (int k = 0; k < t->n_rep; k++)
