@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define TU_MODEL_HELPERS
 #include "checkpoint.h"
@@ -379,4 +381,35 @@ Test(decode, bundled_model_decodes_every_sample_test_file) {
     cr_assert(strstr(report, "expressions   20\n"), "%s", report);
     cr_assert(wer >= 0.0 && wer < 100.0, "WER %.2f%% on the sample: not a trained model?\n%s",
               wer, report);
+}
+
+static int count_entries(const char *path) {
+    DIR *d = opendir(path);
+    cr_assert_not_null(d, "%s", path);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+// tu_tmpdir's directories go when the test process that made them ends (they used to pile up in
+// /tmp by the thousand): this binary runs one of its own tests with TMPDIR pointing to an empty
+// directory, which is empty again afterwards, and keeps them with TAP_KEEP_TMP=1.
+Test(decode, temporary_directories_are_removed_when_a_test_process_ends) {
+    char self[4096], base[400], cmd[8192], err[16384];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    cr_assert_gt(len, 0);
+    self[len] = '\0';
+    snprintf(base, sizeof base, "%s/tmp", tu_tmpdir());
+    cr_assert_eq(mkdir(base, 0700), 0);
+    const char *filter = "--filter 'decode/output_file_and_attention_files_are_written'";
+    // BXFI_MAP would make the child binary a sandboxed worker of this run, not a runner.
+    snprintf(cmd, sizeof cmd, "env -u BXFI_MAP TMPDIR=%s %s %s", base, self, filter);
+    cr_assert_eq(tu_run(cmd, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(err, "Passing: 1"), "%s", err);
+    cr_assert_eq(count_entries(base), 0, "temporary directories were left in %s", base);
+    snprintf(cmd, sizeof cmd, "env -u BXFI_MAP TAP_KEEP_TMP=1 TMPDIR=%s %s %s", base, self,
+             filter);
+    cr_assert_eq(tu_run(cmd, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_geq(count_entries(base), 2, "TAP_KEEP_TMP=1 kept nothing");
 }
