@@ -2,6 +2,8 @@
 // label token ids and per-token stroke alignments. Files are parsed and featurised in parallel
 // (pthreads) and written in input order by the main thread, so the output is deterministic.
 // A bad input file costs one line on stderr and is skipped; the summary counts skips by reason.
+// The label is the LaTeX truth or, when that is missing, malformed or outside the dictionary, the
+// MathML truth (src/data/mathml.h), with a warning line naming the file, the reason and the result.
 // Exit: 0 when something was converted and written, 1 when nothing was or the output failed,
 // 2 on bad usage. The output appears under its name only when complete (PATH.tmp + rename).
 #include <dirent.h>
@@ -22,6 +24,7 @@
 #include "feature.h"
 #include "inkml.h"
 #include "latex.h"
+#include "mathml.h"
 #include "tsv.h"
 #include "vocab.h"
 
@@ -154,7 +157,8 @@ static int add_list(PathList *out, const char *list, char *msg, size_t len) {
 
 typedef struct {
     int done, reason, mapped;
-    char msg[700]; // the skip line, or a warning for a converted file
+    int from_mathml; // the label came from the MathML truth (msg says why)
+    char msg[2048];  // the skip line, or a warning for a converted file
     char *uid;
     Features feat;
     int n_strokes, n_tokens;
@@ -204,16 +208,29 @@ static int label_tokens(const Prep *p, const InkmlDoc *doc, const char *path, To
             }
         return 0;
     }
-    if (!doc->truth) {
-        r->reason = REASON_NO_TRUTH;
-        snprintf(r->msg, sizeof r->msg, "%s: missing truth (no <annotation type=\"truth\">%s)",
-                 path, p->labels ? " and no --labels entry" : "");
+    // The LaTeX truth, or the MathML truth when the LaTeX is missing, malformed or out of
+    // the dictionary (--unknown map applies only when neither is in the dictionary).
+    TruthSource src;
+    char note[900];
+    if (mathml_choose_truth(doc, p->vocab, tl, &src, note, sizeof note, &err) != TAP_OK) {
+        r->reason = err.code == TAP_ERR_NOMEM ? REASON_NOMEM
+                    : doc->truth            ? REASON_LATEX
+                                            : REASON_NO_TRUTH;
+        if (!doc->truth && doc->n_mathml == 0)
+            snprintf(r->msg, sizeof r->msg,
+                     "%s: missing truth (no <annotation type=\"truth\">, no MathML%s)", path,
+                     p->labels ? ", no --labels entry" : "");
+        else
+            snprintf(r->msg, sizeof r->msg, "%s: uid %s: %s", path, doc->uid, err.msg);
         return -1;
     }
-    if (latex_tokenize(doc->truth, tl, &err) != TAP_OK) {
-        r->reason = err.code == TAP_ERR_NOMEM ? REASON_NOMEM : REASON_LATEX;
-        snprintf(r->msg, sizeof r->msg, "%s: bad LaTeX truth: %s", path, err.msg);
-        return -1;
+    if (src == TRUTH_MATHML) {
+        char toks[600];
+        token_list_join(tl, toks, sizeof toks);
+        r->from_mathml = 1;
+        snprintf(r->msg, sizeof r->msg, "%s: uid %s: %s: %s", path, doc->uid, note, toks);
+    } else if (note[0]) {
+        snprintf(r->msg, sizeof r->msg, "%s", note); // appended to the unknown-token line
     }
     return 0;
 }
@@ -227,7 +244,7 @@ static int token_ids(const Prep *p, const TokenList *tl, const char *path, Resul
         snprintf(r->msg, sizeof r->msg, "%s: out of memory", path);
         return -1;
     }
-    char unknown[400] = "";
+    char unknown[400] = "", why_not_mathml[600];
     size_t used = 0;
     int n_unknown = 0;
     for (int i = 0; i < tl->n; i++) {
@@ -240,17 +257,19 @@ static int token_ids(const Prep *p, const TokenList *tl, const char *path, Resul
         r->tokens[i] = p->map_id;
     }
     if (n_unknown == 0) return 0;
+    // label_tokens left a note on why the MathML truth did not replace these tokens
+    snprintf(why_not_mathml, sizeof why_not_mathml, "%s%.580s", r->msg[0] ? "; " : "", r->msg);
     if (p->map_id < 0) {
         r->reason = REASON_UNKNOWN_TOKEN;
         snprintf(
             r->msg, sizeof r->msg,
-            "%s: uid %s: unknown token%s %s (not in %s; --unknown map --map-token T maps them)",
-            path, r->uid, n_unknown > 1 ? "s" : "", unknown, p->o->dict);
+            "%s: uid %s: unknown token%s %s (not in %s; --unknown map --map-token T maps them)%s",
+            path, r->uid, n_unknown > 1 ? "s" : "", unknown, p->o->dict, why_not_mathml);
         return -1;
     }
     r->mapped = n_unknown;
-    snprintf(r->msg, sizeof r->msg, "%s: uid %s: unknown token%s %s mapped to '%s'", path, r->uid,
-             n_unknown > 1 ? "s" : "", unknown, p->o->map_token);
+    snprintf(r->msg, sizeof r->msg, "%s: uid %s: unknown token%s %s mapped to '%s'%s", path,
+             r->uid, n_unknown > 1 ? "s" : "", unknown, p->o->map_token, why_not_mathml);
     return 0;
 }
 
@@ -353,7 +372,10 @@ int tap_prep_main(int argc, char **argv) {
     };
     const CliSpec spec = {
         "prep", "[options] INPUT... -o OUT.h5",
-        "Convert InkML files and directories (searched for *.inkml) to an HDF5 dataset.", opts,
+        "Convert InkML files and directories (searched for *.inkml) to an HDF5 dataset. Labels are "
+        "the LaTeX truth, or the MathML truth when the LaTeX is missing, malformed or outside the "
+        "dictionary (one warning line per such file).",
+        opts,
         (int)(sizeof opts / sizeof opts[0])};
     char **args = expand_short(argc, argv), **pos = NULL, msg[1024] = "";
     int n_pos = 0;
@@ -459,7 +481,7 @@ int tap_prep_main(int argc, char **argv) {
         if (pthread_create(&th[started], NULL, worker, &p)) break;
 
     double t0 = now_s(), last_report = t0;
-    size_t counts[REASON_COUNT] = {0}, n_seen = 0, mapped = 0;
+    size_t counts[REASON_COUNT] = {0}, n_seen = 0, mapped = 0, from_mathml = 0;
     int write_failed = started == 0;
     if (started == 0) fprintf(stderr, "tap prep: error: cannot start threads\n");
     for (size_t i = 0; i < inputs.n && !write_failed; i++) {
@@ -482,8 +504,9 @@ int tap_prep_main(int argc, char **argv) {
         if (r->reason != REASON_OK) {
             fprintf(stderr, "tap prep: skipping %s\n", r->msg);
         } else {
-            if (r->mapped) fprintf(stderr, "tap prep: warning: %s\n", r->msg);
+            if (r->mapped || r->from_mathml) fprintf(stderr, "tap prep: warning: %s\n", r->msg);
             mapped += (size_t)r->mapped;
+            from_mathml += (size_t)r->from_mathml;
             DatasetEntry e = {.uid = r->uid,
                               .source = inputs.v[i],
                               .n_rows = r->feat.n_rows,
@@ -572,6 +595,10 @@ int tap_prep_main(int argc, char **argv) {
         }
     printf("%s\n", skipped ? ")" : "");
     if (mapped) printf("tap prep: %zu unknown tokens mapped to '%s'\n", mapped, o.map_token);
+    if (from_mathml)
+        printf("tap prep: %zu label%s taken from the MathML truth (LaTeX truth missing, malformed "
+               "or outside the dictionary; see the warnings)\n",
+               from_mathml, from_mathml > 1 ? "s" : "");
     fflush(stdout);
     goto done;
 

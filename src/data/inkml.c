@@ -16,7 +16,17 @@
 
 #define NS_SEP '|'
 
-typedef enum { EL_OTHER, EL_INK, EL_TRACE, EL_GROUP, EL_VIEW, EL_ANN_TRUTH, EL_ANN_XML } ElKind;
+typedef enum {
+    EL_OTHER,
+    EL_INK,
+    EL_TRACE,
+    EL_GROUP,
+    EL_VIEW,
+    EL_ANN_TRUTH,
+    EL_ANN_XML,
+    EL_MATHML_ROOT, // the expression's <annotationXML type="truth">
+    EL_MATHML,      // an element inside it
+} ElKind;
 
 typedef struct {
     char *p;
@@ -55,6 +65,11 @@ typedef struct {
     int *sym_nrefs;   // (n_symbols)
     int cap_sym_refs, cap_sym_nrefs;
     int truth_done;
+    // MathML being captured: open nodes (innermost last) and the last child of each
+    int *ml_open, *ml_last;
+    int n_ml_open, cap_ml_open, cap_ml_last, cap_mathml;
+    Buf ml_text; // text of the innermost open node
+    int ml_done;
 } Ctx;
 
 static const char *fail_names[INKML_FAIL_COUNT] = {
@@ -276,6 +291,58 @@ static void parse_trace_text(Ctx *c, const char *id) {
     if (n == 0) fail(c, INKML_FAIL_NO_INK, TAP_ERR_FORMAT, "trace '%s' is empty", idq);
 }
 
+// ----------------------------------------------------------------------------- MathML
+
+// A new element inside the MathML: linked as the last child of the innermost open one (or as
+// the last top-level node), and opened.
+static void mathml_open(Ctx *c, const char *name, const char *id) {
+    InkmlDoc *d = c->doc;
+    if (grow((void **)&d->mathml, &c->cap_mathml, d->n_mathml + 1, sizeof *d->mathml) ||
+        grow((void **)&c->ml_open, &c->cap_ml_open, c->n_ml_open + 1, sizeof *c->ml_open) ||
+        grow((void **)&c->ml_last, &c->cap_ml_last, c->n_ml_open + 2, sizeof *c->ml_last)) {
+        fail_nomem(c);
+        return;
+    }
+    int k = d->n_mathml;
+    MathmlNode *m = &d->mathml[k];
+    *m = (MathmlNode){.first_child = -1, .next_sibling = -1};
+    d->n_mathml++;
+    if (!(m->name = dup_str(name)) || (id && !(m->id = dup_str(id)))) {
+        fail_nomem(c);
+        return;
+    }
+    // ml_last[0] is the last top-level node, ml_last[i + 1] the last child of ml_open[i]
+    if (c->n_ml_open == 0 && k == 0) c->ml_last[0] = -1;
+    int prev = c->ml_last[c->n_ml_open];
+    if (prev >= 0)
+        d->mathml[prev].next_sibling = k;
+    else if (c->n_ml_open > 0)
+        d->mathml[c->ml_open[c->n_ml_open - 1]].first_child = k;
+    c->ml_last[c->n_ml_open] = k;
+    c->ml_open[c->n_ml_open++] = k;
+    c->ml_last[c->n_ml_open] = -1;
+    text_reset(&c->ml_text);
+}
+
+// Closes the innermost MathML element; a leaf keeps its text without surrounding blanks.
+static void mathml_close(Ctx *c) {
+    if (c->n_ml_open == 0) return;
+    MathmlNode *m = &c->doc->mathml[c->ml_open[--c->n_ml_open]];
+    if (m->first_child < 0) {
+        const char *s = c->ml_text.p ? c->ml_text.p : "";
+        size_t n = c->ml_text.n;
+        while (n > 0 && is_space(*s)) s++, n--;
+        while (n > 0 && is_space(s[n - 1])) n--;
+        if (!(m->text = malloc(n + 1))) {
+            fail_nomem(c);
+            return;
+        }
+        memcpy(m->text, s, n);
+        m->text[n] = '\0';
+    }
+    text_reset(&c->ml_text);
+}
+
 // ----------------------------------------------------------------------------- expat callbacks
 
 static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
@@ -284,7 +351,9 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
     const char *ln = local_name(name);
     ElKind parent = c->depth ? (ElKind)c->kinds[c->depth - 1] : EL_OTHER;
     ElKind k = EL_OTHER;
-    if (c->depth == 0 && !strcmp(ln, "ink"))
+    if (parent == EL_MATHML_ROOT || parent == EL_MATHML)
+        k = EL_MATHML;
+    else if (c->depth == 0 && !strcmp(ln, "ink"))
         k = EL_INK;
     else if (!strcmp(ln, "trace"))
         k = EL_TRACE;
@@ -292,8 +361,11 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
         k = EL_GROUP;
     else if (!strcmp(ln, "traceView"))
         k = EL_VIEW;
-    else if (!strcmp(ln, "annotationXML"))
-        k = EL_ANN_XML;
+    else if (!strcmp(ln, "annotationXML")) {
+        const char *type = attr(atts, "type");
+        k = parent == EL_INK && type && !strcmp(type, "truth") && !c->ml_done ? EL_MATHML_ROOT
+                                                                               : EL_ANN_XML;
+    }
     else if (!strcmp(ln, "annotation")) {
         const char *type = attr(atts, "type");
         if (type && !strcmp(type, "truth") && (parent == EL_INK || parent == EL_GROUP))
@@ -357,6 +429,12 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
         g->n_refs++;
         break;
     }
+    case EL_MATHML_ROOT: {
+        const char *enc = attr(atts, "encoding");
+        if (enc && !(c->doc->mathml_encoding = dup_str(enc))) fail_nomem(c);
+        break;
+    }
+    case EL_MATHML: mathml_open(c, ln, attr(atts, "id")); break;
     case EL_ANN_XML: {
         const char *href = attr(atts, "href");
         if (g && parent == EL_GROUP && href && !g->href && !(g->href = dup_str(href))) {
@@ -446,6 +524,8 @@ static void XMLCALL on_end(void *ud, const char *name) {
         }
         break;
     }
+    case EL_MATHML: mathml_close(c); break;
+    case EL_MATHML_ROOT: c->ml_done = 1; break;
     case EL_GROUP: {
         Group *g = &c->groups[c->n_groups - 1];
         if (!g->has_child && (g->level >= 2 || g->n_refs > 0)) emit_symbol(c, g);
@@ -459,7 +539,12 @@ static void XMLCALL on_end(void *ud, const char *name) {
 
 static void XMLCALL on_text(void *ud, const char *s, int len) {
     Ctx *c = ud;
-    if (c->failed || !c->capturing) return;
+    if (c->failed) return;
+    if (c->n_ml_open && c->depth && c->kinds[c->depth - 1] == EL_MATHML) {
+        if (buf_append(&c->ml_text, s, (size_t)len)) fail_nomem(c);
+        return;
+    }
+    if (!c->capturing) return;
     // Only the direct text of the captured element (and of unknown children) is kept.
     if (buf_append(&c->text, s, (size_t)len)) fail_nomem(c);
 }
@@ -518,6 +603,9 @@ static void ctx_free_temp(Ctx *c) {
         }
     free(c->sym_refs);
     free(c->sym_nrefs);
+    free(c->ml_open);
+    free(c->ml_last);
+    free(c->ml_text.p);
 }
 
 typedef struct {
@@ -716,5 +804,12 @@ void inkml_free(InkmlDoc *doc) {
         free(doc->symbols[i].traces);
     }
     free(doc->symbols);
+    for (int i = 0; i < doc->n_mathml; i++) {
+        free(doc->mathml[i].name);
+        free(doc->mathml[i].text);
+        free(doc->mathml[i].id);
+    }
+    free(doc->mathml);
+    free(doc->mathml_encoding);
     memset(doc, 0, sizeof *doc);
 }

@@ -13,6 +13,15 @@ typedef struct {
     int *traces;   // indices into InkmlDoc's traces (document order, 0-based)
 } InkmlSymbol;
 
+// One element of the expression's MathML (<annotationXML type="truth"> directly under <ink>).
+typedef struct {
+    char *name;       // local element name: "math", "mrow", "mi", "mfrac", ...
+    char *text;       // text of an element without child elements, blanks trimmed; else NULL
+    char *id;         // xml:id (a symbol's href points to it), or NULL
+    int first_child;  // node index, -1 for none
+    int next_sibling; // node index, -1 for none
+} MathmlNode;
+
 typedef struct {
     char *uid;          // file name without directory and .inkml (TAP's uid)
     char *truth;        // <annotation type="truth"> of the expression, as written (with $...$), or NULL
@@ -22,6 +31,9 @@ typedef struct {
     double *x, *y;      // (n_points) first two channels of each point
     int n_symbols;
     InkmlSymbol *symbols; // in document order; 0 when the file has no segmentation
+    int n_mathml;         // MathML elements in document order; 0 when the file has none
+    MathmlNode *mathml;   // node 0 is the first element inside the annotationXML (usually <math>)
+    char *mathml_encoding; // its encoding attribute ("Content-MathML", ...), or NULL
 } InkmlDoc;
 
 // Parses an InkML file. On failure returns TAP_ERR_IO / TAP_ERR_FORMAT with a one-line message

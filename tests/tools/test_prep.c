@@ -295,3 +295,81 @@ Test(prep, an_interrupted_run_leaves_neither_output_nor_temporary_file) {
     cr_expect_neq(access(tmp, F_OK), 0, "temporary output left behind");
     free(errs);
 }
+
+Test(prep, a_malformed_or_out_of_vocabulary_latex_truth_falls_back_to_the_mathml_with_a_warning) {
+    char dir[1024], cmd[4096], o[1024];
+    snprintf(dir, sizeof dir, "%s/fallback", tu_tmpdir());
+    copy(TAP_SOURCE_DIR "/tests/golden/mathml", dir);
+    snprintf(o, sizeof o, "%s/f.h5", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s prep --quiet --dict %s %s -o %s", TAP, DICT, dir, o);
+    char *out, *errs;
+    cr_assert_eq(run(cmd, &out, &errs), 0, "%s", errs);
+    cr_expect(strstr(out, "5 files: 4 converted, 1 skipped (1 bad LaTeX)"), "%s", out);
+    cr_expect(strstr(out, "4 labels taken from the MathML truth"), "%s", out);
+    cr_expect_eq(count_lines_with(errs, "tap prep: warning: "), 4, "%s", errs);
+    const char *lines[] = {
+        "unknown_token.inkml: uid unknown_token: LaTeX truth has token outside the dictionary "
+        "('\\Pi'); truth taken from the MathML annotation (all 2 symbol traceGroups agree with "
+        "it): 2 \\pi\n",
+        "malformed_latex.inkml: uid malformed_latex: bad LaTeX truth: unbalanced braces: '}' "
+        "without '{'",
+        "truth taken from the MathML annotation (all 8 symbol traceGroups agree with it): \\lim _ "
+        "{ y \\rightarrow x } f ( y )\n",
+        "mfrdb_variants.inkml: uid mfrdb_variants: no LaTeX truth; truth taken from the MathML",
+        "tap prep: skipping ",
+        "malformed_no_mathml.inkml: uid malformed_no_mathml: bad LaTeX truth: unbalanced braces",
+        "; no usable MathML truth either: no MathML truth\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        cr_expect(strstr(errs, lines[i]), "missing '%s' in:\n%s", lines[i], errs);
+    Dataset ds;
+    TapError err = {0};
+    cr_assert_eq(dataset_load(o, &ds, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(ds.n, 4);
+    cr_expect_str_eq(ds.uids[0], "fraction_bar_mislabelled");
+    const char *want[] = {"\\frac", "{", "\\sqrt", "{", "3", "}", "}", "{", "2", "}"};
+    cr_assert_eq(dataset_len_y(&ds, 0), 10);
+    for (int j = 0; j < 10; j++)
+        cr_expect_str_eq(ds.vocab[ds.tokens[ds.token_offsets[0] + j]], want[j]);
+    dataset_free(&ds);
+    free(out);
+    free(errs);
+}
+
+// All 986 CROHME 2014 test files convert (4 of them from the MathML truth); skipped without it.
+Test(prep, every_crohme_2014_test_file_converts) {
+    const char *shared = tu_shared_dir();
+    if (!shared) cr_skip_test("../shared is absent");
+    char dir[1024], cmd[4096], o[1024];
+    snprintf(dir, sizeof dir, "%s/crohme/2014/test", shared);
+    if (access(dir, F_OK) != 0) cr_skip_test("%s is absent", dir);
+    snprintf(o, sizeof o, "%s/crohme2014_test.h5", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s prep --quiet --threads 2 --dict %s %s -o %s", TAP, DICT, dir, o);
+    char *out, *errs;
+    cr_assert_eq(run(cmd, &out, &errs), 0, "%s", errs);
+    cr_expect(strstr(out, "986 files: 986 converted, 0 skipped\n"), "%s", out);
+    cr_expect(strstr(out, "4 labels taken from the MathML truth"), "%s", out);
+    const char *uids[] = {"RIT_2014_133", "RIT_2014_191", "RIT_2014_216", "RIT_2014_309"};
+    for (int i = 0; i < 4; i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "uid %s: ", uids[i]);
+        cr_expect(strstr(errs, needle), "no warning for %s:\n%s", uids[i], errs);
+    }
+    cr_expect(strstr(errs, "uid RIT_2014_133: LaTeX truth has token outside the dictionary "
+                           "('\\Pi'); truth taken from the MathML annotation (all 6 symbol "
+                           "traceGroups agree with it): 0 \\leq x \\leq 2 \\pi\n"),
+              "%s", errs);
+    cr_expect(strstr(errs, "): x [ \\infty ] = \\lim _ { z \\rightarrow 1 } ( z - 1 ) x ( z )\n"),
+              "%s", errs);
+    cr_expect(strstr(errs, "): \\lim _ { y \\rightarrow x } f ( y ) = f ( x )\n"), "%s", errs);
+    cr_expect(strstr(errs, "): \\frac { \\sqrt { x } } { 2 } - \\frac { \\sqrt { 3 } } { 2 "
+                           "\\sqrt { x } }\n"),
+              "%s", errs);
+    Dataset ds;
+    TapError err = {0};
+    cr_assert_eq(dataset_load(o, &ds, &err), TAP_OK, "%s", err.msg);
+    cr_expect_eq(ds.n, 986);
+    dataset_free(&ds);
+    free(out);
+    free(errs);
+}

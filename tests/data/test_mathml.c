@@ -1,0 +1,329 @@
+// MathML truth: conversion of every layout element and leaf spelling, clean failures on broken
+// MathML, the cross-check with the symbol traceGroups, the choice between the LaTeX and the
+// MathML truth on golden files (tests/golden/mathml/expected.tsv), and, when ../shared is
+// present, a usable truth for every CROHME 2014 test file.
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inkml.h"
+#include "mathml.h"
+#include "test_util.h"
+#include "vocab.h"
+
+// An InkML document with the given LaTeX truth (NULL: none), MathML (inside <math>) and symbol
+// traceGroups (inside the segmentation group), over two traces.
+static void parse_doc(const char *latex, const char *mathml, const char *groups, InkmlDoc *d) {
+    char buf[1 << 16];
+    int n = snprintf(buf, sizeof buf,
+                     "<ink xmlns=\"http://www.w3.org/2003/InkML\">\n%s%s%s"
+                     "<annotationXML type=\"truth\" encoding=\"Content-MathML\">"
+                     "<math xmlns=\"http://www.w3.org/1998/Math/MathML\">%s</math>"
+                     "</annotationXML>\n"
+                     "<trace id=\"0\">0 0, 5 5</trace><trace id=\"1\">6 0, 9 9</trace>\n"
+                     "<traceGroup><annotation type=\"truth\">Segmentation</annotation>%s"
+                     "</traceGroup></ink>\n",
+                     latex ? "<annotation type=\"truth\">" : "", latex ? latex : "",
+                     latex ? "</annotation>\n" : "", mathml, groups ? groups : "");
+    cr_assert(n > 0 && (size_t)n < sizeof buf);
+    TapError err = {0};
+    cr_assert_eq(inkml_parse(buf, (size_t)n, "t.inkml", d, &err), TAP_OK, "%s", err.msg);
+}
+
+// The MathML's tokens joined by blanks, or "ERROR: message".
+static char *convert(const char *mathml, const char *groups) {
+    InkmlDoc d;
+    parse_doc("$x$", mathml, groups, &d);
+    TokenList t;
+    TapError err = {0};
+    static char out[4096];
+    if (mathml_tokenize(&d, &t, &err) == TAP_OK) {
+        token_list_join(&t, out, sizeof out);
+        token_list_free(&t);
+    } else {
+        cr_expect_eq(t.n, 0);
+        snprintf(out, sizeof out, "ERROR: %s", err.msg);
+    }
+    inkml_free(&d);
+    return out;
+}
+
+Test(mathml, the_parser_keeps_the_tree_ids_and_trimmed_leaf_text) {
+    InkmlDoc d;
+    parse_doc(NULL, "<mrow><msup><mi xml:id=\"x_1\"> x </mi><mn>2</mn></msup><mo>+</mo></mrow>",
+              NULL, &d);
+    cr_assert_eq(d.n_mathml, 6);
+    cr_expect_str_eq(d.mathml_encoding, "Content-MathML");
+    const char *names[] = {"math", "mrow", "msup", "mi", "mn", "mo"};
+    for (int i = 0; i < 6; i++) cr_expect_str_eq(d.mathml[i].name, names[i]);
+    cr_expect_eq(d.mathml[0].first_child, 1);
+    cr_expect_eq(d.mathml[1].first_child, 2);
+    cr_expect_eq(d.mathml[2].next_sibling, 5);
+    cr_expect_eq(d.mathml[3].next_sibling, 4);
+    cr_expect_eq(d.mathml[4].next_sibling, -1);
+    cr_expect_str_eq(d.mathml[3].text, "x");
+    cr_expect_str_eq(d.mathml[3].id, "x_1");
+    cr_expect_null(d.mathml[2].text, "an element with children keeps no text");
+    cr_expect_null(d.truth);
+    inkml_free(&d);
+}
+
+Test(mathml, layout_elements_become_taps_latex_structure) {
+    struct {
+        const char *ml, *want;
+    } cases[] = {
+        {"<mfrac><mn>1</mn><mrow><mi>x</mi><mo>+</mo><mn>1</mn></mrow></mfrac>",
+         "\\frac { 1 } { x + 1 }"},
+        {"<msqrt><mi>x</mi><mo>+</mo><mn>1</mn></msqrt>", "\\sqrt { x + 1 }"},
+        {"<mroot><mi>x</mi><mn>3</mn></mroot>", "\\sqrt [ 3 ] { x }"},
+        {"<msub><mi>a</mi><mi>n</mi></msub>", "a _ { n }"},
+        {"<msup><mrow><mo>(</mo><mi>a</mi><mo>)</mo></mrow><mn>2</mn></msup>",
+         "( a ) ^ { 2 }"},
+        {"<msubsup><mi>x</mi><mn>1</mn><mn>2</mn></msubsup>", "x _ { 1 } ^ { 2 }"},
+        {"<munderover><mo>\\sum</mo><mrow><mi>i</mi><mo>=</mo><mn>1</mn></mrow><mi>n</mi>"
+         "</munderover>",
+         "\\sum _ { i = 1 } ^ { n }"},
+        {"<munder><mo>lim</mo><mi>x</mi></munder>", "\\lim _ { x }"},
+        {"<mover><mi>x</mi><mo>\\prime</mo></mover>", "x ^ { \\prime }"},
+        {"<mstyle><mrow><mi>a</mi><mspace/><mi>b</mi></mrow></mstyle>", "a b"},
+        {"<semantics><mi>a</mi><annotation>b</annotation></semantics>", "a"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_expect_str_eq(convert(cases[i].ml, NULL), cases[i].want, "%s", cases[i].ml);
+}
+
+Test(mathml, leaves_in_every_spelling_become_vocabulary_tokens) {
+    struct {
+        const char *ml, *want;
+    } cases[] = {
+        {"<mn>12.5</mn>", "1 2 . 5"},
+        {"<mo>\\lt</mo><mo>\\gt</mo><mo>\\le</mo><mo>\\lbrack</mo>", "< > \\leq ["},
+        {"<mi>sin</mi><mi>infty</mi><mo>rightarrow</mo><mo>times</mo><mo>le</mo>",
+         "\\sin \\infty \\rightarrow \\times \\leq"},
+        {"<mi>infin</mi><mo>rarr</mo><mo>hellip</mo><mo>ctdot</mo><mo>exist</mo>",
+         "\\infty \\rightarrow \\ldots \\cdots \\exists"},
+        {"<mo>&#x2264;</mo><mo>&#xB7;</mo><mo>&#x2212;</mo><mi>&#x3C0;</mi><mo>&#x221E;</mo>",
+         "\\leq \\cdot - \\pi \\infty"},
+        {"<mo>{</mo><mi>x</mi><mo>}</mo><mo>\\{</mo>", "\\{ x \\} \\{"},
+        {"<mi>ab</mi>", "a b"},
+        {"<mo>&lt;</mo><mo>'</mo>", "< '"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_expect_str_eq(convert(cases[i].ml, NULL), cases[i].want, "%s", cases[i].ml);
+}
+
+Test(mathml, an_unknown_word_takes_the_label_of_the_symbol_linked_to_it) {
+    const char *g = "<traceGroup><annotation type=\"truth\">\\lim</annotation>"
+                    "<traceView traceDataRef=\"0\"/><annotationXML href=\"\\lim_1\"/></traceGroup>";
+    cr_expect_str_eq(convert("<mo xml:id=\"\\lim_1\">im</mo><mi>x</mi>", g), "\\lim x");
+    // without the link the word is its letters
+    cr_expect_str_eq(convert("<mo xml:id=\"other\">im</mo>", g), "i m");
+}
+
+Test(mathml, broken_mathml_fails_with_a_message_naming_the_element) {
+    struct {
+        const char *ml, *msg;
+    } cases[] = {
+        {"<msub xml:id=\"s\"><mi>x</mi></msub>",
+         "MathML: 1 child elements instead of 2 in <msub xml:id=\"s\">"},
+        {"<mfrac><mn>1</mn><mn>2</mn><mn>3</mn></mfrac>", "3 child elements instead of 2"},
+        {"<mtable><mtr><mtd><mn>1</mn></mtd></mtr></mtable>", "unsupported element <mtable>"},
+        {"<mi xml:id=\"e\"> </mi>", "MathML: empty <mi xml:id=\"e\">"},
+        {"<mo>\\foo</mo>", "unknown symbol '\\foo' in <mo>"},
+        {"<mi><mn>1</mn></mi>", "child elements in <mi>"},
+        {"<mrow/>", "MathML: no symbols"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = convert(cases[i].ml, NULL);
+        cr_expect(strstr(got, "ERROR: ") && strstr(got, cases[i].msg), "%s -> %s", cases[i].ml,
+                  got);
+    }
+}
+
+Test(mathml, nesting_deeper_than_the_limit_fails_cleanly) {
+    size_t depth = MATHML_MAX_DEPTH + 50, len = depth * 13 + 64;
+    char *ml = malloc(len);
+    cr_assert_not_null(ml);
+    size_t at = 0;
+    for (size_t i = 0; i < depth; i++) at += (size_t)sprintf(ml + at, "<mrow>");
+    at += (size_t)sprintf(ml + at, "<mi>x</mi>");
+    for (size_t i = 0; i < depth; i++) at += (size_t)sprintf(ml + at, "</mrow>");
+    cr_expect(strstr(convert(ml, NULL), "ERROR: MathML: nesting too deep"));
+    free(ml);
+}
+
+Test(mathml, no_mathml_is_an_error_not_an_empty_label) {
+    InkmlDoc d = {0};
+    TokenList t;
+    TapError err = {0};
+    cr_expect_eq(mathml_tokenize(&d, &t, &err), TAP_ERR_FORMAT);
+    cr_expect_str_eq(err.msg, "no MathML truth");
+    cr_expect_eq(t.n, 0);
+}
+
+Test(mathml, the_symbol_check_names_what_is_left_unpaired_on_each_side) {
+    const char *g =
+        "<traceGroup><annotation type=\"truth\">\\sqrt</annotation><traceView traceDataRef=\"0\"/>"
+        "</traceGroup><traceGroup><annotation type=\"truth\">\\lt</annotation>"
+        "<traceView traceDataRef=\"1\"/></traceGroup>";
+    InkmlDoc d;
+    parse_doc(NULL, "<mi>x</mi>", g, &d);
+    TokenList t = {0};
+    TapError err = {0};
+    char msg[200];
+    // a bar drawing \frac, `<` for \lt; the [ ] of the index draw nothing
+    const char *ok[] = {"\\sqrt", "[", "x", "]", "{", "<", "}"};
+    for (int i = 0; i < 7; i++) token_list_push(&t, ok[i], &err);
+    cr_expect_eq(mathml_check_symbols(&d, &t, msg, sizeof msg), 1, "%s", msg);
+    cr_expect_str_eq(msg, "token 'x'");
+    token_list_free(&t);
+    const char *bar[] = {"\\frac", "{", "1", "}", "{", "2", "}"};
+    for (int i = 0; i < 7; i++) token_list_push(&t, bar[i], &err);
+    cr_expect_eq(mathml_check_symbols(&d, &t, msg, sizeof msg), 5);
+    cr_expect_str_eq(msg, "token '-', token '1', token '2', symbol '<' and 1 more");
+    token_list_free(&t);
+    inkml_free(&d);
+    InkmlDoc none = {0};
+    cr_expect_eq(mathml_check_symbols(&none, &t, msg, sizeof msg), 0, "no segmentation");
+}
+
+static Vocab *dict(void) {
+    static Vocab v;
+    static int loaded;
+    if (!loaded) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/data/dictionary.txt", tu_source_dir());
+        TapError err = {0};
+        cr_assert_eq(vocab_load(path, &v, &err), TAP_OK, "%s", err.msg);
+        loaded = 1;
+    }
+    return &v;
+}
+
+Test(mathml, a_good_latex_truth_is_used_as_it_is) {
+    InkmlDoc d;
+    parse_doc("$\\Pi$", "<mi>\\Pi</mi>", NULL, &d);
+    TokenList t;
+    TruthSource src = TRUTH_MATHML;
+    char note[300];
+    TapError err = {0};
+    // no vocabulary check: \Pi is fine
+    cr_assert_eq(mathml_choose_truth(&d, NULL, &t, &src, note, sizeof note, &err), TAP_OK);
+    cr_expect_eq(src, TRUTH_LATEX);
+    cr_expect_str_eq(note, "");
+    cr_expect_str_eq(t.tok[0], "\\Pi");
+    token_list_free(&t);
+    // outside the vocabulary in both truths: the LaTeX tokens, for the caller to report
+    cr_assert_eq(mathml_choose_truth(&d, dict(), &t, &src, note, sizeof note, &err), TAP_OK);
+    cr_expect_eq(src, TRUTH_LATEX);
+    cr_expect_str_eq(t.tok[0], "\\Pi");
+    cr_expect(strstr(note, "MathML truth has tokens outside the dictionary too ('\\Pi')"), "%s",
+              note);
+    token_list_free(&t);
+    inkml_free(&d);
+}
+
+Test(mathml, golden_files_take_the_truth_from_the_right_source) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/golden/mathml/expected.tsv", tu_source_dir());
+    char *tsv = tu_read_file(path, NULL);
+    cr_assert_not_null(tsv, "%s", path);
+    int n = 0;
+    for (char *line = strtok(tsv, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#') continue;
+        char *src = strchr(line, '\t');
+        cr_assert_not_null(src);
+        *src++ = '\0';
+        char *want = strchr(src, '\t');
+        cr_assert_not_null(want);
+        *want++ = '\0';
+        char file[1200];
+        snprintf(file, sizeof file, "%s/tests/golden/mathml/%s", tu_source_dir(), line);
+        InkmlDoc d;
+        TapError err = {0};
+        cr_assert_eq(inkml_load(file, &d, &err), TAP_OK, "%s", err.msg);
+        TokenList t;
+        TruthSource got;
+        char note[1000], toks[1000];
+        int rc = mathml_choose_truth(&d, dict(), &t, &got, note, sizeof note, &err);
+        if (!strcmp(src, "skip")) {
+            cr_expect_eq(rc, TAP_ERR_FORMAT, "%s", line);
+            cr_expect(strstr(err.msg, want), "%s: '%s' lacks '%s'", line, err.msg, want);
+        } else {
+            cr_assert_eq(rc, TAP_OK, "%s: %s", line, err.msg);
+            token_list_join(&t, toks, sizeof toks);
+            cr_expect_str_eq(toks, want, "%s", line);
+            cr_expect_eq(got, !strcmp(src, "mathml") ? TRUTH_MATHML : TRUTH_LATEX, "%s", line);
+            if (got == TRUTH_MATHML)
+                cr_expect(strstr(note, "truth taken from the MathML annotation"), "%s", note);
+            token_list_free(&t);
+        }
+        inkml_free(&d);
+        n++;
+    }
+    cr_expect_eq(n, 5);
+    free(tsv);
+}
+
+Test(mathml, the_notes_say_why_and_how_well_the_symbols_agree) {
+    char file[1200], note[1000];
+    const char *names[] = {"unknown_token", "fraction_bar_mislabelled"};
+    const char *want[] = {
+        "LaTeX truth has token outside the dictionary ('\\Pi'); truth taken from the MathML "
+        "annotation (all 2 symbol traceGroups agree with it)",
+        "bad LaTeX truth: missing argument for '\\sqrt'",
+    };
+    for (int i = 0; i < 2; i++) {
+        snprintf(file, sizeof file, "%s/tests/golden/mathml/%s.inkml", tu_source_dir(), names[i]);
+        InkmlDoc d;
+        TapError err = {0};
+        cr_assert_eq(inkml_load(file, &d, &err), TAP_OK, "%s", err.msg);
+        TokenList t;
+        TruthSource src;
+        cr_assert_eq(mathml_choose_truth(&d, dict(), &t, &src, note, sizeof note, &err), TAP_OK);
+        cr_expect(strstr(note, want[i]), "%s", note);
+        if (i == 1)
+            cr_expect(strstr(note, "(it and the 4 symbol traceGroups differ by 2: token '-', "
+                                   "symbol '\\sqrt')"),
+                      "%s", note);
+        token_list_free(&t);
+        inkml_free(&d);
+    }
+}
+
+// Every CROHME 2014 test file has a truth within TAP's dictionary (skipped without ../shared).
+Test(mathml, every_crohme_2014_test_file_has_a_usable_truth) {
+    const char *shared = tu_shared_dir();
+    if (!shared) cr_skip_test("../shared is absent");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/crohme/2014/test", shared);
+    DIR *dp = opendir(dir);
+    if (!dp) cr_skip_test("%s is absent", dir);
+    int n = 0, from_mathml = 0;
+    struct dirent *e;
+    while ((e = readdir(dp))) {
+        size_t len = strlen(e->d_name);
+        if (len < 7 || strcmp(e->d_name + len - 6, ".inkml")) continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        InkmlDoc d;
+        TapError err = {0};
+        cr_assert_eq(inkml_load(path, &d, &err), TAP_OK, "%s", err.msg);
+        TokenList t;
+        TruthSource src;
+        char note[1000];
+        cr_expect_eq(mathml_choose_truth(&d, dict(), &t, &src, note, sizeof note, &err), TAP_OK,
+                     "%s: %s", e->d_name, err.msg);
+        for (int i = 0; i < t.n; i++)
+            cr_expect_geq(vocab_id(dict(), t.tok[i]), 0, "%s: '%s'", e->d_name, t.tok[i]);
+        from_mathml += src == TRUTH_MATHML;
+        token_list_free(&t);
+        inkml_free(&d);
+        n++;
+    }
+    closedir(dp);
+    cr_expect_eq(n, 986);
+    cr_expect_eq(from_mathml, 4, "RIT_2014_133, 191, 216 and 309");
+}
