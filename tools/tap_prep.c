@@ -30,7 +30,7 @@
 
 typedef struct {
     const char *output, *list, *dict, *labels, *unknown, *map_token;
-    int threads, quiet;
+    int threads, quiet, check_truth;
 } PrepOptions;
 
 // Why a file was skipped; REASON_OK means converted.
@@ -155,9 +155,23 @@ static int add_list(PathList *out, const char *list, char *msg, size_t len) {
 
 // ----------------------------------------------------------------------------- one file
 
+// --check-truth: how a file's LaTeX and MathML truths compare.
+enum {
+    CHECK_NONE,      // not checked (--check-truth off, or the InkML did not parse)
+    CHECK_IDENTICAL, // the same tokens
+    CHECK_SAME,      // the same up to script order and \limits (mathml_same_label)
+    CHECK_DIFFER,
+    CHECK_LATEX_ONLY, // the MathML is missing or does not convert
+    CHECK_MATHML_ONLY,
+    CHECK_NEITHER,
+    CHECK_COUNT
+};
+
 typedef struct {
     int done, reason, mapped;
     int from_mathml; // the label came from the MathML truth (msg says why)
+    int check;       // --check-truth: a TruthCheck
+    char *check_msg; // --check-truth: the two labels when they differ
     char msg[2048];  // the skip line, or a warning for a converted file
     char *uid;
     Features feat;
@@ -273,6 +287,29 @@ static int token_ids(const Prep *p, const TokenList *tl, const char *path, Resul
     return 0;
 }
 
+// Converts both truths of doc and records how they compare.
+static void check_truth(const InkmlDoc *doc, const char *path, Result *r) {
+    TokenList a = {0}, b = {0};
+    int la = doc->truth && latex_tokenize(doc->truth, &a, NULL) == TAP_OK;
+    int mb = mathml_tokenize(doc, &b, NULL) == TAP_OK;
+    if (la && mb) {
+        char x[1024], y[1024];
+        token_list_join(&a, x, sizeof x);
+        token_list_join(&b, y, sizeof y);
+        r->check = !strcmp(x, y) ? CHECK_IDENTICAL : mathml_same_label(&a, &b) ? CHECK_SAME
+                                                                                : CHECK_DIFFER;
+        if (r->check == CHECK_DIFFER) {
+            size_t len = strlen(path) + strlen(x) + strlen(y) + 64;
+            if ((r->check_msg = malloc(len)))
+                snprintf(r->check_msg, len, "%s: LaTeX '%s', MathML '%s'", path, x, y);
+        }
+    } else {
+        r->check = la ? CHECK_LATEX_ONLY : mb ? CHECK_MATHML_ONLY : CHECK_NEITHER;
+    }
+    token_list_free(&a);
+    token_list_free(&b);
+}
+
 static void process(const Prep *p, const char *path, Result *r) {
     InkmlDoc doc;
     InkmlFail why;
@@ -284,6 +321,7 @@ static void process(const Prep *p, const char *path, Result *r) {
         return;
     }
     r->n_strokes = doc.n_traces;
+    if (p->o->check_truth) check_truth(&doc, path, r);
     if (!(r->uid = strdup(doc.uid))) {
         r->reason = REASON_NOMEM;
         snprintf(r->msg, sizeof r->msg, "%s: out of memory", path);
@@ -307,6 +345,7 @@ done:
 
 static void result_clear(Result *r) {
     free(r->uid);
+    free(r->check_msg);
     free(r->tokens);
     feature_free(&r->feat);
     alignment_free(&r->align);
@@ -369,6 +408,8 @@ int tap_prep_main(int argc, char **argv) {
          "token that unknown tokens become with --unknown map"},
         {"threads", CLI_INT, &o.threads, "worker threads, 0 = all cores"},
         {"quiet", CLI_FLAG, &o.quiet, "no configuration echo or progress"},
+        {"check-truth", CLI_FLAG, &o.check_truth,
+         "also compare every file's LaTeX and MathML truths: a line per difference, a tally"},
     };
     const CliSpec spec = {
         "prep", "[options] INPUT... -o OUT.h5",
@@ -482,6 +523,7 @@ int tap_prep_main(int argc, char **argv) {
 
     double t0 = now_s(), last_report = t0;
     size_t counts[REASON_COUNT] = {0}, n_seen = 0, mapped = 0, from_mathml = 0;
+    size_t checks[CHECK_COUNT] = {0};
     int write_failed = started == 0;
     if (started == 0) fprintf(stderr, "tap prep: error: cannot start threads\n");
     for (size_t i = 0; i < inputs.n && !write_failed; i++) {
@@ -531,6 +573,8 @@ int tap_prep_main(int argc, char **argv) {
             }
         }
         counts[r->reason]++;
+        checks[r->check]++;
+        if (r->check_msg) fprintf(stderr, "tap prep: truths differ: %s\n", r->check_msg);
         pthread_mutex_lock(&p.mu);
         result_clear(r);
         p.written = i + 1;
@@ -599,6 +643,17 @@ int tap_prep_main(int argc, char **argv) {
         printf("tap prep: %zu label%s taken from the MathML truth (LaTeX truth missing, malformed "
                "or outside the dictionary; see the warnings)\n",
                from_mathml, from_mathml > 1 ? "s" : "");
+    if (o.check_truth) {
+        size_t both = checks[CHECK_IDENTICAL] + checks[CHECK_SAME] + checks[CHECK_DIFFER];
+        double d = both ? 100.0 / (double)both : 0.0;
+        printf("tap prep: truth check: %zu files with a LaTeX and a MathML truth that convert: "
+               "%zu identical (%.2f%%), %zu more the same up to script order and \\limits "
+               "(%.2f%% in all), %zu differ; %zu LaTeX only, %zu MathML only, %zu neither\n",
+               both, checks[CHECK_IDENTICAL], d * (double)checks[CHECK_IDENTICAL],
+               checks[CHECK_SAME], d * (double)(checks[CHECK_IDENTICAL] + checks[CHECK_SAME]),
+               checks[CHECK_DIFFER], checks[CHECK_LATEX_ONLY], checks[CHECK_MATHML_ONLY],
+               checks[CHECK_NEITHER]);
+    }
     fflush(stdout);
     goto done;
 

@@ -33,6 +33,11 @@ int mathml_tokenize(const InkmlDoc *doc, TokenList *out, TapError *err);
 // "symbol '\\sqrt', token '-'".
 int mathml_check_symbols(const InkmlDoc *doc, const TokenList *tokens, char *msg, size_t size);
 
+// 1 when a and b are the same label up to what MathML cannot say: the order of a base's
+// subscript and superscript (`x ^ { 2 } _ { 1 }` = `x _ { 1 } ^ { 2 }`) and `\\limits`.
+// (For measuring how well the two truths of a file agree.)
+int mathml_same_label(const TokenList *a, const TokenList *b);
+
 // Which ground truth the label tokens came from.
 typedef enum { TRUTH_LATEX, TRUTH_MATHML } TruthSource;
 

@@ -327,3 +327,29 @@ Test(mathml, every_crohme_2014_test_file_has_a_usable_truth) {
     cr_expect_eq(n, 986);
     cr_expect_eq(from_mathml, 4, "RIT_2014_133, 191, 216 and 309");
 }
+
+static int same(const char *a, const char *b) {
+    TokenList x = {0}, y = {0};
+    TapError err = {0};
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", a);
+    for (char *t = strtok(buf, " "); t; t = strtok(NULL, " ")) token_list_push(&x, t, &err);
+    snprintf(buf, sizeof buf, "%s", b);
+    for (char *t = strtok(buf, " "); t; t = strtok(NULL, " ")) token_list_push(&y, t, &err);
+    int r = mathml_same_label(&x, &y);
+    token_list_free(&x);
+    token_list_free(&y);
+    return r;
+}
+
+Test(mathml, labels_are_the_same_up_to_script_order_and_limits_only) {
+    cr_expect(same("x ^ { 2 } _ { 1 }", "x _ { 1 } ^ { 2 }"));
+    cr_expect(same("\\sum \\limits ^ { n } _ { i = 1 } a ^ { b ^ { c } _ { d } } _ { e }",
+                   "\\sum _ { i = 1 } ^ { n } a _ { e } ^ { b _ { d } ^ { c } }"));
+    cr_expect(same("a b", "a b"));
+    cr_expect_not(same("x ^ { 1 } _ { 2 }", "x _ { 1 } ^ { 2 }"));
+    cr_expect_not(same("x ^ { 2 }", "x _ { 2 }"));
+    cr_expect_not(same("a b", "a b c"));
+    cr_expect_not(same("\\cdot", "."));
+    cr_expect_not(same("x ^ { 2 } _", "x _ ^ { 2 }"), "an unclosed script is left as it is");
+}

@@ -336,6 +336,28 @@ Test(prep, a_malformed_or_out_of_vocabulary_latex_truth_falls_back_to_the_mathml
     free(errs);
 }
 
+Test(prep, check_truth_compares_the_latex_and_mathml_truths_of_every_file) {
+    char cmd[4096], o[1024];
+    snprintf(o, sizeof o, "%s/c.h5", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s prep --quiet --check-truth --dict %s %s/tests/golden/inkml "
+             "%s/tests/golden/mathml -o %s", TAP, DICT, TAP_SOURCE_DIR, TAP_SOURCE_DIR, o);
+    char *out, *errs;
+    cr_assert_eq(run(cmd, &out, &errs), 0, "%s", errs);
+    // inkml/: basic has both truths (identical), the other three LaTeX only; mathml/: both in
+    // unknown_token (they differ), only MathML that converts in malformed_latex,
+    // fraction_bar_mislabelled and mfrdb_variants, neither in malformed_no_mathml.
+    cr_expect(strstr(out, "truth check: 2 files with a LaTeX and a MathML truth that convert: 1 "
+                          "identical (50.00%), 0 more the same up to script order and \\limits "
+                          "(50.00% in all), 1 differ; 3 LaTeX only, 3 MathML only, 1 neither"),
+              "%s", out);
+    cr_expect(strstr(errs, "tap prep: truths differ: ") &&
+                  strstr(errs, "unknown_token.inkml: LaTeX '2 \\Pi', MathML '2 \\pi'\n"),
+              "%s", errs);
+    cr_expect_eq(count_lines_with(errs, "truths differ"), 1, "%s", errs);
+    free(out);
+    free(errs);
+}
+
 // All 986 CROHME 2014 test files convert (4 of them from the MathML truth); skipped without it.
 Test(prep, every_crohme_2014_test_file_converts) {
     const char *shared = tu_shared_dir();
