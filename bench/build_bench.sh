@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Builds the C benchmark drivers (bench/bench_step.c) against the libraries in build/, and
-# shared/bench/sgemm_bench.c.  Usage: bench/build_bench.sh   (BUILD_DIR, TAP_SHARED override)
+# Builds the C benchmark drivers (bench/bench_step.c, bench/bench_decode.c) against the libraries
+# in build/ (or BUILD_DIR), and shared/bench/sgemm_bench.c.  Usage: bench/build_bench.sh
+# (BUILD_DIR, TAP_SHARED override)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 shared=${TAP_SHARED:-../shared}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j2 --target tapmodel tapoptim tapcore >/dev/null
-cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshadow -Isrc -Isrc/model \
-   -Isrc/optim bench/bench_step.c "$build/libtapoptim.a" "$build/libtapmodel.a" \
-   "$build/libtapcore.a" $(pkg-config --libs hdf5 2>/dev/null || echo -lhdf5_serial) -lopenblas -lpthread -lm -o "$build/bench_step"
-cc -O2 "$shared/bench/sgemm_bench.c" -lopenblas -o "$build/sgemm_bench"
+cmake --build "$build" -j2 --target tapmodel tapoptim tapcore tap >/dev/null
+libs="$build/libtapoptim.a $build/libtapmodel.a $build/libtapcore.a \
+      $(pkg-config --libs hdf5 2>/dev/null || echo -lhdf5_serial) -lopenblas -lpthread -lm"
+for b in bench_step bench_decode sgemm_peak; do
+    cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Wshadow -Wdouble-promotion \
+       -Isrc -Isrc/model -Isrc/optim "bench/$b.c" $libs -o "$build/$b"
+done
+[ -f "$shared/bench/sgemm_bench.c" ] && cc -O2 "$shared/bench/sgemm_bench.c" -lopenblas -o "$build/sgemm_bench"
+true

@@ -2,9 +2,10 @@
 """tap vs the PyTorch reference (shared/bench/tap_torch.py), one run, interleaved: training step
 (forward, backward, clip, Adadelta) at batch 8 on the median and p90 CROHME 2014 batches, defined
 as bench_train.py does (bench_util.batch_at). Each round times one tap step (build/bench_step, a
-fresh process: 1 warm-up + 1 timed step) then one torch step; reports medians of ROUNDS rounds,
-the ratio torch/tap, GFLOP/s (tap_torch.flops_train_forward x 3) against sgemm peak. Peak RSS:
-run build/bench_step on its own (a child of this process inherits Python's ru_maxrss).
+fresh process: 1 warm-up + 1 timed step, at --threads: OpenBLAS and TapConfig.threads) then one
+torch step; reports medians of ROUNDS rounds, the ratio torch/tap, GFLOP/s
+(tap_torch.flops_train_forward x 3) against the sgemm peak measured in this run (build/sgemm_peak),
+and bench_step's peak RSS (its own process: getrusage after the steps).
 Run with Debian's /usr/bin/python3 after bench/build_bench.sh:
   /usr/bin/python3 bench/step_vs_torch.py --threads 1 [--rounds 5]"""
 import argparse, os, re, statistics, subprocess, sys, time
@@ -25,11 +26,11 @@ from bench_util import batch_at, load_lengths, sorted_exprs  # noqa: E402
 
 torch.set_num_threads(args.threads)
 build = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
-sg = subprocess.run([os.path.join(build, "sgemm_bench")], capture_output=True, text=True).stdout
-peaks = [float(v) for v in re.findall(r"^square .*thr=%d .*median\s+([0-9.]+) GFLOP" % args.threads,
-                                        sg, re.M)]
-peak = max(peaks) if peaks else float("nan")
-print("threads %d  sgemm peak %.1f GFLOP/s (build/sgemm_bench, this run)" % (args.threads, peak))
+sg = subprocess.run([os.path.join(build, "sgemm_peak"), str(args.threads)], capture_output=True,
+                    text=True, check=True).stdout
+peak = float(sg.split()[2])
+print("threads %d  sgemm peak %.1f GFLOP/s (build/sgemm_peak, this run)  load average %.2f"
+      % (args.threads, peak, os.getloadavg()[0]))
 opts = dict(T.OPTS)
 P = T.to_torch(T.init_params(opts, seed=1234))
 state = T.adadelta_init(P)
@@ -44,7 +45,7 @@ for q in [float(s) for s in args.quantiles.split(",")]:
     tc, tt, rss = [], [], 0.0
     for _ in range(args.rounds):
         out = subprocess.run([os.path.join(build, "bench_step"), "1", "1", ",".join(map(str, lx)),
-                              ",".join(map(str, ly))], capture_output=True, text=True, check=True).stdout
+                              ",".join(map(str, ly)), str(args.threads)], capture_output=True, text=True, check=True).stdout
         m = re.search(r"median ([0-9.]+) s .*peak_rss_mb ([0-9.]+)", out)
         tc.append(float(m.group(1)))
         rss = max(rss, float(m.group(2)))
@@ -53,6 +54,6 @@ for q in [float(s) for s in args.quantiles.split(",")]:
         tt.append(time.perf_counter() - t0)
     c, t = statistics.median(tc), statistics.median(tt)
     print("q=%.2f B=%d Tx=%d Ty=%d %.1f GFLOP: tap %.3f s (%.1f GFLOP/s = %.0f%% of peak)"
-          "  torch %.3f s  ratio torch/tap %.2fx" % (q, B, Tx, Ty, fl / 1e9, c, fl / c / 1e9,
-                                                     100 * fl / c / 1e9 / peak, t, t / c))
+          "  torch %.3f s  ratio torch/tap %.2fx  tap peak RSS %.0f MB"
+          % (q, B, Tx, Ty, fl / 1e9, c, fl / c / 1e9, 100 * fl / c / 1e9 / peak, t, t / c, rss))
     sys.stdout.flush()
