@@ -124,12 +124,15 @@ int beam_decode(BeamDecoder *d, const float *x, int T, BeamResult *out, TapError
                 best_idx[j] = i;
             }
         }
-        // Record the kept candidates, then split finished from live ones.
+        // Record the kept candidates, then split finished from live ones. slot_of is rewritten
+        // below while later candidates still need their parents' slots: read a copy.
+        int parent_slot[1024];
+        memcpy(parent_slot, slot_of, (size_t)live * sizeof *parent_slot);
         int new_live = 0;
         for (int j = 0; j < n_new; j++) {
             int parent = best_idx[j] / V, tok = best_idx[j] % V, s = t * k + j;
             hist_tok[s] = tok;
-            hist_parent[s] = slot_of[parent];
+            hist_parent[s] = parent_slot[parent];
             memcpy(hist_alpha + (size_t)s * S, st.a.alpha + (size_t)parent * S, (size_t)S * sizeof(float));
             if (tok == 0) {
                 ends[n_ends++] = (Ending){t, j, best_cost[j], 1};

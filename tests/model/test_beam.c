@@ -120,6 +120,10 @@ Test(beam, wide_beam_finds_the_exhaustive_optimum_that_greedy_misses) {
         cr_assert_eq(beam_decode(&wide, x, 6, &r, NULL), TAP_OK);
         cr_assert_lt(fabs((double)r.norm_cost - best), 1e-4, "seed %d: beam %g exhaustive %g", (int)seed,
                      (double)r.norm_cost, best);
+        // The tokens returned are the hypothesis that was scored, not a splice of several.
+        double own = teacher_cost(&m, x, 6, r.tokens, r.n, r.finished) / (r.n + r.finished);
+        cr_assert_lt(fabs(own - best), 1e-4, "seed %d: returned tokens cost %g, beam score %g",
+                     (int)seed, own, best);
         cr_assert_eq(beam_init(&greedy, &m.cfg, &m.t, m.w, 1, L, NULL), TAP_OK);
         cr_assert_eq(beam_decode(&greedy, x, 6, &r, NULL), TAP_OK);
         cr_assert_geq((double)r.norm_cost, best - 1e-4);
@@ -129,6 +133,29 @@ Test(beam, wide_beam_finds_the_exhaustive_optimum_that_greedy_misses) {
         tiny_free(&m);
     }
     cr_assert_gt(greedy_misses, 0, "greedy found the optimum on every model: the test has no power");
+}
+
+// Beams narrower than the hypothesis space reorder and drop hypotheses every step: the returned
+// tokens must still cost what the search says they cost.
+Test(beam, returned_tokens_cost_what_the_search_scored) {
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        Tiny m;
+        tiny_init(&m, 9, 0.8f, 40 + seed);
+        float x[8 * 3];
+        tu_fill_normal(x, 24, 1.0f, 200 + seed);
+        for (int k = 2; k <= 5; k++) {
+            BeamDecoder d;
+            BeamResult r;
+            cr_assert_eq(beam_init(&d, &m.cfg, &m.t, m.w, k, 10, NULL), TAP_OK);
+            cr_assert_eq(beam_decode(&d, x, 8, &r, NULL), TAP_OK);
+            double c = teacher_cost(&m, x, 8, r.tokens, r.n, r.finished);
+            cr_assert_lt(fabs(c - (double)r.cost), 1e-4 * (1 + fabs(c)),
+                         "seed %d beam %d: tokens cost %g, search scored %g", (int)seed, k, c,
+                         (double)r.cost);
+            beam_free(&d);
+        }
+        tiny_free(&m);
+    }
 }
 
 Test(beam, bad_arguments_fail_cleanly) {
