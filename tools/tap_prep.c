@@ -333,6 +333,21 @@ static void process(const Prep *p, const char *path, Result *r) {
         goto done;
     }
     if (label_tokens(p, &doc, path, &tl, r) || token_ids(p, &tl, path, r)) goto done;
+    if (r->from_mathml) {
+        // symbols are matched to tokens by class: their labels follow the MathML too
+        char changed[300];
+        int n = mathml_relabel_symbols(&doc, changed, sizeof changed);
+        size_t used = strlen(r->msg);
+        if (n < 0) {
+            r->reason = REASON_NOMEM;
+            snprintf(r->msg, sizeof r->msg, "%s: out of memory", path);
+            goto done;
+        }
+        if (n > 0 && used < sizeof r->msg)
+            snprintf(r->msg + used, sizeof r->msg - used,
+                     " (symbol label%s changed to follow the MathML: %s)", n > 1 ? "s" : "",
+                     changed);
+    }
     if (align_build(&tl, &doc, &r->align, &err) != TAP_OK) {
         r->reason = err.code == TAP_ERR_NOMEM ? REASON_NOMEM : REASON_ALIGN;
         snprintf(r->msg, sizeof r->msg, "%s: alignment: %s", path, err.msg);

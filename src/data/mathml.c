@@ -336,6 +336,55 @@ int mathml_check_symbols(const InkmlDoc *doc, const TokenList *tokens, char *msg
     return bad;
 }
 
+// ----------------------------------------------------------------------------- relabelling
+
+// The one token MathML node m draws, into tok; 0 when it is not a single symbol.
+static int node_symbol(const InkmlDoc *doc, const MathmlNode *m, char *tok, size_t size) {
+    const char *t = NULL;
+    if (is(m, "mfrac")) t = "-";
+    if (is(m, "msqrt") || is(m, "mroot")) t = "\\sqrt";
+    if (t) {
+        snprintf(tok, size, "%s", t);
+        return 1;
+    }
+    if (m->first_child >= 0 || !(is(m, "mi") || is(m, "mn") || is(m, "mo") || is(m, "mtext")))
+        return 0;
+    TapError e = {0};
+    Walk w = {.doc = doc, .err = &e};
+    int ok = leaf(&w, m) == TAP_OK && w.out.n == 1 && strlen(w.out.tok[0]) < size;
+    if (ok) snprintf(tok, size, "%s", w.out.tok[0]);
+    token_list_free(&w.out);
+    return ok;
+}
+
+int mathml_relabel_symbols(InkmlDoc *doc, char *msg, size_t size) {
+    if (msg && size) msg[0] = '\0';
+    int changed = 0;
+    size_t used = 0;
+    for (int s = 0; s < doc->n_symbols; s++) {
+        InkmlSymbol *y = &doc->symbols[s];
+        if (!y->href) continue;
+        const MathmlNode *m = NULL;
+        for (int i = 0; i < doc->n_mathml && !m; i++)
+            if (doc->mathml[i].id && !strcmp(doc->mathml[i].id, y->href)) m = &doc->mathml[i];
+        char want[64], have[64];
+        if (!m || !node_symbol(doc, m, want, sizeof want)) continue;
+        if (!latex_one(y->label, have, sizeof have)) snprintf(have, sizeof have, "%s", y->label);
+        if (!strcmp(have, want)) continue;
+        char *label = strdup(want);
+        if (!label) return -1;
+        if (msg && used < size && changed < 4)
+            used += (size_t)snprintf(msg + used, size - used, "%s'%.40s' %s -> %s",
+                                     changed ? ", " : "", y->href, y->label, want);
+        free(y->label);
+        y->label = label;
+        changed++;
+    }
+    if (msg && changed > 4 && used < size)
+        snprintf(msg + used, size - used, " and %d more", changed - 4);
+    return changed;
+}
+
 // ----------------------------------------------------------------------------- comparison
 
 // Index just past the group opening at t[i] ("{"), or -1 when it is never closed.

@@ -33,6 +33,14 @@ int mathml_tokenize(const InkmlDoc *doc, TokenList *out, TapError *err);
 // "symbol '\\sqrt', token '-'".
 int mathml_check_symbols(const InkmlDoc *doc, const TokenList *tokens, char *msg, size_t size);
 
+// Makes doc's symbol labels follow its MathML where a symbol's href is the xml:id of a MathML
+// element: a fraction (mfrac) is drawn by a `-` bar, a root (msqrt, mroot) by `\\sqrt`, a leaf
+// by its token (when it converts to exactly one). For aligning a label taken from the MathML
+// with the strokes: CROHME 2014 test RIT_2014_309 labels a fraction bar `\\sqrt`. Returns the
+// number of labels changed, the first few named in msg ("'47:' \\sqrt -> -"; may be NULL), or
+// -1 when out of memory (labels then partly changed, all valid).
+int mathml_relabel_symbols(InkmlDoc *doc, char *msg, size_t size);
+
 // 1 when a and b are the same label up to what MathML cannot say: the order of a base's
 // subscript and superscript (`x ^ { 2 } _ { 1 }` = `x _ { 1 } ^ { 2 }`) and `\\limits`.
 // (For measuring how well the two truths of a file agree.)

@@ -353,3 +353,30 @@ Test(mathml, labels_are_the_same_up_to_script_order_and_limits_only) {
     cr_expect_not(same("\\cdot", "."));
     cr_expect_not(same("x ^ { 2 } _", "x _ ^ { 2 }"), "an unclosed script is left as it is");
 }
+
+Test(mathml, symbol_labels_follow_the_mathml_elements_their_hrefs_name) {
+    char file[1200], msg[200];
+    snprintf(file, sizeof file, "%s/tests/golden/mathml/fraction_bar_mislabelled.inkml",
+             tu_source_dir());
+    InkmlDoc d;
+    TapError err = {0};
+    cr_assert_eq(inkml_load(file, &d, &err), TAP_OK, "%s", err.msg);
+    cr_expect_str_eq(d.symbols[2].label, "\\sqrt");
+    cr_expect_eq(mathml_relabel_symbols(&d, msg, sizeof msg), 1);
+    cr_expect_str_eq(msg, "'47:' \\sqrt -> -");
+    cr_expect_str_eq(d.symbols[2].label, "-", "the fraction's bar");
+    cr_expect_str_eq(d.symbols[0].label, "\\sqrt");
+    cr_expect_str_eq(d.symbols[3].label, "2");
+    cr_expect_eq(mathml_relabel_symbols(&d, msg, sizeof msg), 0, "nothing left to change");
+    inkml_free(&d);
+    // leaves: the linked MathML token wins (\Pi -> \pi); symbols without a link keep theirs
+    const char *g = "<traceGroup><annotation type=\"truth\">\\Pi</annotation>"
+                    "<traceView traceDataRef=\"0\"/><annotationXML href=\"p\"/></traceGroup>"
+                    "<traceGroup><annotation type=\"truth\">\\lt</annotation>"
+                    "<traceView traceDataRef=\"1\"/><annotationXML href=\"l\"/></traceGroup>";
+    parse_doc(NULL, "<mi xml:id=\"p\">&#x3C0;</mi><mo xml:id=\"l\">&lt;</mo>", g, &d);
+    cr_expect_eq(mathml_relabel_symbols(&d, msg, sizeof msg), 1, "%s", msg);
+    cr_expect_str_eq(d.symbols[0].label, "\\pi");
+    cr_expect_str_eq(d.symbols[1].label, "\\lt", "\\lt already draws <");
+    inkml_free(&d);
+}

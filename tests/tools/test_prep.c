@@ -331,6 +331,15 @@ Test(prep, a_malformed_or_out_of_vocabulary_latex_truth_falls_back_to_the_mathml
     cr_assert_eq(dataset_len_y(&ds, 0), 10);
     for (int j = 0; j < 10; j++)
         cr_expect_str_eq(ds.vocab[ds.tokens[ds.token_offsets[0] + j]], want[j]);
+    // the bar, labelled \sqrt in the segmentation, is aligned with \frac as the MathML says
+    cr_expect(strstr(errs, "(symbol label changed to follow the MathML: '47:' \\sqrt -> -)\n"),
+              "%s", errs);
+    const int strokes[] = {2, -1, 0, -1, 1, -1, -1, -1, 3, -1}; // -1: none
+    for (int j = 0; j < 10; j++) {
+        int t = ds.token_offsets[0] + j, n = ds.align_offsets[t + 1] - ds.align_offsets[t];
+        cr_expect_eq(n, strokes[j] < 0 ? 0 : 1, "token %d", j);
+        if (n == 1) cr_expect_eq(ds.align_strokes[ds.align_offsets[t]], strokes[j], "token %d", j);
+    }
     dataset_free(&ds);
     free(out);
     free(errs);
@@ -385,12 +394,30 @@ Test(prep, every_crohme_2014_test_file_converts) {
               "%s", errs);
     cr_expect(strstr(errs, "): \\lim _ { y \\rightarrow x } f ( y ) = f ( x )\n"), "%s", errs);
     cr_expect(strstr(errs, "): \\frac { \\sqrt { x } } { 2 } - \\frac { \\sqrt { 3 } } { 2 "
-                           "\\sqrt { x } }\n"),
+                           "\\sqrt { x } } (symbol label changed to follow the MathML: '47:' "
+                           "\\sqrt -> -)\n"),
               "%s", errs);
     Dataset ds;
     TapError err = {0};
     cr_assert_eq(dataset_load(o, &ds, &err), TAP_OK, "%s", err.msg);
     cr_expect_eq(ds.n, 986);
+    // RIT_2014_309: every one of the 13 strokes on one token; the bars (3, 8) on the \frac tokens
+    int k = -1;
+    for (int i = 0; i < ds.n; i++)
+        if (!strcmp(ds.uids[i], "RIT_2014_309")) k = i;
+    cr_assert_geq(k, 0);
+    int owner[13], fracs = 0;
+    for (int s = 0; s < 13; s++) owner[s] = -1;
+    for (int t = ds.token_offsets[k]; t < ds.token_offsets[k + 1]; t++)
+        for (int a = ds.align_offsets[t]; a < ds.align_offsets[t + 1]; a++) {
+            int s = ds.align_strokes[a];
+            cr_assert(s >= 0 && s < 13);
+            cr_expect_eq(owner[s], -1, "stroke %d on two tokens", s);
+            owner[s] = t;
+            if (!strcmp(ds.vocab[ds.tokens[t]], "\\frac")) fracs += s == 3 || s == 8;
+        }
+    for (int s = 0; s < 13; s++) cr_expect_geq(owner[s], 0, "stroke %d on no token", s);
+    cr_expect_eq(fracs, 2);
     dataset_free(&ds);
     free(out);
     free(errs);
