@@ -3,6 +3,7 @@
 #include "attention.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -17,24 +18,17 @@ static int ctx_col(const AttnContext *cx, int b) {
     return cx->Bc == 1 ? 0 : b;
 }
 
+#define ATT(m) {offsetof(AttnParams, m), "decoder_" #m}
+static const ParamField ATT_CORE[] = {ATT(W_comb_att), ATT(Wc_att), ATT(b_att),   ATT(U_att),
+                                      ATT(c_tt),       ATT(conv_Q), ATT(conv_Uf), ATT(conv_b)};
+static const ParamField ATT_GATE[] = {ATT(Whg),     ATT(bhg),        ATT(Umg),
+                                      ATT(W_m_att), ATT(U_when_att), ATT(c_when_att)};
+#undef ATT
+
 void attention_params_bind(AttnParams *p, const ParamTable *t, float *base, const TapConfig *cfg) {
     memset(p, 0, sizeof *p);
-    p->W_comb_att = params_bind(t, base, "decoder_W_comb_att");
-    p->Wc_att = params_bind(t, base, "decoder_Wc_att");
-    p->b_att = params_bind(t, base, "decoder_b_att");
-    p->U_att = params_bind(t, base, "decoder_U_att");
-    p->c_tt = params_bind(t, base, "decoder_c_tt");
-    p->conv_Q = params_bind(t, base, "decoder_conv_Q");
-    p->conv_Uf = params_bind(t, base, "decoder_conv_Uf");
-    p->conv_b = params_bind(t, base, "decoder_conv_b");
-    if (cfg->gate) {
-        p->Whg = params_bind(t, base, "decoder_Whg");
-        p->bhg = params_bind(t, base, "decoder_bhg");
-        p->Umg = params_bind(t, base, "decoder_Umg");
-        p->W_m_att = params_bind(t, base, "decoder_W_m_att");
-        p->U_when_att = params_bind(t, base, "decoder_U_when_att");
-        p->c_when_att = params_bind(t, base, "decoder_c_when_att");
-    }
+    params_bind_fields(t, base, p, ATT_CORE, (int)(sizeof ATT_CORE / sizeof *ATT_CORE));
+    if (cfg->gate) params_bind_fields(t, base, p, ATT_GATE, (int)(sizeof ATT_GATE / sizeof *ATT_GATE));
 }
 
 void attention_prepare(const AttnParams *p, const TapConfig *cfg, const float *ctx, int S, int B,

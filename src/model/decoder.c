@@ -5,6 +5,7 @@
 #include "decoder.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "ops.h"
@@ -23,27 +24,20 @@ static float *take(float **mem, size_t n) {
 
 static int gate_dim(const TapConfig *cfg) { return cfg->gate ? config_context_dim(cfg) : 0; }
 
+#define DEC(m) {offsetof(DecoderParams, m), "decoder_" #m}
+static const ParamField DEC_CORE[] = {
+    {offsetof(DecoderParams, Wemb), "Wemb_dec"},
+    {offsetof(DecoderParams, state_W), "ff_state_W"},
+    {offsetof(DecoderParams, state_b), "ff_state_b"},
+    DEC(W), DEC(b), DEC(U), DEC(Wx), DEC(bx), DEC(Ux),
+    DEC(U_nl), DEC(b_nl), DEC(Wc), DEC(Ux_nl), DEC(bx_nl), DEC(Wcx)};
+static const ParamField DEC_GATE[] = {DEC(Wyg), DEC(byg)};
+#undef DEC
+
 void decoder_params_bind(DecoderParams *p, const ParamTable *t, float *base, const TapConfig *cfg) {
     memset(p, 0, sizeof *p);
-    p->Wemb = params_bind(t, base, "Wemb_dec");
-    p->state_W = params_bind(t, base, "ff_state_W");
-    p->state_b = params_bind(t, base, "ff_state_b");
-    p->W = params_bind(t, base, "decoder_W");
-    p->b = params_bind(t, base, "decoder_b");
-    p->U = params_bind(t, base, "decoder_U");
-    p->Wx = params_bind(t, base, "decoder_Wx");
-    p->bx = params_bind(t, base, "decoder_bx");
-    p->Ux = params_bind(t, base, "decoder_Ux");
-    if (cfg->gate) {
-        p->Wyg = params_bind(t, base, "decoder_Wyg");
-        p->byg = params_bind(t, base, "decoder_byg");
-    }
-    p->U_nl = params_bind(t, base, "decoder_U_nl");
-    p->b_nl = params_bind(t, base, "decoder_b_nl");
-    p->Wc = params_bind(t, base, "decoder_Wc");
-    p->Ux_nl = params_bind(t, base, "decoder_Ux_nl");
-    p->bx_nl = params_bind(t, base, "decoder_bx_nl");
-    p->Wcx = params_bind(t, base, "decoder_Wcx");
+    params_bind_fields(t, base, p, DEC_CORE, (int)(sizeof DEC_CORE / sizeof *DEC_CORE));
+    if (cfg->gate) params_bind_fields(t, base, p, DEC_GATE, (int)(sizeof DEC_GATE / sizeof *DEC_GATE));
     attention_params_bind(&p->att, t, base, cfg);
     readout_params_bind(&p->ro, t, base);
 }

@@ -23,67 +23,44 @@ static void zero_col_if(int M, float *C, int ldc, float beta) {
     for (int i = 0; beta == 0.0f && i < M; i++) C[(size_t)i * ldc] = 0.0f;
 }
 
-void mm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
-           float beta) {
+// C = op(A)·op(B) + beta·C for the three layouts (ta: A stored (K, M); tb: B stored (N, K)).
+// One row or one column goes to sgemv: sgemm would first pack the whole other operand.
+static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                 int ldb, float *C, int ldc, float beta) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { // empty product: only the beta scaling remains
         scale_c(M, N, C, ldc, beta);
         return;
     }
-    if (M == 1) { // one row (B = 1 decoding): sgemv streams B; sgemm would first pack all of it
+    if (M == 1) { // (B = 1 decoding) c = op(B)ᵀ·a, a strided along K when A is stored (K, 1)
         zero_row_if(N, C, beta);
-        cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, B, ldb, A, 1, beta, C, 1);
+        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? N : K, tb ? K : N, 1.0f,
+                    B, ldb, A, ta ? lda : 1, beta, C, 1);
         return;
     }
-    if (N == 1) { // one column (attention energies): sgemv, no packing of A
+    if (N == 1) { // (attention energies) c = op(A)·b, b strided along K when B is stored (K, 1)
         zero_col_if(M, C, ldc, beta);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, ta ? K : M, ta ? M : K, 1.0f,
+                    A, lda, B, tb ? 1 : ldb, beta, C, ldc);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
-                ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+                N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+void mm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+           float beta) {
+    gemm(0, 0, M, N, K, A, lda, B, ldb, C, ldc, beta);
 }
 
 void mm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
            float beta) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        scale_c(M, N, C, ldc, beta);
-        return;
-    }
-    if (M == 1) {
-        zero_row_if(N, C, beta);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, B, ldb, A, 1, beta, C, 1);
-        return;
-    }
-    if (N == 1) {
-        zero_col_if(M, C, ldc, beta);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, 1.0f, A, lda, B, 1, beta, C, ldc);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
-                ldc);
+    gemm(0, 1, M, N, K, A, lda, B, ldb, C, ldc, beta);
 }
 
 void mm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
            float beta) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        scale_c(M, N, C, ldc, beta);
-        return;
-    }
-    if (M == 1) {
-        zero_row_if(N, C, beta);
-        cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, B, ldb, A, lda, beta, C, 1);
-        return;
-    }
-    if (N == 1) {
-        zero_col_if(M, C, ldc, beta);
-        cblas_sgemv(CblasRowMajor, CblasTrans, K, M, 1.0f, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
-                ldc);
+    gemm(1, 0, M, N, K, A, lda, B, ldb, C, ldc, beta);
 }
 
 void mm_ref(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B,

@@ -148,6 +148,13 @@ float *params_bind(const ParamTable *t, float *base, const char *name) {
     return base + t->spec[i].offset;
 }
 
+void params_bind_fields(const ParamTable *t, float *base, void *view, const ParamField *f, int n) {
+    for (int i = 0; i < n; i++) {
+        float *at = params_bind(t, base, f[i].name);
+        memcpy((char *)view + f[i].offset, &at, sizeof at);
+    }
+}
+
 // An n x n orthogonal matrix (rows of a Gram-Schmidt-orthonormalised Gaussian matrix), written
 // into columns [col0, col0 + n) of a row-major matrix with `ld` columns.
 static void ortho_block(float *w, int n, int ld, int col0, TapRng *rng, double *tmp) {

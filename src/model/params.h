@@ -41,6 +41,13 @@ void params_free(ParamTable *t);
 int params_find(const ParamTable *t, const char *name);
 // Pointer to tensor `name` inside role array `base`; aborts (programmer error) if absent.
 float *params_bind(const ParamTable *t, float *base, const char *name);
+// One pointer member of a view struct (AttnParams, DecoderParams, ...) and its tensor's name.
+typedef struct {
+    size_t offset; // offsetof(View, member); the member is a float *
+    const char *name;
+} ParamField;
+// Points each listed member of *view at its tensor inside role array `base` (params_bind each).
+void params_bind_fields(const ParamTable *t, float *base, void *view, const ParamField *f, int n);
 // TAP's initialisers, drawn in table order from rng.
 void params_init(const ParamTable *t, float *w, TapRng *rng);
 

@@ -3,20 +3,21 @@
 #include "readout.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "ops.h"
 #include "tap.h"
 
+#define RO(m, name) {offsetof(ReadoutParams, m), name}
+static const ParamField RO_FIELDS[] = {
+    RO(lstm_W, "ff_logit_lstm_W"), RO(lstm_b, "ff_logit_lstm_b"), RO(prev_W, "ff_logit_prev_W"),
+    RO(prev_b, "ff_logit_prev_b"), RO(ctx_W, "ff_logit_ctx_W"),   RO(ctx_b, "ff_logit_ctx_b"),
+    RO(logit_W, "ff_logit_W"),     RO(logit_b, "ff_logit_b")};
+#undef RO
+
 void readout_params_bind(ReadoutParams *p, const ParamTable *t, float *base) {
-    p->lstm_W = params_bind(t, base, "ff_logit_lstm_W");
-    p->lstm_b = params_bind(t, base, "ff_logit_lstm_b");
-    p->prev_W = params_bind(t, base, "ff_logit_prev_W");
-    p->prev_b = params_bind(t, base, "ff_logit_prev_b");
-    p->ctx_W = params_bind(t, base, "ff_logit_ctx_W");
-    p->ctx_b = params_bind(t, base, "ff_logit_ctx_b");
-    p->logit_W = params_bind(t, base, "ff_logit_W");
-    p->logit_b = params_bind(t, base, "ff_logit_b");
+    params_bind_fields(t, base, p, RO_FIELDS, (int)(sizeof RO_FIELDS / sizeof *RO_FIELDS));
 }
 
 void readout_forward(const ReadoutParams *p, const TapConfig *cfg, const float *h, const float *emb,
