@@ -6,24 +6,9 @@
 #include "attention.h"
 #include "tap.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
-// Tiny dims: C 6, D 5, E 4, K 5 (pad 2), Q 3, S 6 annotations.
-static TapConfig tiny(int gate) {
-    TapConfig c;
-    config_default(&c);
-    c.F = 3;
-    c.n_layers = 2;
-    c.H[0] = c.H[1] = 3;
-    c.pool[0] = 0;
-    c.pool[1] = 1;
-    c.D = 5;
-    c.E = 4;
-    c.V = 7;
-    c.K = 5;
-    c.Q = 3;
-    c.gate = gate;
-    return c;
-}
+// Tiny dims (tiny_model.h): C 6, D 5, E 4, K 5 (pad 2), Q 3, S 6 annotations.
 
 typedef struct {
     TapConfig cfg;
@@ -41,14 +26,12 @@ typedef struct {
     AttnStep st;
 } Fix;
 
-static float *fvec(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
-
 // n rows over Bc columns; row[] maps rows to columns (NULL: identity or shared column 0);
 // column c has len[c] valid annotations.
 static void fix_init(Fix *f, int gate, int S, int Bc, int n, const int *row, const int *len,
                      uint64_t seed) {
     memset(f, 0, sizeof *f);
-    f->cfg = tiny(gate);
+    f->cfg = tiny_model_config(gate);
     f->S = S, f->Bc = Bc, f->n = n;
     if (row) {
         memcpy(f->row, row, (size_t)n * sizeof *row);

@@ -8,26 +8,10 @@
 #include "loss.h"
 #include "tap.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
-// Tiny dims: C 6, D 5, E 4, V 7, K 5, Q 3 (Q = D = 5 for the TAP reference, as TAP ties them).
-static TapConfig tiny(int gate) {
-    TapConfig c;
-    config_default(&c);
-    c.F = 3;
-    c.n_layers = 2;
-    c.H[0] = c.H[1] = 3;
-    c.pool[0] = 0;
-    c.pool[1] = 1;
-    c.D = 5;
-    c.E = 4;
-    c.V = 7;
-    c.K = 5;
-    c.Q = 3;
-    c.gate = gate;
-    return c;
-}
-
-static float *fvec(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+// Tiny dims (tiny_model.h): C 6, D 5, E 4, V 7, K 5, Q 3 (Q = D = 5 for the TAP reference, as
+// TAP ties them).
 
 typedef struct {
     TapConfig cfg;
@@ -107,7 +91,7 @@ static double fix_loss(void *vp) {
 }
 
 static void check_gradients(int gate) {
-    const TapConfig cfg = tiny(gate);
+    const TapConfig cfg = tiny_model_config(gate);
     const int lx[3] = {6, 4, 2}, ly[3] = {4, 3, 1};
     Fix f;
     fix_init(&f, &cfg, 6, 4, 3, lx, ly, gate ? 31 : 41);
@@ -142,7 +126,7 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
 // Stepping decoder_step token by token, with pctx/kern computed once and the readout inside
 // the step, reproduces decoder_forward's teacher-forced probabilities, alphas and states.
 static void check_steps(int gate) {
-    const TapConfig cfg = tiny(gate);
+    const TapConfig cfg = tiny_model_config(gate);
     const int lx[3] = {6, 4, 2}, ly[3] = {4, 3, 1};
     Fix f;
     fix_init(&f, &cfg, 6, 4, 3, lx, ly, 51);
@@ -187,7 +171,7 @@ Test(decoder, step_by_step_decoding_reproduces_the_teacher_forced_forward_withou
 // Beam search: n hypotheses of one expression attend to a single context column (Bc = 1,
 // stride 0, no mask) with pctx computed once; they match a batch holding n copies of it.
 Test(decoder, hypotheses_sharing_one_context_reproduce_the_forward) {
-    const TapConfig cfg = tiny(1);
+    const TapConfig cfg = tiny_model_config(1);
     const int ly[3] = {4, 4, 4};
     Fix f;
     fix_init(&f, &cfg, 6, 4, 3, NULL, ly, 61);
@@ -337,7 +321,7 @@ static void reference_inputs(Fix *f, const int *lx, const int *ly, float *a, flo
 }
 
 Test(decoder, forward_and_backward_match_tap_torch_on_tiny_dims) {
-    TapConfig cfg = tiny(1);
+    TapConfig cfg = tiny_model_config(1);
     cfg.Q = cfg.D; // TAP: dim_coverage filters = dim_dec
     cfg.gamma = 0.1f;
     const int lx[3] = {6, 4, 2}, ly[3] = {4, 3, 1};
