@@ -380,3 +380,46 @@ Test(mathml, symbol_labels_follow_the_mathml_elements_their_hrefs_name) {
     cr_expect_str_eq(d.symbols[1].label, "\\lt", "\\lt already draws <");
     inkml_free(&d);
 }
+
+// Appends a random MathML element (random names, child counts and texts) at depth d.
+static void random_element(TapRng *rng, char *buf, size_t size, size_t *at, int d) {
+    static const char *names[] = {"mrow", "mi", "mn", "mo", "mfrac", "msqrt", "mroot", "msub",
+                                  "msup", "msubsup", "munder", "munderover", "mstyle", "mtable",
+                                  "mspace", "semantics", "mtext"};
+    static const char *texts[] = {"x", "12", "\\lt", "rarr", "&#x2264;", "", "im", "\\foo",
+                                  "{", "sin", "\\frac", "&#xB7;", "ab", "\\sqrt{x"};
+    const char *n = names[rng_below(rng, 17)];
+    if (*at + 200 > size) return;
+    *at += (size_t)snprintf(buf + *at, size - *at, "<%s xml:id=\"i%d\">", n, (int)rng_below(rng, 4));
+    int kids = d > 6 ? 0 : (int)rng_below(rng, 4);
+    if (kids == 0)
+        *at += (size_t)snprintf(buf + *at, size - *at, "%s", texts[rng_below(rng, 14)]);
+    for (int k = 0; k < kids; k++) random_element(rng, buf, size, at, d + 1);
+    if (*at + 20 < size) *at += (size_t)snprintf(buf + *at, size - *at, "</%s>", n);
+}
+
+Test(mathml, random_mathml_either_converts_or_fails_cleanly) {
+    TapRng rng;
+    rng_seed(&rng, 7);
+    int ok = 0, failed = 0;
+    static char ml[1 << 15];
+    for (int trial = 0; trial < 300; trial++) {
+        size_t at = 0;
+        random_element(&rng, ml, sizeof ml - 64, &at, 0);
+        ml[at] = '\0';
+        if (at + 32 >= sizeof ml - 64) continue; // cut short: not well-formed XML
+        const char *g = "<traceGroup><annotation type=\"truth\">\\lim</annotation>"
+                        "<traceView traceDataRef=\"0\"/><annotationXML href=\"i1\"/></traceGroup>";
+        const char *got = convert(ml, g);
+        if (!strncmp(got, "ERROR: ", 7))
+            failed++;
+        else
+            ok++;
+        InkmlDoc d;
+        parse_doc(NULL, ml, g, &d);
+        char msg[200];
+        cr_expect_geq(mathml_relabel_symbols(&d, msg, sizeof msg), 0);
+        inkml_free(&d);
+    }
+    cr_expect(ok > 10 && failed > 10, "ok %d failed %d", ok, failed);
+}
