@@ -1,4 +1,4 @@
-// CROHME InkML (2011-2019 variants) -> traces, LaTeX truth and symbol segmentation.
+// CROHME InkML (2011-2019 variants) -> traces, LaTeX and MathML truths and symbol segmentation.
 // Parsed with expat (entity expansion off); latin-1 files are accepted.
 #ifndef TAP_DATA_INKML_H
 #define TAP_DATA_INKML_H

@@ -248,3 +248,35 @@ Test(inkml, every_crohme_2014_training_file_parses, .timeout = 300) {
     cr_expect_eq(fully_segmented, 8721, "%d of %d files have every trace in a symbol",
                  fully_segmented, n);
 }
+
+Test(inkml, the_expressions_mathml_is_kept_as_a_tree_and_symbol_hrefs_still_work) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/golden/inkml/basic.inkml", tu_source_dir());
+    InkmlDoc d;
+    TapError err = {0};
+    cr_assert_eq(inkml_load(path, &d, &err), TAP_OK, "%s", err.msg);
+    // math > mrow > (msup > (mi x, mn 2), mo <, mn 1)
+    cr_assert_eq(d.n_mathml, 7);
+    cr_expect_str_eq(d.mathml_encoding, "Content-MathML");
+    const char *names[] = {"math", "mrow", "msup", "mi", "mn", "mo", "mn"};
+    const char *texts[] = {NULL, NULL, NULL, "x", "2", "<", "1"};
+    for (int i = 0; i < 7; i++) {
+        cr_expect_str_eq(d.mathml[i].name, names[i]);
+        if (texts[i])
+            cr_expect_str_eq(d.mathml[i].text, texts[i]);
+        else
+            cr_expect_null(d.mathml[i].text);
+    }
+    cr_expect_eq(d.mathml[2].next_sibling, 5);
+    cr_expect_eq(d.mathml[5].next_sibling, 6);
+    cr_expect_str_eq(d.mathml[5].id, "<_1");
+    cr_expect_eq(d.n_symbols, 4);
+    cr_expect_str_eq(d.symbols[2].href, "<_1");
+    inkml_free(&d);
+    // a file without MathML has none
+    snprintf(path, sizeof path, "%s/tests/golden/inkml/latin1.inkml", tu_source_dir());
+    cr_assert_eq(inkml_load(path, &d, &err), TAP_OK, "%s", err.msg);
+    cr_expect_eq(d.n_mathml, 0);
+    cr_expect_null(d.mathml);
+    inkml_free(&d);
+}
