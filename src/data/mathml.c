@@ -25,8 +25,7 @@ static const char *const ENTITY_NAMES[][2] = {
     {"hellip", "\\ldots"}, {"ctdot", "\\cdots"},    {"cdots", "\\cdots"},
     {"exist", "\\exists"}, {"sdot", "\\cdot"},      {"middot", "\\cdot"},
     {"minus", "-"},        {"plusmn", "\\pm"},      {"isin", "\\in"},
-    {"part", "\\partial"}, {"Prime", "\\prime"},    {"lbrace", "\\{"},
-    {"rbrace", "\\}"},
+    {"part", "\\partial"}, {"lbrace", "\\{"},       {"rbrace", "\\}"},
 };
 
 // Unicode characters CROHME MathML uses, as TAP's tokens (or LaTeX names outside the vocabulary,
@@ -42,7 +41,7 @@ static const struct {
     {0x221A, "\\sqrt"},   {0x2032, "\\prime"},     {0x2026, "\\ldots"},    {0x22EF, "\\cdots"},
     {0x2208, "\\in"},     {0x2203, "\\exists"},    {0x2200, "\\forall"},   {0x2206, "\\Delta"},
     {0x2202, "\\partial"}, {0x2248, "\\approx"},   {0x2261, "\\equiv"},    {0x2329, "\\langle"},
-    {0x232A, "\\rangle"}, {0x0391, "A"},       {0x0392, "B"},          {0x0393, "\\Gamma"},
+    {0x232A, "\\rangle"}, {0x0391, "A"},          {0x0392, "B"},          {0x0393, "\\Gamma"},
     {0x0394, "\\Delta"},  {0x0398, "\\Theta"},     {0x039B, "\\Lambda"},   {0x039E, "\\Xi"},
     {0x03A0, "\\Pi"},     {0x03A3, "\\Sigma"},     {0x03A6, "\\Phi"},      {0x03A8, "\\Psi"},
     {0x03A9, "\\Omega"},  {0x03B1, "\\alpha"},     {0x03B2, "\\beta"},     {0x03B3, "\\gamma"},
