@@ -99,8 +99,14 @@ int train_options_table(TrainOptions *o, CliOption *out) {
         {"stage", CLI_STRING, &o->stage, "1 (Adadelta), 2 (variational) or both"},
         {"init", CLI_STRING, &o->init,
          "start from this checkpoint's /params (needed by --stage 2)"},
+        {"scratch", CLI_FLAG, &o->scratch,
+         "--stage 2 from the random initialisation of --seed instead of --init (Graves' "
+         "protocol: every method trained from scratch)"},
         {"rho", CLI_DOUBLE, &o->rho, "Adadelta decay"},
         {"eps", CLI_DOUBLE, &o->eps, "Adadelta epsilon (TAP's 'lrate')"},
+        {"eps-ls2", CLI_DOUBLE, &o->eps_ls2,
+         "adaptive-weight-noise: Adadelta epsilon of ls2 = ln(sigma^2)/2048 (0: --eps; decays "
+         "with it)"},
         {"clip", CLI_DOUBLE, &o->clip, "global gradient-norm clip (<= 0: off)"},
         {"patience", CLI_INT, &o->patience,
          "validations without improvement before eps decay/stop"},
@@ -234,8 +240,11 @@ int train_options_resolve(const TrainOptions *o, TrainPlan *p, char *msg, size_t
         p->first_stage = 1, p->last_stage = 2;
     else
         return BAD("--stage must be 1, 2 or both, got '%s'", o->stage);
-    if (p->first_stage == 2 && !(o->init && *o->init) && !o->resume)
-        return BAD("--stage 2 starts from a trained model: give --init CHECKPOINT");
+    const int have_init = o->init && *o->init;
+    if (o->scratch && (p->first_stage != 2 || have_init))
+        return BAD("--scratch is for --stage 2 without --init");
+    if (p->first_stage == 2 && !have_init && !o->scratch && !o->resume)
+        return BAD("--stage 2 starts from a trained model: give --init CHECKPOINT (or --scratch)");
     if (parse_criterion(o->criterion1, &p->crit[0]))
         return BAD("--criterion1 must be wer, exprate, mix or loss");
     if (parse_criterion(o->criterion2, &p->crit[1]))
@@ -248,6 +257,7 @@ int train_options_resolve(const TrainOptions *o, TrainPlan *p, char *msg, size_t
     if (o->maxlen < 0) return BAD("--maxlen must be >= 0 (0: no limit)");
     if (!(o->rho > 0.0 && o->rho < 1.0)) return BAD("--rho must be in (0, 1)");
     if (!(o->eps > 0.0)) return BAD("--eps must be > 0");
+    if (!(o->eps_ls2 >= 0.0)) return BAD("--eps-ls2 must be >= 0 (0: --eps)");
     if (o->patience < 0 || o->eps_decays < 0)
         return BAD("--patience and --eps-decays must be >= 0");
     if (o->max_epochs < 1 || o->max_steps < 0 || !(o->max_minutes >= 0))

@@ -29,7 +29,9 @@ typedef struct {
     // schedule
     const char *stage;     // "1", "2" or "both"
     const char *init;      // checkpoint to start from (required by --stage 2)
+    int scratch;           // --stage 2 from the seeded random initialisation instead
     double rho, eps, clip; // Adadelta (TAP 0.95, 1e-8) and global-norm clip (TAP 1000)
+    double eps_ls2;        // Adadelta epsilon of the ls2 optimizer (0: --eps)
     int patience;          // validations without improvement tolerated (TAP 15)
     int eps_decays;        // times eps is divided by 10 before a stage stops (TAP 1)
     int max_epochs, max_steps;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "loss.h"
 #include "mdl.h"
 #include "train_valid.h"
 
@@ -38,13 +39,17 @@ static void var_config(const Trainer *t, int stage, VarConfig *vc) {
     vc->prior_var = (float)o->prior_var;
     vc->prior_b = (float)o->prior_b;
     vc->opt_mu.rho = vc->opt_ls2.rho = o->rho;
-    vc->opt_mu.eps = vc->opt_ls2.eps = o->eps;
+    vc->opt_mu.eps = o->eps;
+    vc->opt_ls2.eps = o->eps_ls2 > 0.0 ? o->eps_ls2 : o->eps;
     vc->seed = (uint64_t)(uint32_t)o->seed * 4 + (uint64_t)stage;
 }
 
+// eps is the mu optimizer's; ls2's keeps its ratio to it through the decays. One step of
+// ln(sigma^2) is about 2048 sqrt(eps) sqrt(1/(1-rho)) at first, 9 with eps 1e-6: --eps-ls2.
 static void set_eps(Trainer *t, double eps) {
+    const TrainOptions *o = t->opt;
     t->var.opt_mu.cfg.eps = eps;
-    t->var.opt_ls2.cfg.eps = eps;
+    t->var.opt_ls2.cfg.eps = o->eps_ls2 > 0.0 ? eps * (o->eps_ls2 / o->eps) : eps;
 }
 
 static double elapsed(const Trainer *t) { return t->elapsed0 + now_seconds() - t->t_start; }
@@ -111,6 +116,7 @@ typedef struct {
     const int *idx;
     int n, poison, rc;
     double *cost; // (n) per-sequence costs
+    double *nll;  // (n) per-sequence label NLL: the cost without attention guidance
     double mean;
     TapError err;
 } Share;
@@ -122,18 +128,24 @@ static void *share_run(void *arg) {
     if (sh->poison) bt->x[0] = NAN;
     ModelBatch b = {bt->Tx, bt->Ty, bt->B, bt->x, bt->x_mask, bt->y, bt->y_mask, bt->a, bt->a_mask};
     sh->rc = model_loss(sh->m, &b, sh->cost, &sh->mean, &sh->err);
-    if (!sh->rc) model_backward(sh->m);
+    if (sh->rc) return NULL;
+    // L^E codes the labels: the guidance term (a_pool NULL drops it) is not part of it.
+    const TapModel *m = sh->m;
+    loss_forward(&m->cfg, m->dc.logits, b.y, b.y_mask, m->dc.alphas, NULL, NULL, b.L, b.B, m->S,
+                 sh->nll, NULL, NULL);
+    model_backward(sh->m);
     return NULL;
 }
 
 // Forward and backward of batch idx[0..nb) at the weights in t->model.w, on R replicas; the
-// batch-mean gradient ends in t->model.g, the costs in t->cost.
+// batch-mean gradient ends in t->model.g, the costs in t->cost and the label NLLs in t->nll.
 static int forward_backward(Trainer *t, const int *idx, int nb, int poison, double *mean,
                             TapError *err) {
     int R = t->n_rep < nb ? t->n_rep : nb;
     Share sh[TRAIN_MAX_REPLICAS];
     if (R <= 1) {
-        sh[0] = (Share){&t->model, &t->bt, &t->train, idx, nb, poison, 0, t->cost, 0.0, {0, ""}};
+        sh[0] = (Share){&t->model, &t->bt,  &t->train, idx, nb, poison, 0,
+                        t->cost,   t->nll, 0.0,       {0, ""}};
         share_run(&sh[0]);
     } else {
         size_t n = t->model.table.n;
@@ -143,8 +155,8 @@ static int forward_backward(Trainer *t, const int *idx, int nb, int poison, doub
             int lo = k * nb / R, hi = (k + 1) * nb / R;
             TapModel *m = k ? &t->reps[k - 1] : &t->model;
             if (k) memcpy(m->w, t->model.w, n * sizeof *m->w);
-            sh[k] = (Share){m, &t->parts[k], &t->train, idx + lo, hi - lo, poison && !k,
-                            0, t->cost + lo, 0.0,       {0, ""}};
+            sh[k] = (Share){m, &t->parts[k], &t->train,   idx + lo, hi - lo, poison && !k,
+                            0, t->cost + lo, t->nll + lo, 0.0,      {0, ""}};
         }
         for (int k = 1; k < R; k++)
             started[k] = pthread_create(&tid[k], NULL, share_run, &sh[k]) == 0;
@@ -202,7 +214,7 @@ static int train_step(Trainer *t, TapError *err) {
     double nats = 0.0;
     for (int k = 0; k < nb; k++) {
         tokens += dataset_len_y(&t->train, idx[k]) + 1;
-        nats += t->cost[k];
+        nats += t->nll[k];
     }
     mdl_add(&s->mdl, nats, nb, tokens);
     s->epoch_loss += mean;
@@ -472,7 +484,9 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     size_t n = t->model.table.n;
     t->best_mu = calloc(n, sizeof *t->best_mu);
     t->cost = calloc((size_t)max_B, sizeof *t->cost);
-    if (!t->best_mu || !t->cost) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    t->nll = calloc((size_t)max_B, sizeof *t->nll);
+    if (!t->best_mu || !t->cost || !t->nll)
+        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     struct stat sb;
     if (stat(out_dir, &sb) != 0 && mkdir(out_dir, 0777) != 0)
         return tap_error_set(err, TAP_ERR_IO, "%s: cannot create the output directory: %s", out_dir,
@@ -534,5 +548,6 @@ void trainer_free(Trainer *t) {
     dataset_free(&t->valid);
     free(t->best_mu);
     free(t->cost);
+    free(t->nll);
     memset(t, 0, sizeof *t);
 }

@@ -43,6 +43,7 @@ typedef struct {
     int var_ready;
     float *best_mu; // (n) best weights of this stage
     double *cost;   // (max_B) per-sequence costs of a batch
+    double *nll;    // (max_B) their label NLL parts (what L^E counts)
     TrainState st;
     TapRng data_rng;
     TrainLog log;

@@ -16,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "checkpoint.h"
 #include "dataset.h"
+#include "model.h"
 #include "params.h"
 #include "rng.h"
 #include "test_util.h"
@@ -26,8 +28,9 @@
 
 static const char *vocab[] = {"<eol>", "a", "b", "c", "+", "x"};
 
-// n random expressions: 6..20 rows of N(0, 1) features in 1..3 strokes, 1..4 tokens.
-static void write_dataset(const char *path, int n, uint64_t seed) {
+// n random expressions: 6..20 rows of N(0, 1) features in 1..3 strokes, 1..4 tokens; with
+// `aligned`, token k is written with stroke k mod strokes (else no alignment).
+static void write_dataset_aligned(const char *path, int n, uint64_t seed, int aligned) {
     TapRng r;
     rng_seed(&r, seed);
     DatasetWriter *w;
@@ -43,10 +46,18 @@ static void write_dataset(const char *path, int n, uint64_t seed) {
         for (int k = 0; k < len; k++) tok[k] = 1 + (int)rng_below(&r, 5);
         char uid[32];
         snprintf(uid, sizeof uid, "e%02d_%llu", i, (unsigned long long)seed);
-        DatasetEntry e = {uid, "generated", rows, f, ps, strokes, len, tok, NULL, NULL};
+        int start[5], strk[4];
+        for (int k = 0; k <= len; k++) start[k] = k;
+        for (int k = 0; k < len; k++) strk[k] = k % strokes;
+        DatasetEntry e = {uid, "generated", rows,  f, ps, strokes, len, tok, aligned ? start : NULL,
+                          aligned ? strk : NULL};
         cr_assert_eq(dataset_writer_add(w, &e, &err), TAP_OK, "%s", err.msg);
     }
     cr_assert_eq(dataset_writer_close(w, &err), TAP_OK, "%s", err.msg);
+}
+
+static void write_dataset(const char *path, int n, uint64_t seed) {
+    write_dataset_aligned(path, n, seed, 0);
 }
 
 typedef struct {
@@ -220,13 +231,15 @@ Test(train, bad_usage_exits_2_with_one_error_line) {
     char out[400], run[400];
     snprintf(out, sizeof out, "%s/err.txt", fx.dir);
     snprintf(run, sizeof run, "%s/run", fx.dir);
-    const char *cases[][8] = {
+    const char *cases[][10] = {
         {"train", fx.train, fx.valid, NULL},
         {"train", "--stage", "3", fx.train, fx.valid, run, NULL},
         {"train", "--variational", "bogus", fx.train, fx.valid, run, NULL},
         {"train", "--enc-units", "4,4", fx.train, fx.valid, run, NULL},
         {"train", "--stage", "2", fx.train, fx.valid, run, NULL},
         {"train", "--preset", "huge", fx.train, fx.valid, run, NULL},
+        {"train", "--scratch", fx.train, fx.valid, run, NULL},
+        {"train", "--stage", "2", "--scratch", "--init", fx.train, fx.train, fx.valid, run, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cr_assert_eq(run_tap(cases[i], out, CHILD_PLAIN), 2, "case %zu", i);
@@ -428,6 +441,143 @@ Test(train, exhausted_patience_decays_eps_then_hands_the_best_weights_to_stage_t
     char *o = slurp(out);
     cr_assert(strstr(o, "stage 2 (adaptive-l2) starts from those weights"), "%s", o);
     free(o);
+}
+
+// Column col (0 = kind) of the first row of train.tsv whose kind is `kind`.
+static double log_field(const char *path, const char *kind, int col) {
+    char *s = slurp(path), *line = s;
+    size_t kl = strlen(kind);
+    while (line && !(strncmp(line, kind, kl) == 0 && line[kl] == '\t')) {
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    cr_assert_not_null(line, "no %s row in %s", kind, path);
+    for (int i = 0; i < col; i++) line = strchr(line, '\t') + 1;
+    double v = atof(line);
+    free(s);
+    return v;
+}
+
+Test(train, stage_two_from_scratch_starts_at_the_seeded_initialisation_and_logs_its_model_cost) {
+    Fixture fx;
+    fixture(&fx);
+    char one[400], two[400], l2[400], out[400], a[500], b[500];
+    snprintf(one, sizeof one, "%s/one", fx.dir);
+    snprintf(two, sizeof two, "%s/two", fx.dir);
+    snprintf(l2, sizeof l2, "%s/l2", fx.dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    // Stage 2 with ml from scratch is stage 1: same initial weights, data order and updates.
+    const char *s1[] = {"train", TINY, "--max-steps", "5", fx.train, fx.valid, one, NULL};
+    expect_exit(s1, out, CHILD_PLAIN, 0);
+    const char *s2[] = {"train", TINY,          "--stage", "2",      "--scratch", "--variational",
+                        "ml",    "--max-steps", "5",       fx.train, fx.valid,    two,
+                        NULL};
+    expect_exit(s2, out, CHILD_PLAIN, 0);
+    snprintf(a, sizeof a, "%s/last.h5", one);
+    snprintf(b, sizeof b, "%s/last.h5", two);
+    const char *g[] = {"params", "opt_mu_rg2", "opt_mu_ru2"};
+    assert_same_roles(a, b, g, 3);
+    snprintf(b, sizeof b, "%s/train.tsv", two);
+    cr_assert_eq(log_field(b, "train", 1), 2.0, "logged as stage 2");
+    cr_assert_eq(log_field(b, "epoch", 6), 0.0, "ml has no model cost");
+    // l2 from scratch, stopped right after its first epoch (3 batches): the logged L^C is the
+    // negative log Gauss(0, 0.01) density of the weights in last.h5, in bits.
+    const char *s3[] = {"train",       TINY,   "--stage",     "2", "--scratch", "--variational",
+                        "l2",          "--prior-var", "0.01", "--max-steps", "3", fx.train,
+                        fx.valid,      l2,     NULL};
+    expect_exit(s3, out, CHILD_PLAIN, 0);
+    snprintf(a, sizeof a, "%s/last.h5", l2);
+    snprintf(b, sizeof b, "%s/train.tsv", l2);
+    size_t n;
+    float **w = load_roles(a, g, 1, &n, NULL);
+    double nats = 0.5 * (double)n * log(2.0 * acos(-1.0) * 0.01);
+    for (size_t i = 0; i < n; i++) nats += (double)w[0][i] * (double)w[0][i] / (2.0 * 0.01);
+    free(w[0]), free(w);
+    double lc = log_field(b, "epoch", 6), want = nats / log(2.0);
+    cr_assert(fabs(lc - want) <= 1e-4 * fabs(want), "L^C %.9g bits, expected %.9g", lc, want);
+    cr_assert_gt(log_field(b, "epoch", 5), 0.0, "L^E is logged");
+}
+
+Test(train, eps_ls2_sets_the_first_step_of_the_learned_log_variance) {
+    Fixture fx;
+    fixture(&fx);
+    char run[400], out[400], last[500];
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    snprintf(last, sizeof last, "%s/last.h5", run);
+    const char *args[] = {"train",     TINY,          "--stage",
+                          "2",         "--scratch",   "--variational",
+                          "adaptive-weight-noise",    "--eps",
+                          "1e-6",      "--eps-ls2",   "1e-8",
+                          "--max-steps", "1",         fx.train,
+                          fx.valid,    run,           NULL};
+    expect_exit(args, out, CHILD_PLAIN, 0);
+    // At sigma 1e-12 the ls2 gradient is -(c/N)·1024 (c 0.1, N 2 x 24) for every weight, and
+    // Adadelta's first step is sqrt(eps)·|g|/sqrt((1 - rho) g^2 + eps) with eps = --eps-ls2.
+    double g = 0.1 / 48.0 * 1024.0, eps = 1e-8;
+    double want = log(1e-24) / 2048.0 + sqrt(eps) * g / sqrt(0.05 * g * g + eps);
+    const char *roles[] = {"ls2"};
+    size_t n;
+    float **l = load_roles(last, roles, 1, &n, NULL);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(fabs((double)l[0][i] - want) <= 1e-6, "ls2[%zu] = %.9g, expected %.9g", i,
+                  (double)l[0][i], want);
+    free(l[0]), free(l);
+}
+
+// Summed label NLL (no guidance) of every expression of a dataset, one at a time, at the
+// weights of a checkpoint.
+static double dataset_nll(const char *data, const char *ckpt) {
+    TapConfig cfg;
+    TapError err;
+    Dataset ds;
+    Batch bt;
+    TapModel m;
+    cr_assert_eq(checkpoint_read_config(ckpt, &cfg, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(dataset_load(data, &ds, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(batch_init(&bt, 1, 32, 8, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(model_init(&m, &cfg, 32, 8, 1, 1, &err), TAP_OK, "%s", err.msg);
+    const char *g[] = {"params"};
+    size_t n;
+    float **w = load_roles(ckpt, g, 1, &n, NULL);
+    cr_assert_eq(n, m.table.n);
+    memcpy(m.w, w[0], n * sizeof *m.w);
+    free(w[0]), free(w);
+    double sum = 0.0;
+    for (int i = 0; i < ds.n; i++) {
+        batch_fill(&bt, &ds, &i, 1);
+        ModelBatch b = {bt.Tx, bt.Ty, bt.B, bt.x, bt.x_mask, bt.y, bt.y_mask, NULL, NULL};
+        double cost, mean;
+        cr_assert_eq(model_loss(&m, &b, &cost, &mean, &err), TAP_OK, "%s", err.msg);
+        sum += cost;
+    }
+    model_free(&m);
+    batch_free(&bt);
+    dataset_free(&ds);
+    return sum;
+}
+
+Test(train, description_length_counts_the_label_nll_without_the_attention_guidance) {
+    Fixture fx;
+    snprintf(fx.dir, sizeof fx.dir, "%s", tu_tmpdir());
+    snprintf(fx.train, sizeof fx.train, "%s/train.h5", fx.dir);
+    snprintf(fx.valid, sizeof fx.valid, "%s/valid.h5", fx.dir);
+    write_dataset_aligned(fx.train, 24, 3, 1);
+    write_dataset_aligned(fx.valid, 6, 4, 1);
+    char run[400], out[400], last[500], tsv[500];
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    snprintf(last, sizeof last, "%s/last.h5", run);
+    snprintf(tsv, sizeof tsv, "%s/train.tsv", run);
+    // eps 1e-30 makes Adadelta's steps ~1e-15: the epoch's weights are those of last.h5.
+    const char *args[] = {"train", TINY,     "--gamma", "1",  "--eps", "1e-30", "--max-steps",
+                          "3",     fx.train, fx.valid,  run, NULL};
+    expect_exit(args, out, CHILD_PLAIN, 0);
+    double le = log_field(tsv, "epoch", 5);
+    double cost_bits = 24.0 * log_field(tsv, "epoch", 4) / log(2.0);
+    double want = dataset_nll(fx.train, last) / log(2.0);
+    cr_assert(fabs(le - want) <= 1e-4 * want, "L^E %.9g bits, label NLL %.9g bits", le, want);
+    cr_assert_gt(cost_bits, 1.05 * le, "the guidance term is in the training cost, not in L^E");
 }
 
 // ---------------------------------------------------------------------------- failures
