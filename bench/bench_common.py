@@ -4,14 +4,26 @@ Paths: ROOT (this checkout), SHARED (../shared or $TAP_SHARED: the PyTorch refer
 shared/bench), BUILD (build/ or $BUILD_DIR, where bench/build_bench.sh put the C drivers).
 Run the scripts with Debian's /usr/bin/python3 (torch, numpy, h5py)."""
 import os
-import re
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("TAP_SHARED", os.path.join(ROOT, "..", "shared"))
 BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
 sys.path.insert(0, os.path.join(SHARED, "bench"))
+
+
+def add_clock_arg(ap):
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: CPU seconds of each process instead of wall time, robust when other "
+                         "jobs share the cores (1 thread only)")
+
+
+def check_clock(args):
+    if args.clock == "cpu" and args.threads != 1:
+        sys.exit("--clock cpu needs --threads 1 (CPU time adds up the threads)")
+    return time.perf_counter if args.clock == "wall" else time.process_time
 
 
 def torch_setup(threads):

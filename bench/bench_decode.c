@@ -4,7 +4,8 @@
 // as the reference's never_stop. Also times the encoder alone on the same input.
 //   bench_decode serve MAX_POINTS THREADS
 //     reads lines "POINTS STEPS BEAM REPS" on stdin and answers each with
-//     "decode MEDIAN_S MIN_S encoder MEDIAN_S steps N peak_rss_mb RSS" (one warm-up run first).
+//     "decode MEDIAN_S MIN_S encoder MEDIAN_S steps N peak_rss_mb RSS cpu MEDIAN_S encoder_cpu
+//     MEDIAN_S" (one warm-up run first; cpu: CPU seconds of the process, all threads).
 // THREADS sets OpenBLAS and TapConfig.threads (the encoder's directions on two threads).
 #include <cblas.h>
 #include <stdio.h>
@@ -17,9 +18,9 @@
 #include "params.h"
 #include "tap.h"
 
-static double now_s(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -73,7 +74,7 @@ int main(int argc, char **argv) {
     EncoderParams ep;
     encoder_params_bind(&ep, &cfg, &table, w);
     char line[256];
-    double ts[64], te[64];
+    double ts[64], te[64], tc[64], tce[64];
     while (fgets(line, sizeof line, stdin)) {
         int points, steps, beam, reps;
         if (sscanf(line, "%d %d %d %d", &points, &steps, &beam, &reps) != 4 || points < 1 ||
@@ -90,24 +91,27 @@ int main(int argc, char **argv) {
         rng_fill_normal(&rng, x, (size_t)points * cfg.F, 0.0f, 1.0f);
         BeamResult res;
         for (int r = -1; r < reps; r++) {
-            double t0 = now_s();
+            double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             if (beam_decode(&d, x, points, &res, &err) != TAP_OK) {
                 fprintf(stderr, "bench_decode: %s\n", err.msg);
                 return 1;
             }
-            double t1 = now_s();
+            double t1 = clock_s(CLOCK_MONOTONIC), c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             // The encoder alone, as beam_decode runs it: the points plus TAP's zero frame.
             memset(x + (size_t)points * cfg.F, 0, (size_t)cfg.F * sizeof *x);
             EncoderState es;
             encoder_bind(&es, &cfg, enc_mem, points + 1, 1);
             encoder_forward(&ep, x, NULL, &es);
-            double t2 = now_s();
-            if (r >= 0) ts[r] = t1 - t0, te[r] = t2 - t1;
+            double t2 = clock_s(CLOCK_MONOTONIC), c2 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+            if (r >= 0) ts[r] = t1 - t0, te[r] = t2 - t1, tc[r] = c1 - c0, tce[r] = c2 - c1;
         }
         qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
         qsort(te, (size_t)reps, sizeof *te, cmp_double);
-        printf("decode %.6f %.6f encoder %.6f steps %d peak_rss_mb %.1f\n", ts[reps / 2], ts[0],
-               te[reps / 2], res.n + res.finished, peak_rss_mb());
+        qsort(tc, (size_t)reps, sizeof *tc, cmp_double);
+        qsort(tce, (size_t)reps, sizeof *tce, cmp_double);
+        printf("decode %.6f %.6f encoder %.6f steps %d peak_rss_mb %.1f cpu %.6f encoder_cpu %.6f\n",
+               ts[reps / 2], ts[0], te[reps / 2], res.n + res.finished, peak_rss_mb(),
+               tc[reps / 2], tce[reps / 2]);
         fflush(stdout);
         beam_free(&d);
     }

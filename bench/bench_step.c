@@ -23,9 +23,9 @@
 
 enum { MAX_B = 64 };
 
-static double now_s(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -122,10 +122,11 @@ static ModelBatch bench_batch(Bench *s, const int *lx, const int *ly, int B) {
     return (ModelBatch){T, L, B, s->x, s->xm, s->y, s->ym, s->a, s->am};
 }
 
-// One timed step; returns seconds, or -1 on a model error.
-static double bench_run(Bench *s, const ModelBatch *batch, double *cost) {
+// One timed step; returns wall seconds (and *cpu: CPU seconds of the process, all threads), or
+// -1 on a model error.
+static double bench_run(Bench *s, const ModelBatch *batch, double *cost, double *cpu) {
     TapError err = {0};
-    double t0 = now_s(), scale;
+    double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), scale;
     if (model_loss(&s->m, batch, NULL, cost, &err) != TAP_OK) {
         fprintf(stderr, "bench_step: %s\n", err.msg);
         return -1.0;
@@ -133,7 +134,8 @@ static double bench_run(Bench *s, const ModelBatch *batch, double *cost) {
     model_backward(&s->m);
     clip_global_norm(s->m.g, s->m.table.n, 100.0f, &scale);
     adadelta_step(s->m.w, s->m.g, s->rg2, s->ru2, s->m.table.n, ADADELTA_RHO, ADADELTA_EPS);
-    return now_s() - t0;
+    *cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    return clock_s(CLOCK_MONOTONIC) - t0;
 }
 
 static void bench_free(Bench *s) {
@@ -142,17 +144,18 @@ static void bench_free(Bench *s) {
     model_free(&s->m);
 }
 
-// REPS timed steps (after WARMUP) of one batch; ts gets the sorted times.
+// REPS timed steps (after WARMUP) of one batch; ts and tc get the sorted wall and CPU times.
 static int time_batch(Bench *s, const int *lx, const int *ly, int B, int reps, int warmup,
-                      double *ts, int verbose) {
+                      double *ts, double *tc, int verbose) {
     ModelBatch batch = bench_batch(s, lx, ly, B);
     for (int r = -warmup; r < reps; r++) {
-        double cost, dt = bench_run(s, &batch, &cost);
+        double cost, cpu, dt = bench_run(s, &batch, &cost, &cpu);
         if (dt < 0) return 1;
-        if (r >= 0) ts[r] = dt;
-        if (verbose) printf("rep %d %.4f s cost %.4f\n", r, dt, cost);
+        if (r >= 0) ts[r] = dt, tc[r] = cpu;
+        if (verbose) printf("rep %d %.4f s cpu %.4f s cost %.4f\n", r, dt, cpu, cost);
     }
     qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
+    qsort(tc, (size_t)reps, sizeof *tc, cmp_double);
     return 0;
 }
 
@@ -161,7 +164,7 @@ static int serve(int T, int L, int B, int threads) {
     if (bench_init(&s, T, L, B, threads)) return 1;
     char line[4096], px[2048], py[2048];
     int reps, warmup;
-    double ts[64];
+    double ts[64], tc[64];
     while (fgets(line, sizeof line, stdin)) {
         int lx[MAX_B], ly[MAX_B], nb;
         if (sscanf(line, "%2047s %2047s %d %d", px, py, &reps, &warmup) != 4 || reps < 1 ||
@@ -170,8 +173,9 @@ static int serve(int T, int L, int B, int threads) {
             fprintf(stderr, "bench_step serve: bad line: %s", line);
             return 2;
         }
-        if (time_batch(&s, lx, ly, nb, reps, warmup, ts, 0)) return 1;
-        printf("step %.6f %.6f peak_rss_mb %.1f\n", ts[reps / 2], ts[0], peak_rss_mb());
+        if (time_batch(&s, lx, ly, nb, reps, warmup, ts, tc, 0)) return 1;
+        printf("step %.6f %.6f peak_rss_mb %.1f cpu %.6f\n", ts[reps / 2], ts[0], peak_rss_mb(),
+               tc[reps / 2]);
         fflush(stdout);
     }
     bench_free(&s);
@@ -199,13 +203,14 @@ int main(int argc, char **argv) {
         if (ly[b] + 1 > L) L = ly[b] + 1;
     }
     Bench s;
-    double *ts = calloc((size_t)reps, sizeof *ts);
-    if (!ts || bench_init(&s, T, L, B, threads)) return 1;
-    if (time_batch(&s, lx, ly, B, reps, warmup, ts, 1)) return 1;
-    printf("B %d Tx %d Ty %d threads %d median %.4f s min %.4f s peak_rss_mb %.1f model_mb %.1f\n",
+    double *ts = calloc((size_t)reps, sizeof *ts), *tc = calloc((size_t)reps, sizeof *tc);
+    if (!ts || !tc || bench_init(&s, T, L, B, threads)) return 1;
+    if (time_batch(&s, lx, ly, B, reps, warmup, ts, tc, 1)) return 1;
+    printf("B %d Tx %d Ty %d threads %d median %.4f s min %.4f s peak_rss_mb %.1f model_mb %.1f "
+           "cpu_median %.4f s\n",
            B, T, L, threads, ts[reps / 2], ts[0], peak_rss_mb(),
-           (double)model_memory_bytes(&s.m) / 1048576.0);
-    free(ts);
+           (double)model_memory_bytes(&s.m) / 1048576.0, tc[reps / 2]);
+    free(ts), free(tc);
     bench_free(&s);
     return 0;
 }

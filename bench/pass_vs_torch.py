@@ -15,7 +15,6 @@ import argparse
 import os
 import subprocess
 import tempfile
-import time
 
 import bench_common as bc
 
@@ -23,7 +22,9 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--exprs", type=int, default=1000)
 ap.add_argument("--passes", type=int, default=1)
+bc.add_clock_arg(ap)
 args = ap.parse_args()
+clock = bc.check_clock(args)
 torch, T, U = bc.torch_setup(args.threads)
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -63,12 +64,12 @@ for p in range(args.passes):
     tc = tt = 0.0
     for i, (lx, ly) in enumerate(batches):
         a = tap.ask(bc.step_line(lx, ly, 1, 0))
-        tc += float(a[1])
+        tc += float(a[6] if args.clock == "cpu" else a[1])
         rss = max(rss, float(a[4]))
         batch = T.prepare_batch(opts, lx, ly, seed=i)
-        t0 = time.perf_counter()
+        t0 = clock()
         T.train_step(P, opts, batch, state)
-        tt += time.perf_counter() - t0
+        tt += clock() - t0
     tc_all.append(tc)
     tt_all.append(tt)
     print("pass %d: tap %.1f s (%.2f expr/s)  torch %.1f s (%.2f expr/s)  ratio %.2fx" % (
@@ -81,7 +82,7 @@ print("| full pass, %d expressions, %d thread%s | seconds in steps | expr/s | GF
 print("|---|---|---|---|---|")
 print("| tap | %.1f | %.2f | %.1f | %.0f%% |" % (c, n / c, flops / c / 1e9, 100 * flops / c / 1e9 / peak))
 print("| torch | %.1f | %.2f | %.1f | %.0f%% |" % (t, n / t, flops / t / 1e9, 100 * flops / t / 1e9 / peak))
-print("ratio torch/tap %.2fx (median of %d pass%s); %.1f TFLOP per pass; sgemm peak %.1f GFLOP/s "
-      "(measured after the pass); tap peak RSS %.0f MB" % (t / c, args.passes,
+print("%s time; ratio torch/tap %.2fx (median of %d pass%s); %.1f TFLOP per pass; sgemm peak %.1f GFLOP/s "
+      "(measured after the pass); tap peak RSS %.0f MB" % (args.clock, t / c, args.passes,
                                                           "es" if args.passes > 1 else "",
                                                           flops / 1e12, peak, rss))

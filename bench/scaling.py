@@ -9,7 +9,8 @@ PyTorch reference interleaved per configuration, medians of --reps steps after o
                   threads: tap (OpenBLAS + TapConfig.threads) and torch (set_num_threads)
 GFLOP/s uses tap_torch.flops_train_step (padded shapes).
   /usr/bin/python3 bench/scaling.py --what length,batch [--threads 1 --reps 3]
-(after bench/build_bench.sh)."""
+(after bench/build_bench.sh). --clock cpu (length and batch at 1 thread only) times CPU seconds.
+The threads table always uses wall time."""
 import argparse
 import time
 
@@ -21,8 +22,11 @@ ap.add_argument("--threads", type=int, default=1, help="for length and batch")
 ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--points", default="100,200,300,400,600")
 ap.add_argument("--batches", default="1,2,4,8,16")
+bc.add_clock_arg(ap)
 args = ap.parse_args()
+clock = bc.check_clock(args) if "threads" not in args.what else time.perf_counter
 torch, T, U = bc.torch_setup(args.threads)
+tap_field = 6 if args.clock == "cpu" and "threads" not in args.what else 1
 opts = dict(T.OPTS)
 P = T.to_torch(T.init_params(opts, seed=1234))
 state = T.adadelta_init(P)
@@ -34,9 +38,9 @@ def torch_step(lx, ly, reps, threads):
     T.train_step(P, opts, batch, state)
     ts = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         T.train_step(P, opts, batch, state)
-        ts.append(time.perf_counter() - t0)
+        ts.append(clock() - t0)
     return bc.median(ts)
 
 
@@ -52,13 +56,14 @@ def table(title, rows, threads):
     print("|---|---|---|---|---|---|---|")
     for label, lx, ly in rows:
         fl = T.flops_train_step(opts, len(lx), max(lx) + 1, max(ly) + 1)
-        c = float(tap.ask(bc.step_line(lx, ly, args.reps, 1))[1])
+        c = float(tap.ask(bc.step_line(lx, ly, args.reps, 1))[tap_field])
         t = torch_step(lx, ly, args.reps, threads)
         print("| %s | %.1f | %.3f | %.1f | %.1f (%.0f%%) | %.3f | %.2fx |" % (
             label, fl / 1e9, c, len(lx) / c, fl / c / 1e9, 100 * fl / c / 1e9 / peak, t, t / c),
             flush=True)
     tap.close()
-    print("(sgemm peak %.1f GFLOP/s at %d thread(s), measured before the table)" % (peak, threads))
+    print("(%s time; sgemm peak %.1f GFLOP/s at %d thread(s), measured before the table)" % (
+        "wall" if tap_field == 1 else "cpu", peak, threads))
 
 
 what = args.what.split(",")

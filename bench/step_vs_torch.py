@@ -7,7 +7,7 @@ torch step; reports medians of ROUNDS rounds, the ratio torch/tap, GFLOP/s
 (tap_torch.flops_train_forward x 3) against the sgemm peak measured in this run (build/sgemm_peak),
 and bench_step's peak RSS (its own process: getrusage after the steps).
 Run with Debian's /usr/bin/python3 after bench/build_bench.sh:
-  /usr/bin/python3 bench/step_vs_torch.py --threads 1 [--rounds 5]"""
+  /usr/bin/python3 bench/step_vs_torch.py --threads 1 [--rounds 5] [--clock cpu]"""
 import argparse, os, re, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,7 +17,13 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--rounds", type=int, default=5)
 ap.add_argument("--quantiles", default="0.5,0.9")
+ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                help="cpu: CPU seconds of each process (robust when other jobs share the cores; "
+                     "1 thread only)")
 args = ap.parse_args()
+if args.clock == "cpu" and args.threads != 1:
+    sys.exit("--clock cpu needs --threads 1")
+clock = time.perf_counter if args.clock == "wall" else time.process_time
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
@@ -29,8 +35,8 @@ build = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
 sg = subprocess.run([os.path.join(build, "sgemm_peak"), str(args.threads)], capture_output=True,
                     text=True, check=True).stdout
 peak = float(sg.split()[2])
-print("threads %d  sgemm peak %.1f GFLOP/s (build/sgemm_peak, this run)  load average %.2f"
-      % (args.threads, peak, os.getloadavg()[0]))
+print("%s time, threads %d  sgemm peak %.1f GFLOP/s (build/sgemm_peak, this run)  load average %.2f"
+      % (args.clock, args.threads, peak, os.getloadavg()[0]))
 opts = dict(T.OPTS)
 P = T.to_torch(T.init_params(opts, seed=1234))
 state = T.adadelta_init(P)
@@ -46,12 +52,12 @@ for q in [float(s) for s in args.quantiles.split(",")]:
     for _ in range(args.rounds):
         out = subprocess.run([os.path.join(build, "bench_step"), "1", "1", ",".join(map(str, lx)),
                               ",".join(map(str, ly)), str(args.threads)], capture_output=True, text=True, check=True).stdout
-        m = re.search(r"median ([0-9.]+) s .*peak_rss_mb ([0-9.]+)", out)
-        tc.append(float(m.group(1)))
+        m = re.search(r"median ([0-9.]+) s .*peak_rss_mb ([0-9.]+) .*cpu_median ([0-9.]+)", out)
+        tc.append(float(m.group(3 if args.clock == "cpu" else 1)))
         rss = max(rss, float(m.group(2)))
-        t0 = time.perf_counter()
+        t0 = clock()
         T.train_step(P, opts, batch, state)
-        tt.append(time.perf_counter() - t0)
+        tt.append(clock() - t0)
     c, t = statistics.median(tc), statistics.median(tt)
     print("q=%.2f B=%d Tx=%d Ty=%d %.1f GFLOP: tap %.3f s (%.1f GFLOP/s = %.0f%% of peak)"
           "  torch %.3f s  ratio torch/tap %.2fx  tap peak RSS %.0f MB"
