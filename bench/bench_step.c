@@ -1,7 +1,8 @@
 // Times tap's training step (model_loss + model_backward + clip + Adadelta) at TAP's full size
 // on padded batches with the given real lengths; random features/tokens/alignment (shapes are
 // what matters, as in shared/bench/bench_train.py). THREADS (default 1) sets OpenBLAS and
-// TapConfig.threads (the encoder's two directions on two threads).
+// TapConfig.threads (the encoder's two directions on two threads); BENCH_BLAS_THREADS in the
+// environment overrides the OpenBLAS part.
 //   bench_step REPS WARMUP P1,P2,... T1,T2,... [THREADS]
 //     one batch (points and tokens per expression; Tx = max(points) + 1, Ty = max(tokens) + 1):
 //     one line per repetition, then the median, min, peak RSS and the model's own memory.
@@ -73,7 +74,10 @@ static int bench_init(Bench *s, int T, int L, int B, int threads) {
     TapConfig cfg;
     config_default(&cfg);
     cfg.threads = threads;
-    openblas_set_num_threads(threads);
+    // BENCH_BLAS_THREADS overrides OpenBLAS's count (e.g. 1 with THREADS 2: only the encoder's
+    // directions run in parallel, the small decoder GEMMs stay single-threaded).
+    const char *blas = getenv("BENCH_BLAS_THREADS");
+    openblas_set_num_threads(blas && atoi(blas) > 0 ? atoi(blas) : threads);
     TapError err = {0};
     if (model_init(&s->m, &cfg, T, L, B, 1234, &err) != TAP_OK) {
         fprintf(stderr, "bench_step: %s\n", err.msg);

@@ -25,7 +25,7 @@ args = ap.parse_args()
 clock = bc.check_clock(args)
 cpu = args.clock == "cpu"
 torch, T, U = bc.torch_setup(args.threads)
-print(bc.machine_line(args.threads))
+print(bc.machine_line(args.threads, args.clock))
 opts = dict(T.OPTS)
 P = T.to_torch(T.init_params(opts, seed=1234), requires_grad=False)
 L = U.load_lengths()

@@ -29,7 +29,7 @@ torch, T, U = bc.torch_setup(args.threads)
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
-print(bc.machine_line(args.threads))
+print(bc.machine_line(args.threads, args.clock))
 train_dir = os.path.join(bc.SHARED, "crohme", "2014", "train")
 files = sorted(f for f in os.listdir(train_dir) if f.endswith(".inkml"))[::8]
 with tempfile.TemporaryDirectory() as tmp:
@@ -75,7 +75,7 @@ for p in range(args.passes):
     print("pass %d: tap %.1f s (%.2f expr/s)  torch %.1f s (%.2f expr/s)  ratio %.2fx" % (
         p, tc, n / tc, tt, n / tt, tt / tc), flush=True)
 tap.close()
-peak = bc.sgemm_peak(args.threads)
+peak = bc.sgemm_peak(args.threads, args.clock)
 c, t = bc.median(tc_all), bc.median(tt_all)
 print("| full pass, %d expressions, %d thread%s | seconds in steps | expr/s | GFLOP/s | %% of sgemm "
       "peak |" % (n, args.threads, "s" if args.threads > 1 else ""))

@@ -49,7 +49,7 @@ def table(title, rows, threads):
     max_T = max(max(lx) for _, lx, _ in rows) + 1
     max_L = max(max(ly) for _, _, ly in rows) + 1
     max_B = max(len(lx) for _, lx, _ in rows)
-    peak = bc.sgemm_peak(threads)
+    peak = bc.sgemm_peak(threads, "cpu" if tap_field == 6 else "wall")
     tap = bc.step_server(max_T, max_L, max_B, threads)
     print("\n| %s (%d thread%s) | GFLOP | tap s | tap expr/s | tap GFLOP/s (%% of peak) | torch s "
           "| torch/tap |" % (title, threads, "s" if threads > 1 else ""))

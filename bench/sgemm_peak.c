@@ -1,15 +1,18 @@
 // Quick OpenBLAS sgemm peak for the benchmark drivers: the best median GFLOP/s of square NN
 // products (256 … 2048, as shared/bench/sgemm_bench.c's "square" rows) at THREADS threads,
 // in a few seconds, so every benchmark run can print the peak of its own moment.
-//   sgemm_peak THREADS   → "sgemm_peak THREADS GFLOPS N" (the size that reached it)
+//   sgemm_peak THREADS [cpu]  → "sgemm_peak THREADS GFLOPS N" (the size that reached it);
+//   cpu: per CPU second of the process instead of per wall second (1 thread, shared cores)
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+static clockid_t clock_id = CLOCK_MONOTONIC;
+
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock_id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -21,6 +24,7 @@ static int cmp_double(const void *a, const void *b) {
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 1;
     if (threads < 1) return 2;
+    if (argc > 2 && argv[2][0] == 'c') clock_id = CLOCK_PROCESS_CPUTIME_ID;
     openblas_set_num_threads(threads);
     const int sizes[] = {256, 512, 1024, 2048};
     double best = 0.0;

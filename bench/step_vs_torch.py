@@ -32,7 +32,7 @@ from bench_util import batch_at, load_lengths, sorted_exprs  # noqa: E402
 
 torch.set_num_threads(args.threads)
 build = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
-sg = subprocess.run([os.path.join(build, "sgemm_peak"), str(args.threads)], capture_output=True,
+sg = subprocess.run([os.path.join(build, "sgemm_peak"), str(args.threads), args.clock], capture_output=True,
                     text=True, check=True).stdout
 peak = float(sg.split()[2])
 print("%s time, threads %d  sgemm peak %.1f GFLOP/s (build/sgemm_peak, this run)  load average %.2f"
