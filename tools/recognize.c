@@ -17,6 +17,8 @@
 #include "checkpoint.h"
 #include "feature.h"
 #include "inkml.h"
+#include "latex.h"
+#include "mathml.h"
 
 // ---------------------------------------------------------------------------- inputs
 
@@ -217,10 +219,20 @@ int rec_ink_load(const RecInputs *in, int i, RecInk *ink, TapError *err) {
     ink->f = feat.f;
     ink->stroke = feat.stroke;
     ink->n_strokes = doc.n_traces;
-    if (doc.truth && !(ink->truth = strdup(doc.truth))) {
-        inkml_free(&doc);
-        rec_ink_free(ink);
-        return tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", it->path);
+    // The reference as tap prep labels it: the LaTeX truth, or the MathML one when the LaTeX is
+    // malformed. A file without a usable truth simply has no reference.
+    TokenList truth = {0};
+    TruthSource src;
+    char note[256];
+    if (mathml_choose_truth(&doc, NULL, &truth, &src, note, sizeof note, NULL) == TAP_OK) {
+        size_t len = token_list_join(&truth, NULL, 0) + 1;
+        if ((ink->truth = malloc(len))) token_list_join(&truth, ink->truth, len);
+        token_list_free(&truth);
+        if (!ink->truth) {
+            inkml_free(&doc);
+            rec_ink_free(ink);
+            return tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", it->path);
+        }
     }
     inkml_free(&doc);
     return TAP_OK;

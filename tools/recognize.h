@@ -48,7 +48,7 @@ typedef struct {
     float *f;    // (N, 9) TAP features; columns 0 and 1 are the normalised x, y
     int *stroke; // (N) stroke of each row, non-decreasing
     int n_strokes;
-    char *truth;  // the InkML's LaTeX truth, or NULL
+    char *truth;  // the reference tokens joined by spaces (LaTeX truth, else MathML), or NULL
     int n_ref;    // reference tokens from a dataset, -1 when the input has none
     int32_t *ref; // (n_ref) ids in the dataset's vocabulary
 } RecInk;

@@ -42,7 +42,8 @@ typedef struct {
     int n_drawn, n_failed;
 } RenderRun;
 
-// The reference tokens of item i: --ref, else the dataset's labels, else the InkML truth.
+// The reference tokens of item i: --ref, else the dataset's labels, else the InkML truth (as
+// tap prep labels it).
 // Returns the count (tokens in *tok, to free with free_ref), or -1 when there is none.
 static int reference_of(const RenderRun *r, int i, const RecInk *ink, char ***tok, TokenList *own) {
     const char *uid = r->in->items[i].uid;
