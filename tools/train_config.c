@@ -71,13 +71,15 @@ int train_options_default(TrainOptions *o, const char *preset) {
     // WER 83.8% after epoch 1, 92.7% after epoch 2, rising); guiding attention with weight 1
     // makes it read the ink from the start (85.1%, then 69.7%, valid loss falling).
     o->gamma = 1.0;
+    // ls2 = ln(sigma^2)/2048 keeps TAP's epsilon: at 1e-6 one step moves ln(sigma^2) by ~9.
+    o->eps_ls2 = 1e-8;
     return 0;
 }
 
 const char *train_presets_help(void) {
     return "presets: tap = TAP v2 (4 bi-GRU layers of 250, pool 0,0,1,1, D 256, E 256, Q 256, "
            "K 121, beam 10);\n         small = 4 layers of 64, D 96, E 64, Q 32, K 61, eps 1e-6, "
-           "patience 8, gamma 1, greedy validation.\n--preset sets the defaults of the options below it; other flags and "
+           "patience 8, gamma 1, eps-ls2 1e-8, greedy validation.\n--preset sets the defaults of the options below it; other flags and "
            "--config win.\nWith --resume the stored configuration of OUT_DIR/last.h5 is the base.";
 }
 
