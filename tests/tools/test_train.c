@@ -259,6 +259,35 @@ Test(train, bad_usage_exits_2_with_one_error_line) {
     free(e);
 }
 
+// The update count in "stopping at update N" of a run's stderr, or -1.
+static long stopped_at(const char *err_path) {
+    char *e = slurp(err_path);
+    const char *p = strstr(e, "stopping at update ");
+    long n = p ? strtol(p + 19, NULL, 10) : -1;
+    cr_assert(strstr(e, "(--max-minutes)"), "%s", e);
+    free(e);
+    return n;
+}
+
+Test(train, max_minutes_stops_the_run_and_counts_time_across_resumes) {
+    Fixture fx;
+    fixture(&fx);
+    char run[300], out[400];
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    snprintf(out, sizeof out, "%s/err.txt", fx.dir);
+    // 6 ms: over within the first updates (the set-up may already spend it), checkpoint written,
+    // a normal exit; without the budget the run would end by --max-epochs at update 60.
+    const char *first[] = {"train",  TINY,     "--max-minutes", "0.0001", "--max-epochs",
+                           "20",     fx.train, fx.valid,        run,      NULL};
+    expect_exit(first, out, CHILD_PLAIN, 0);
+    long n1 = stopped_at(out);
+    cr_assert(n1 >= 0 && n1 < 30, "stopped at update %ld", n1);
+    // The budget is spent: a resume with the same budget does no further update.
+    const char *again[] = {"train", "--resume", fx.train, fx.valid, run, NULL};
+    expect_exit(again, out, CHILD_PLAIN, 0);
+    cr_assert_eq(stopped_at(out), n1);
+}
+
 Test(train, config_file_and_preset_resolve_and_are_stored_in_checkpoints) {
     Fixture fx;
     fixture(&fx);
