@@ -1,5 +1,5 @@
-// Dense kernels shared by every layer: thin row-major wrappers on cblas_sgemm, the naive
-// triple loop they are tested against, and the elementwise helpers (bias, sigmoid, tanh).
+// Dense kernels shared by every layer: thin row-major wrappers on cblas_sgemm (sgemv for few
+// rows), the naive triple loop they are tested against, and the elementwise helpers.
 // All matrices are row-major with an explicit leading dimension (row stride, in floats), so a
 // column block of a wider matrix (e.g. the [r | u] halves of W) is passed as (ptr + col, ld).
 // Every product computes C = op(A)·op(B) + beta·C; beta = 1 accumulates (backward's +=).

@@ -17,7 +17,7 @@ static float max_abs_diff(const float *a, const float *b, size_t n) {
 }
 
 // Runs one variant with padded strides; compares the whole C buffer, padding included.
-// M = 1 or N = 1 take the sgemv path; C starts as NaN there with beta 0 (it must be overwritten).
+// M <= 4 or N = 1 take the sgemv path; C starts as NaN there with beta 0 (it must be overwritten).
 static void check_variant_mn(int ta, int tb, float beta, int M, int N) {
     enum { K = 6, PAD = 3 };
     int lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
@@ -26,7 +26,7 @@ static void check_variant_mn(int ta, int tb, float beta, int M, int N) {
     tu_fill_normal(A, (size_t)rows_a * lda, 1.0f, 11);
     tu_fill_normal(B, (size_t)rows_b * ldb, 1.0f, 12);
     tu_fill_normal(C, (size_t)M * ldc, 1.0f, 13);
-    if ((M == 1 || N == 1) && beta == 0.0f)
+    if ((M <= 4 || N == 1) && beta == 0.0f)
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = NAN;
     memcpy(R, C, sizeof(float) * (size_t)M * ldc);
@@ -45,6 +45,7 @@ static void check_variant_mn(int ta, int tb, float beta, int M, int N) {
 static void check_variant(int ta, int tb, float beta) {
     check_variant_mn(ta, tb, beta, 7, 5);
     check_variant_mn(ta, tb, beta, 1, 5);
+    check_variant_mn(ta, tb, beta, 3, 5); // a few rows: one sgemv per row
     check_variant_mn(ta, tb, beta, 7, 1);
     check_variant_mn(ta, tb, beta, 1, 1);
 }
