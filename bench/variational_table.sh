@@ -35,21 +35,21 @@
 #
 # Columns: held-out WER / ExpRate (decoded with mu, greedy) and cost (teacher forced, nats per
 # expression: label NLL + GAMMA x guidance) are means over the last AVG validations (one per
-# epoch: single validations of this small model move by a few WER points); L^E, L^C, L^E + L^C and the ratio
-# come from the last training epoch's row of train.tsv (L^E: NLL of that epoch's training
-# passes, at the sampled weights for Gaussian posteriors; L^C: KL(Q||P) for Gaussian Q and a
-# Gaussian prior, -sum ln P(mu_i) for delta Q, undefined for a uniform prior, shown as "-" and
-# counted 0); ratio = (L^E + L^C) / (training tokens x log2 V). "train s" is the run's time
+# epoch: single validations of this small model move by a few WER points); L^E, L^C, L^E + L^C and
+# the ratio come from the last training epoch's row of train.tsv (L^E: NLL of that epoch's
+# training passes, at the sampled weights for Gaussian posteriors; L^C: KL(Q||P) for Gaussian Q
+# and a Gaussian prior, -sum ln P(mu_i) for delta Q, undefined for a uniform prior, shown as "-"
+# and counted 0); ratio = (L^E + L^C) / (training tokens x log2 V). "train s" is the run's time
 # without its validations (the machine may be shared: see the load averages printed).
 #
-# Environment (defaults in brackets): TAP [build/tap], OUT [out/variational_table],
-# TRAIN_DIR [../shared/crohme/2014/train], HELD_DIR [../shared/crohme/2014/test], MAX_TOKENS
-# [10], N_TRAIN [2000], N_HELD [400], EPOCHS [40], AVG [5], SEED [1234], EPS [1e-6],
-# EPS_LS2 [1e-8], GAMMA [1], BATCH [8], MODEL_COST [0.1], SIGMA [0.075], PRIOR_VAR [0.01], PRIOR_B [0.0707107],
-# MODEL ["--enc-units 32,32,32,32 --dec-units 48 --embed 32 --coverage 16 --kernel 31"],
-# VARIANTS [all ten], INIT [none: from scratch], EXTRA [more tap train flags], QUICK [0].
-# A method whose OUT/runs/NAME/done exists is not run again (delete OUT to start over).
-# Needs h5dump (hdf5-tools, installed by scripts/install-deps.sh) for the label lengths.
+# Environment (defaults in brackets): TAP [build/tap], OUT [out/variational_table], TRAIN_DIR
+# [../shared/crohme/2014/train], HELD_DIR [../shared/crohme/2014/test], MAX_TOKENS [10], N_TRAIN
+# [2000], N_HELD [400], EPOCHS [40], AVG [5], SEED [1234], EPS [1e-6], EPS_LS2 [1e-8], GAMMA [1],
+# BATCH [8], MODEL_COST [0.1], SIGMA [0.075], PRIOR_VAR [0.01], PRIOR_B [0.0707107], MODEL
+# ["--enc-units 32,32,32,32 --dec-units 48 --embed 32 --coverage 16 --kernel 31"], VARIANTS [all
+# ten], INIT [none: from scratch], EXTRA [more tap train flags], QUICK [0]. A method whose
+# OUT/runs/NAME/done exists is not run again (delete OUT to start over). Needs h5dump (hdf5-tools,
+# installed by scripts/install-deps.sh) for the label lengths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
