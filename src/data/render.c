@@ -203,6 +203,20 @@ done:
     return rc;
 }
 
+// 1, 2 or 5 times a power of ten, at least raw.
+static double nice_step(double raw) {
+    double p = pow(10, floor(log10(raw))), f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+}
+
+// A tick value with just the decimals its step needs ("25000", "0.5", "2.5e-05" when tiny).
+static void tick_label(double v, double step, char *buf, size_t size) {
+    if (fabs(v) < 1e-9 * step) v = 0;
+    int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+    if (dec > 6) snprintf(buf, size, "%.2g", v);
+    else snprintf(buf, size, "%.*f", dec, v);
+}
+
 int render_plot_png(const char *title, const char *xlabel, const char *ylabel,
                     const PlotSeries *series, int n_series, int width, int height, const char *path,
                     TapError *err) {
@@ -218,8 +232,12 @@ int render_plot_png(const char *title, const char *xlabel, const char *ylabel,
     if (!(x0 <= x1)) return tap_error_set(err, TAP_ERR_ARG, "%s: no finite points to plot", path);
     if (x1 == x0) x1 = x0 + 1;
     if (y1 == y0) y1 = y0 + 1, y0 -= 1;
-    double pad = 0.05 * (y1 - y0);
-    y0 -= pad, y1 += pad;
+    // Round ticks (1, 2 or 5 times a power of ten); the y range grows to whole ticks and never
+    // below 0 for data that are not negative (rates, losses).
+    double ystep = nice_step((y1 - y0) / 5), xstep = nice_step((x1 - x0) / 5);
+    int nonneg = y0 >= 0;
+    y0 = floor(y0 / ystep) * ystep, y1 = ceil(y1 / ystep) * ystep;
+    if (nonneg && y0 < 0) y0 = 0;
     double L = 90, R = 20, T = 40, B = 55, pw = width - L - R, ph = height - T - B;
 
     cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, width, height);
@@ -230,21 +248,26 @@ int render_plot_png(const char *title, const char *xlabel, const char *ylabel,
     cairo_set_font_size(cr, 12);
     cairo_set_line_width(cr, 1);
     // Axes, ticks and grid.
-    for (int k = 0; k <= 5; k++) {
-        double fy = T + ph - ph * k / 5.0, vy = y0 + (y1 - y0) * k / 5.0;
-        double fx = L + pw * k / 5.0, vx = x0 + (x1 - x0) * k / 5.0;
-        char buf[32];
+    char buf[32];
+    cairo_text_extents_t ext;
+    for (double vy = y0; vy <= y1 + 1e-9 * ystep; vy += ystep) {
+        double fy = T + ph - ph * (vy - y0) / (y1 - y0);
         cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-        cairo_move_to(cr, L, fy), cairo_line_to(cr, L + pw, fy);
-        cairo_move_to(cr, fx, T), cairo_line_to(cr, fx, T + ph);
-        cairo_stroke(cr);
+        cairo_move_to(cr, L, fy), cairo_line_to(cr, L + pw, fy), cairo_stroke(cr);
         cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
-        cairo_text_extents_t ext;
-        snprintf(buf, sizeof buf, "%.4g", vy);
+        tick_label(vy, ystep, buf, sizeof buf);
         cairo_text_extents(cr, buf, &ext);
         cairo_move_to(cr, L - 6 - ext.x_advance, fy + 4), cairo_show_text(cr, buf);
-        snprintf(buf, sizeof buf, "%.4g", vx);
-        cairo_move_to(cr, fx - 12, T + ph + 18), cairo_show_text(cr, buf);
+    }
+    for (double vx = ceil(x0 / xstep) * xstep; vx <= x1 + 1e-9 * xstep; vx += xstep) {
+        double fx = L + pw * (vx - x0) / (x1 - x0);
+        cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+        cairo_move_to(cr, fx, T), cairo_line_to(cr, fx, T + ph), cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+        tick_label(vx, xstep, buf, sizeof buf);
+        cairo_text_extents(cr, buf, &ext);
+        double tx = fmin(fx - ext.x_advance / 2, width - 2 - ext.x_advance);
+        cairo_move_to(cr, tx, T + ph + 18), cairo_show_text(cr, buf);
     }
     cairo_set_source_rgb(cr, 0, 0, 0);
     cairo_rectangle(cr, L, T, pw, ph);
