@@ -18,17 +18,12 @@
 #include <time.h>
 
 #include "adadelta.h"
+#include "bench_util.h"
 #include "clip.h"
 #include "model.h"
 #include "tap.h"
 
 enum { MAX_B = 64 };
-
-static double clock_s(clockid_t id) {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int parse_list(const char *s, int *out, int cap) {
     int n = 0;
@@ -39,28 +34,6 @@ static int parse_list(const char *s, int *out, int cap) {
         s = *end == ',' ? end + 1 : end;
     }
     return n;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-// Peak resident set of this process in MB: VmHWM belongs to the process image (getrusage's
-// ru_maxrss would inherit the parent's peak when a big Python process spawns the driver).
-static double peak_rss_mb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kb = -1.0;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
-    if (f) fclose(f);
-    if (kb < 0) {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        kb = (double)ru.ru_maxrss;
-    }
-    return kb / 1024.0;
 }
 
 // Host buffers for batches up to the limits, and the Adadelta state.
