@@ -78,8 +78,9 @@ int train_options_default(TrainOptions *o, const char *preset) {
 
 const char *train_presets_help(void) {
     return "presets: tap = TAP v2 (4 bi-GRU layers of 250, pool 0,0,1,1, D 256, E 256, Q 256, "
-           "K 121, beam 10);\n         small = 4 layers of 64, D 96, E 64, Q 32, K 61, eps 1e-6, "
-           "patience 8, gamma 1, eps-ls2 1e-8, greedy validation.\n--preset sets the defaults of the options below it; other flags and "
+           "K 121, beam 10);\n         small = 4 layers of 64, D 96, E 64, Q 32, K 61, greedy validation, "
+           "Adadelta\n         eps 1e-6 (ls2 1e-8), patience 8, gamma 1.\n--preset sets the defaults "
+           "of the options below it; other flags and "
            "--config win.\nWith --resume the stored configuration of OUT_DIR/last.h5 is the base.";
 }
 
