@@ -15,7 +15,7 @@ enum { ACC_W = 64 };
 
 static int ctx_col(const AttnContext *cx, int b) {
     if (cx->row) return cx->row[b];
-    return cx->Bc == 1 ? 0 : b;
+    return cx->Bc == 1 ? 0 : cx->col0 + b;
 }
 
 #define ATT(m) {offsetof(AttnParams, m), "decoder_" #m}
@@ -122,7 +122,7 @@ void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnCont
                        const float *h_prev, const float *yg, const float *h1,
                        const float *alpha_past, int n, AttnStep *st, float *work) {
     const int C = config_context_dim(cfg), D = cfg->D, K = cfg->K, S = cx->S, Bc = cx->Bc;
-    TAP_ASSERT(cx->row || n == Bc || Bc == 1);
+    TAP_ASSERT(cx->row || Bc == 1 || (cx->col0 >= 0 && cx->col0 + n <= Bc));
     float *pstate = work;                            // (n, C)
     float *patch = work + (size_t)n * C;             // (S, n, K)
     int *rep = (int *)(patch + (size_t)S * n * K);   // (n) a row of each coverage group

@@ -60,8 +60,10 @@ typedef struct {
     const float *pctx; // (S, Bc, C) ctx·Wc_att + b_att + conv_b (attention_prepare)
     const float *kern; // (K, C) fused coverage kernel conv_Qᵀ·conv_Uf (attention_prepare)
     const float *mask; // (S, Bc) 1 = valid annotation, or NULL: all valid
-    const int *row;    // (n) row -> column in [0, Bc); NULL: identity (n == Bc) or 0 (Bc == 1)
+    const int *row;    // (n) row -> column in [0, Bc); NULL: col0 + row, or 0 when Bc == 1
     int S, Bc;
+    int col0; // with row NULL: the column of row 0, so that a block of a batch's rows can run
+              // on its own (the decoder's two halves of a batch on two threads)
 } AttnContext;
 
 // Per-step values the backward pass needs (views into a decoder cache or step scratch).

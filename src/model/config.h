@@ -20,9 +20,10 @@ typedef struct {
     int gate;                // 1 = TAP v2 "when to attend" gate; 0 = v1 coverage attention
     float gamma;             // weight of the attention-guidance loss (TAP: 0.1)
     // Run-time setting, not architecture (never saved): the one thread count of src/model.
-    // >= 2 runs the two directions of every bidirectional encoder layer (forward and backward
-    // pass) on two threads with OpenBLAS at one thread inside; 0 or 1 runs them in turn.
-    // Results are bit-identical either way. tap train, tap decode and bench/ set it.
+    // >= 2 runs the two directions of every bidirectional encoder layer and the two halves of
+    // the batch in the decoder's time loop (forward and backward pass) on two threads with
+    // OpenBLAS at one thread inside; 0 or 1 runs them in turn. Results are bit-identical
+    // either way. tap train, tap decode and bench/ set it.
     int threads;
 } TapConfig;
 

@@ -118,8 +118,8 @@ typedef struct {
 
 size_t decoder_cache_floats(const TapConfig *cfg, int S, int L, int B);
 void decoder_cache_bind(DecoderCache *c, float *mem, const TapConfig *cfg, int S, int L, int B);
-// Views of step t of the cache as a DecStep.
-void decoder_cache_step(const DecoderCache *c, const TapConfig *cfg, int t, DecStep *st);
+// Views of step t of the cache as a DecStep, from row b0 on (0: the whole batch).
+void decoder_cache_step(const DecoderCache *c, const TapConfig *cfg, int t, int b0, DecStep *st);
 
 // Teacher forcing: ctx (S, B, C) and ctx_mask (S, B) from the encoder, y (L, B) target ids with
 // <eol> = 0 at each sequence's end, y_mask (L, B). Fills c (bound for the same S, L, B).

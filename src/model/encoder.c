@@ -3,11 +3,10 @@
 // and leaves odd steps at zero.
 #include "encoder.h"
 
-#include <cblas.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "tap.h"
 
 static void bind_gru(const ParamTable *t, float *base, const char *prefix, float **W, float **b,
@@ -153,29 +152,7 @@ static void dir_run(DirJob *j) {
         memcpy(j->cat + i * 2 * H + j->half, h + i * H, H * sizeof *h);
 }
 
-static void *dir_main(void *arg) {
-    dir_run(arg);
-    return NULL;
-}
-
-// Both directions of a layer: on two threads when threads >= 2 (OpenBLAS at one thread while
-// they run, since two threaded GEMM calls would fight over two cores), else one after the other.
-static void dir_pair(DirJob *a, DirJob *b, int threads) {
-    if (threads >= 2) {
-        const int blas = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-        pthread_t tid;
-        int started = pthread_create(&tid, NULL, dir_main, b) == 0;
-        dir_run(a);
-        if (started) pthread_join(tid, NULL);
-        openblas_set_num_threads(blas);
-        if (started) return;
-        dir_run(b); // no thread to be had: same work, in turn
-        return;
-    }
-    dir_run(a);
-    dir_run(b);
-}
+static void dir_main(void *arg) { dir_run(arg); }
 
 void encoder_forward(const EncoderParams *p, const float *x, const float *x_mask, EncoderState *s) {
     const int B = s->B;
@@ -192,7 +169,7 @@ void encoder_forward(const EncoderParams *p, const float *x, const float *x_mask
         r.cache = &s->rev[l];
         r.reverse = 1;
         r.half = H;
-        dir_pair(&f, &r, s->threads);
+        parallel_pair(dir_main, &f, &r, s->threads);
         if (s->pool[l]) {
             const int Tn = s->Tl[l + 1];
             const size_t row = (size_t)B * 2 * H;
@@ -255,7 +232,7 @@ void encoder_backward(const EncoderParams *p, const EncoderState *s, const float
             r.scratch = gs[1];
             r.g = g ? &g->rev[l] : NULL;
             r.dx = din ? drev : NULL;
-            dir_pair(&f, &r, s->threads);
+            parallel_pair(dir_main, &f, &r, s->threads);
             if (din)
                 for (size_t i = 0; i < nin; i++) din[i] += drev[i];
         }

@@ -140,7 +140,7 @@ static void check_steps(int gate) {
     decoder_init_state(&f.p, &cfg, f.ctx, f.ctx_mask, S, B, mean, h);
     attention_prepare(&f.p.att, &cfg, f.ctx, S, B, pctx, kern);
     cr_assert_eq(max_abs_diff(h, f.c.h, (size_t)B * D), 0.0);
-    const AttnContext cx = {f.ctx, pctx, kern, f.ctx_mask, NULL, S, B};
+    const AttnContext cx = {f.ctx, pctx, kern, f.ctx_mask, NULL, S, B, 0};
     DecStep st;
     decoder_step_bind(&st, smem, &cfg, S, B);
     double dp = 0.0, da = 0.0, dh = 0.0;
@@ -194,7 +194,7 @@ Test(decoder, hypotheses_sharing_one_context_reproduce_the_forward) {
     decoder_init_state(&f.p, &cfg, ctx1, NULL, S, 1, mean, h);
     for (int b = 1; b < B; b++) memcpy(h + (size_t)b * D, h, (size_t)D * sizeof *h);
     attention_prepare(&f.p.att, &cfg, ctx1, S, 1, pctx, kern);
-    const AttnContext cx = {ctx1, pctx, kern, NULL, NULL, S, 1};
+    const AttnContext cx = {ctx1, pctx, kern, NULL, NULL, S, 1, 0};
     DecStep st;
     decoder_step_bind(&st, smem, &cfg, S, B);
     double dp = 0.0, da = 0.0;

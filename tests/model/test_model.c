@@ -140,7 +140,8 @@ Test(model, gradient_without_gate_or_alignment_matches_central_differences) {
 }
 
 // The thread count is a run-time setting on the config (m.cfg.threads); 2 threads run the
-// encoder's directions concurrently and must not change a single bit of the cost or gradient.
+// encoder's directions and the decoder's two halves of the batch concurrently and must not
+// change a single bit of the cost or gradient (B = 3: halves of 2 and 1 rows).
 Test(model, two_threads_give_the_same_cost_and_gradient_bit_for_bit) {
     TapConfig c = tiny_config();
     c.H[0] = 24; // wide enough for sgemm (not sgemv) paths in both directions
