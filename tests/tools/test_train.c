@@ -60,15 +60,32 @@ static void write_dataset(const char *path, int n, uint64_t seed) {
     write_dataset_aligned(path, n, seed, 0);
 }
 
+// A test's directory and the paths most tests use: the datasets, the run directory, the file
+// that takes the command's output, and the run's last checkpoint and training log.
 typedef struct {
-    char dir[256], train[300], valid[300];
+    char dir[256], train[300], valid[300], run[300], out[300], last[400], log[400];
 } Fixture;
 
-static void fixture(Fixture *fx) {
+// Points run, last and log at the run directory `name` in the test's directory (a test with
+// several runs keeps a copy of the fixture for each).
+static void fixture_run(Fixture *fx, const char *name) {
+    snprintf(fx->run, sizeof fx->run, "%s/%s", fx->dir, name);
+    snprintf(fx->last, sizeof fx->last, "%s/last.h5", fx->run);
+    snprintf(fx->log, sizeof fx->log, "%s/train.tsv", fx->run);
+}
+
+// The paths in a fresh directory, without datasets.
+static void fixture_paths(Fixture *fx) {
     snprintf(fx->dir, sizeof fx->dir, "%s", tu_tmpdir());
     chmod(fx->dir, 0755); // readable by the unprivileged child of the permission test
     snprintf(fx->train, sizeof fx->train, "%s/train.h5", fx->dir);
     snprintf(fx->valid, sizeof fx->valid, "%s/valid.h5", fx->dir);
+    snprintf(fx->out, sizeof fx->out, "%s/out.txt", fx->dir);
+    fixture_run(fx, "run");
+}
+
+static void fixture(Fixture *fx) {
+    fixture_paths(fx);
     write_dataset(fx->train, 24, 1);
     write_dataset(fx->valid, 6, 2);
 }
@@ -208,12 +225,10 @@ static void sleep_ms(int ms) {
 
 Test(train, help_lists_every_option_with_its_default) {
     Fixture fx;
-    snprintf(fx.dir, sizeof fx.dir, "%s", tu_tmpdir());
-    char out[400];
-    snprintf(out, sizeof out, "%s/help.txt", fx.dir);
+    fixture_paths(&fx);
     const char *args[] = {"train", "--help", NULL};
-    expect_exit(args, out, CHILD_PLAIN, 0);
-    char *h = slurp(out);
+    expect_exit(args, fx.out, CHILD_PLAIN, 0);
+    char *h = slurp(fx.out);
     const char *want[] = {
         "--preset S",     "[tap]",      "--eps N",   "[1e-08]",         "--patience N",
         "[15]",           "--clip N",   "[1000]",    "--variational S", "[adaptive-weight-noise]",
@@ -228,33 +243,31 @@ Test(train, help_lists_every_option_with_its_default) {
 Test(train, bad_usage_exits_2_with_one_error_line) {
     Fixture fx;
     fixture(&fx);
-    char out[400], run[400];
-    snprintf(out, sizeof out, "%s/err.txt", fx.dir);
-    snprintf(run, sizeof run, "%s/run", fx.dir);
     const char *cases[][10] = {
         {"train", fx.train, fx.valid, NULL},
-        {"train", "--stage", "3", fx.train, fx.valid, run, NULL},
-        {"train", "--variational", "bogus", fx.train, fx.valid, run, NULL},
-        {"train", "--enc-units", "4,4", fx.train, fx.valid, run, NULL},
-        {"train", "--stage", "2", fx.train, fx.valid, run, NULL},
-        {"train", "--preset", "huge", fx.train, fx.valid, run, NULL},
-        {"train", "--scratch", fx.train, fx.valid, run, NULL},
-        {"train", "--stage", "2", "--scratch", "--init", fx.train, fx.train, fx.valid, run, NULL},
+        {"train", "--stage", "3", fx.train, fx.valid, fx.run, NULL},
+        {"train", "--variational", "bogus", fx.train, fx.valid, fx.run, NULL},
+        {"train", "--enc-units", "4,4", fx.train, fx.valid, fx.run, NULL},
+        {"train", "--stage", "2", fx.train, fx.valid, fx.run, NULL},
+        {"train", "--preset", "huge", fx.train, fx.valid, fx.run, NULL},
+        {"train", "--scratch", fx.train, fx.valid, fx.run, NULL},
+        {"train", "--stage", "2", "--scratch", "--init", fx.train, fx.train, fx.valid, fx.run,
+         NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cr_assert_eq(run_tap(cases[i], out, CHILD_PLAIN), 2, "case %zu", i);
-        char *e = slurp(out);
+        cr_assert_eq(run_tap(cases[i], fx.out, CHILD_PLAIN), 2, "case %zu", i);
+        char *e = slurp(fx.out);
         cr_assert(!strncmp(e, "tap train: error: ", 18) && strchr(e, '\n') == e + strlen(e) - 1,
                   "case %zu: %s", i, e);
         free(e);
     }
     // A missing input is a runtime error, and an existing run is never overwritten.
-    const char *missing[] = {"train", TINY, "/nonexistent.h5", fx.valid, run, NULL};
-    expect_exit(missing, out, CHILD_PLAIN, 1);
-    const char *once[] = {"train", TINY, "--max-steps", "1", fx.train, fx.valid, run, NULL};
-    expect_exit(once, out, CHILD_PLAIN, 0);
-    expect_exit(once, out, CHILD_PLAIN, 2);
-    char *e = slurp(out);
+    const char *missing[] = {"train", TINY, "/nonexistent.h5", fx.valid, fx.run, NULL};
+    expect_exit(missing, fx.out, CHILD_PLAIN, 1);
+    const char *once[] = {"train", TINY, "--max-steps", "1", fx.train, fx.valid, fx.run, NULL};
+    expect_exit(once, fx.out, CHILD_PLAIN, 0);
+    expect_exit(once, fx.out, CHILD_PLAIN, 2);
+    char *e = slurp(fx.out);
     cr_assert(strstr(e, "exists: add --resume"), "%s", e);
     free(e);
 }
@@ -272,38 +285,33 @@ static long stopped_at(const char *err_path) {
 Test(train, max_minutes_stops_the_run_and_counts_time_across_resumes) {
     Fixture fx;
     fixture(&fx);
-    char run[300], out[400];
-    snprintf(run, sizeof run, "%s/run", fx.dir);
-    snprintf(out, sizeof out, "%s/err.txt", fx.dir);
     // 6 ms: over within the first updates (the set-up may already spend it), checkpoint written,
     // a normal exit; without the budget the run would end by --max-epochs at update 60.
-    const char *first[] = {"train",  TINY,     "--max-minutes", "0.0001", "--max-epochs",
-                           "20",     fx.train, fx.valid,        run,      NULL};
-    expect_exit(first, out, CHILD_PLAIN, 0);
-    long n1 = stopped_at(out);
+    const char *first[] = {"train", TINY,     "--max-minutes", "0.0001", "--max-epochs",
+                           "20",    fx.train, fx.valid,        fx.run,   NULL};
+    expect_exit(first, fx.out, CHILD_PLAIN, 0);
+    long n1 = stopped_at(fx.out);
     cr_assert(n1 >= 0 && n1 < 30, "stopped at update %ld", n1);
     // The budget is spent: a resume with the same budget does no further update.
-    const char *again[] = {"train", "--resume", fx.train, fx.valid, run, NULL};
-    expect_exit(again, out, CHILD_PLAIN, 0);
-    cr_assert_eq(stopped_at(out), n1);
+    const char *again[] = {"train", "--resume", fx.train, fx.valid, fx.run, NULL};
+    expect_exit(again, fx.out, CHILD_PLAIN, 0);
+    cr_assert_eq(stopped_at(fx.out), n1);
 }
 
 Test(train, config_file_and_preset_resolve_and_are_stored_in_checkpoints) {
     Fixture fx;
     fixture(&fx);
-    char out[400], run[400], conf[400], last[500];
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    snprintf(run, sizeof run, "%s/run", fx.dir);
+    char conf[400];
     snprintf(conf, sizeof conf, "%s/train.conf", fx.dir);
-    snprintf(last, sizeof last, "%s/last.h5", run);
     FILE *f = fopen(conf, "w");
     fprintf(f, "# tiny\nmix-wer = 0.7\npatience = 3\n");
     fclose(f);
     // The flag wins over the file; the preset gives what neither sets.
-    const char *args[] = {"train", "--preset",    "small", TINY,     "--patience", "4", "--config",
-                          conf,    "--max-steps", "2",     fx.train, fx.valid,     run, NULL};
-    expect_exit(args, out, CHILD_PLAIN, 0);
-    char *o = slurp(out);
+    const char *args[] = {"train",  "--preset", "small", TINY,          "--patience",
+                          "4",      "--config", conf,    "--max-steps", "2",
+                          fx.train, fx.valid,   fx.run,  NULL};
+    expect_exit(args, fx.out, CHILD_PLAIN, 0);
+    char *o = slurp(fx.out);
     cr_assert(strstr(o, "preset = small\n") && strstr(o, "mix-wer = 0.7\n") &&
                   strstr(o, "patience = 4\n") && strstr(o, "valid-beam = 1\n") &&
                   strstr(o, "coverage = 3\n") && strstr(o, "kernel = 3\n") &&
@@ -313,7 +321,7 @@ Test(train, config_file_and_preset_resolve_and_are_stored_in_checkpoints) {
     const char *g[] = {"params"};
     static CheckpointScalars sc;
     size_t n;
-    float **w = load_roles(last, g, 1, &n, &sc);
+    float **w = load_roles(fx.last, g, 1, &n, &sc);
     free(w[0]), free(w);
     cr_assert(strstr(sc.text, "mix-wer = 0.7\n") && strstr(sc.text, "patience = 4\n"), "%s",
               sc.text);
@@ -322,12 +330,14 @@ Test(train, config_file_and_preset_resolve_and_are_stored_in_checkpoints) {
 
 // ---------------------------------------------------------------------------- exact resume
 
-// Trains `total` updates straight, and `first` then --resume to `total`: same log, same state.
-static void check_resume(const Fixture *fx, const char *const *extra, int first, int total) {
-    char a[400], b[400], out[400], n1[16], n2[16];
-    snprintf(a, sizeof a, "%s/straight", fx->dir);
-    snprintf(b, sizeof b, "%s/resumed", fx->dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx->dir);
+// Trains `total` updates straight (run "straight"), and `first` then --resume to `total` (run
+// "resumed"): the same log, and the same arrays in last.h5 for each of the n listed groups.
+static void check_resume(const Fixture *fx, const char *const *extra, int first, int total,
+                         const char *const *groups, int n) {
+    Fixture a = *fx, b = *fx;
+    fixture_run(&a, "straight");
+    fixture_run(&b, "resumed");
+    char n1[16], n2[16];
     snprintf(n1, sizeof n1, "%d", first);
     snprintf(n2, sizeof n2, "%d", total);
     const char *args[64] = {"train", TINY, "--valid-every", "3"};
@@ -335,58 +345,44 @@ static void check_resume(const Fixture *fx, const char *const *extra, int first,
     while (args[k]) k++;
     for (int i = 0; extra[i]; i++) args[k++] = extra[i];
     int base = k;
-    const char *tail1[] = {"--max-steps", n2, fx->train, fx->valid, a, NULL};
+    const char *tail1[] = {"--max-steps", n2, fx->train, fx->valid, a.run, NULL};
     for (int i = 0; i < 6; i++) args[base + i] = tail1[i];
-    expect_exit(args, out, CHILD_PLAIN, 0);
-    const char *tail2[] = {"--max-steps", n1, fx->train, fx->valid, b, NULL};
+    expect_exit(args, fx->out, CHILD_PLAIN, 0);
+    const char *tail2[] = {"--max-steps", n1, fx->train, fx->valid, b.run, NULL};
     for (int i = 0; i < 6; i++) args[base + i] = tail2[i];
-    expect_exit(args, out, CHILD_PLAIN, 0);
+    expect_exit(args, fx->out, CHILD_PLAIN, 0);
     // The stored configuration is the base of a resumed run: no model flags needed.
-    const char *resume[] = {"train", "--resume", "--max-steps", n2, fx->train, fx->valid, b, NULL};
-    expect_exit(resume, out, CHILD_PLAIN, 0);
-    char la[500], lb[500];
-    snprintf(la, sizeof la, "%s/train.tsv", a);
-    snprintf(lb, sizeof lb, "%s/train.tsv", b);
-    char *x = log_without_time(la), *y = log_without_time(lb);
+    const char *resume[] = {"train",   "--resume", "--max-steps", n2,
+                            fx->train, fx->valid,  b.run,         NULL};
+    expect_exit(resume, fx->out, CHILD_PLAIN, 0);
+    char *x = log_without_time(a.log), *y = log_without_time(b.log);
     cr_assert_str_eq(x, y);
-    cr_assert_geq(count_lines(la), total + 2, "one row per update, plus epochs and validations");
+    cr_assert_geq(count_lines(a.log), total + 2, "one row per update, plus epochs and validations");
     free(x), free(y);
+    assert_same_roles(a.last, b.last, groups, n);
 }
 
 Test(train, resumed_stage_one_repeats_the_uninterrupted_run_bit_for_bit) {
     Fixture fx;
     fixture(&fx);
     const char *extra[] = {NULL};
-    check_resume(&fx, extra, 5, 13); // crosses an epoch end (3 batches) and validations
-    char a[500], b[500];
-    snprintf(a, sizeof a, "%s/straight/last.h5", fx.dir);
-    snprintf(b, sizeof b, "%s/resumed/last.h5", fx.dir);
     const char *g[] = {"params", "best_params", "opt_mu_rg2", "opt_mu_ru2"};
-    assert_same_roles(a, b, g, 4);
+    check_resume(&fx, extra, 5, 13, g, 4); // crosses an epoch end (3 batches) and validations
 }
 
 Test(train, resumed_stage_two_with_weight_noise_repeats_the_run_bit_for_bit) {
     Fixture fx;
     fixture(&fx);
     // A stage-1 model to start from.
-    char init[400], out[400];
-    snprintf(init, sizeof init, "%s/init", fx.dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    const char *pre[] = {"train", TINY, "--max-steps", "3", fx.train, fx.valid, init, NULL};
-    expect_exit(pre, out, CHILD_PLAIN, 0);
-    char from[500];
-    snprintf(from, sizeof from, "%s/last.h5", init);
-    const char *extra[] = {"--stage", "2", "--init", from, NULL};
-    check_resume(&fx, extra, 4, 10);
-    char a[500], b[500];
-    snprintf(a, sizeof a, "%s/straight/last.h5", fx.dir);
-    snprintf(b, sizeof b, "%s/resumed/last.h5", fx.dir);
+    const char *pre[] = {"train", TINY, "--max-steps", "3", fx.train, fx.valid, fx.run, NULL};
+    expect_exit(pre, fx.out, CHILD_PLAIN, 0);
+    const char *extra[] = {"--stage", "2", "--init", fx.last, NULL};
     const char *g[] = {"params", "ls2", "opt_mu_rg2", "opt_mu_ru2", "opt_ls2_rg2", "opt_ls2_ru2"};
-    assert_same_roles(a, b, g, 6);
+    check_resume(&fx, extra, 4, 10, g, 6);
     // Stage 2 logs the description length.
-    char la[500];
-    snprintf(la, sizeof la, "%s/straight/train.tsv", fx.dir);
-    char *s = slurp(la);
+    Fixture straight = fx;
+    fixture_run(&straight, "straight");
+    char *s = slurp(straight.log);
     cr_assert(strstr(s, "\nepoch\t2\t"), "%s", s);
     free(s);
 }
@@ -395,22 +391,15 @@ Test(train, two_threads_split_each_batch_and_resume_bit_for_bit) {
     Fixture fx;
     fixture(&fx);
     const char *extra[] = {"--threads", "2", NULL};
-    check_resume(&fx, extra, 4, 9);
-    char a[500], b[500];
-    snprintf(a, sizeof a, "%s/straight/last.h5", fx.dir);
-    snprintf(b, sizeof b, "%s/resumed/last.h5", fx.dir);
     const char *g[] = {"params", "opt_mu_rg2", "opt_mu_ru2"};
-    assert_same_roles(a, b, g, 3);
+    check_resume(&fx, extra, 4, 9, g, 3);
     // The shares' averaged gradient is the whole batch's: one thread logs the same losses.
-    char one[400], out[400], la[500], lb[500];
-    snprintf(one, sizeof one, "%s/one", fx.dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    const char *args[] = {"train", TINY,     "--valid-every", "3", "--max-steps",
-                          "9",     fx.train, fx.valid,        one, NULL};
-    expect_exit(args, out, CHILD_PLAIN, 0);
-    snprintf(la, sizeof la, "%s/straight/train.tsv", fx.dir);
-    snprintf(lb, sizeof lb, "%s/train.tsv", one);
-    FILE *fa = fopen(la, "r"), *fb = fopen(lb, "r");
+    const char *args[] = {"train", TINY,     "--valid-every", "3",    "--max-steps",
+                          "9",     fx.train, fx.valid,        fx.run, NULL};
+    expect_exit(args, fx.out, CHILD_PLAIN, 0);
+    Fixture straight = fx;
+    fixture_run(&straight, "straight");
+    FILE *fa = fopen(straight.log, "r"), *fb = fopen(fx.log, "r");
     char ra[512], rb[512];
     int rows = 0;
     while (fgets(ra, sizeof ra, fa) && fgets(rb, sizeof rb, fb)) {
@@ -429,45 +418,26 @@ Test(train, two_threads_split_each_batch_and_resume_bit_for_bit) {
 Test(train, exhausted_patience_decays_eps_then_hands_the_best_weights_to_stage_two) {
     Fixture fx;
     fixture(&fx);
-    char run[400], out[400];
-    snprintf(run, sizeof run, "%s/run", fx.dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
     // A large eps makes the validation loss jump about, so the patience of 0 runs out fast.
-    const char *args[] = {"train",
-                          TINY,
-                          "--eps",
-                          "0.05",
-                          "--patience",
-                          "0",
-                          "--criterion1",
-                          "loss",
-                          "--criterion2",
-                          "loss",
-                          "--valid-every",
-                          "1",
-                          "--variational",
-                          "adaptive-l2",
-                          "--max-steps",
-                          "60",
-                          fx.train,
-                          fx.valid,
-                          run,
-                          NULL};
-    expect_exit(args, out, CHILD_PLAIN, 0);
-    char path[500];
-    snprintf(path, sizeof path, "%s/train.tsv", run);
-    char *s = slurp(path);
+    const char *args[] = {"train",         TINY,          "--eps",         "0.05",
+                          "--patience",    "0",           "--criterion1",  "loss",
+                          "--criterion2",  "loss",        "--valid-every", "1",
+                          "--variational", "adaptive-l2", "--max-steps",   "60",
+                          fx.train,        fx.valid,      fx.run,          NULL};
+    expect_exit(args, fx.out, CHILD_PLAIN, 0);
+    char *s = slurp(fx.log);
     cr_assert(strstr(s, "\t0.005\t"), "eps was never divided by 10:\n%s", s);
     cr_assert(strstr(s, "\ntrain\t2\t"), "stage 2 never started:\n%s", s);
     free(s);
-    snprintf(path, sizeof path, "%s/best_stage1.h5", run);
+    char path[500];
+    snprintf(path, sizeof path, "%s/best_stage1.h5", fx.run);
     const char *g[] = {"params"};
     static CheckpointScalars sc;
     size_t n;
     float **w = load_roles(path, g, 1, &n, &sc);
     cr_assert(strstr(sc.text, "# best of stage 1: stage 1, update "), "%s", sc.text);
     free(w[0]), free(w);
-    char *o = slurp(out);
+    char *o = slurp(fx.out);
     cr_assert(strstr(o, "stage 2 (adaptive-l2) starts from those weights"), "%s", o);
     free(o);
 }
@@ -490,64 +460,53 @@ static double log_field(const char *path, const char *kind, int col) {
 Test(train, stage_two_from_scratch_starts_at_the_seeded_initialisation_and_logs_its_model_cost) {
     Fixture fx;
     fixture(&fx);
-    char one[400], two[400], l2[400], out[400], a[500], b[500];
-    snprintf(one, sizeof one, "%s/one", fx.dir);
-    snprintf(two, sizeof two, "%s/two", fx.dir);
-    snprintf(l2, sizeof l2, "%s/l2", fx.dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
+    Fixture two = fx, l2 = fx;
+    fixture_run(&two, "two");
+    fixture_run(&l2, "l2");
     // Stage 2 with ml from scratch is stage 1: same initial weights, data order and updates.
-    const char *s1[] = {"train", TINY, "--max-steps", "5", fx.train, fx.valid, one, NULL};
-    expect_exit(s1, out, CHILD_PLAIN, 0);
+    const char *s1[] = {"train", TINY, "--max-steps", "5", fx.train, fx.valid, fx.run, NULL};
+    expect_exit(s1, fx.out, CHILD_PLAIN, 0);
     const char *s2[] = {"train", TINY,          "--stage", "2",      "--scratch", "--variational",
-                        "ml",    "--max-steps", "5",       fx.train, fx.valid,    two,
+                        "ml",    "--max-steps", "5",       fx.train, fx.valid,    two.run,
                         NULL};
-    expect_exit(s2, out, CHILD_PLAIN, 0);
-    snprintf(a, sizeof a, "%s/last.h5", one);
-    snprintf(b, sizeof b, "%s/last.h5", two);
+    expect_exit(s2, fx.out, CHILD_PLAIN, 0);
     const char *g[] = {"params", "opt_mu_rg2", "opt_mu_ru2"};
-    assert_same_roles(a, b, g, 3);
-    snprintf(b, sizeof b, "%s/train.tsv", two);
-    cr_assert_eq(log_field(b, "train", 1), 2.0, "logged as stage 2");
-    cr_assert_eq(log_field(b, "epoch", 6), 0.0, "ml has no model cost");
+    assert_same_roles(fx.last, two.last, g, 3);
+    cr_assert_eq(log_field(two.log, "train", 1), 2.0, "logged as stage 2");
+    cr_assert_eq(log_field(two.log, "epoch", 6), 0.0, "ml has no model cost");
     // l2 from scratch, stopped right after its first epoch (3 batches): the logged L^C is the
     // negative log Gauss(0, 0.01) density of the weights in last.h5, in bits.
     const char *s3[] = {"train",       TINY,   "--stage",     "2", "--scratch", "--variational",
                         "l2",          "--prior-var", "0.01", "--max-steps", "3", fx.train,
-                        fx.valid,      l2,     NULL};
-    expect_exit(s3, out, CHILD_PLAIN, 0);
-    snprintf(a, sizeof a, "%s/last.h5", l2);
-    snprintf(b, sizeof b, "%s/train.tsv", l2);
+                        fx.valid,      l2.run, NULL};
+    expect_exit(s3, fx.out, CHILD_PLAIN, 0);
     size_t n;
-    float **w = load_roles(a, g, 1, &n, NULL);
+    float **w = load_roles(l2.last, g, 1, &n, NULL);
     double nats = 0.5 * (double)n * log(2.0 * acos(-1.0) * 0.01);
     for (size_t i = 0; i < n; i++) nats += (double)w[0][i] * (double)w[0][i] / (2.0 * 0.01);
     free(w[0]), free(w);
-    double lc = log_field(b, "epoch", 6), want = nats / log(2.0);
+    double lc = log_field(l2.log, "epoch", 6), want = nats / log(2.0);
     cr_assert(fabs(lc - want) <= 1e-4 * fabs(want), "L^C %.9g bits, expected %.9g", lc, want);
-    cr_assert_gt(log_field(b, "epoch", 5), 0.0, "L^E is logged");
+    cr_assert_gt(log_field(l2.log, "epoch", 5), 0.0, "L^E is logged");
 }
 
 Test(train, eps_ls2_sets_the_first_step_of_the_learned_log_variance) {
     Fixture fx;
     fixture(&fx);
-    char run[400], out[400], last[500];
-    snprintf(run, sizeof run, "%s/run", fx.dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    snprintf(last, sizeof last, "%s/last.h5", run);
     const char *args[] = {"train",     TINY,          "--stage",
                           "2",         "--scratch",   "--variational",
                           "adaptive-weight-noise",    "--eps",
                           "1e-6",      "--eps-ls2",   "1e-8",
                           "--max-steps", "1",         fx.train,
-                          fx.valid,    run,           NULL};
-    expect_exit(args, out, CHILD_PLAIN, 0);
+                          fx.valid,    fx.run,        NULL};
+    expect_exit(args, fx.out, CHILD_PLAIN, 0);
     // At sigma 1e-12 the ls2 gradient is -(c/N)·1024 (c 0.1, N 2 x 24) for every weight, and
     // Adadelta's first step is sqrt(eps)·|g|/sqrt((1 - rho) g^2 + eps) with eps = --eps-ls2.
     double g = 0.1 / 48.0 * 1024.0, eps = 1e-8;
     double want = log(1e-24) / 2048.0 + sqrt(eps) * g / sqrt(0.05 * g * g + eps);
     const char *roles[] = {"ls2"};
     size_t n;
-    float **l = load_roles(last, roles, 1, &n, NULL);
+    float **l = load_roles(fx.last, roles, 1, &n, NULL);
     for (size_t i = 0; i < n; i++)
         cr_assert(fabs((double)l[0][i] - want) <= 1e-6, "ls2[%zu] = %.9g, expected %.9g", i,
                   (double)l[0][i], want);
@@ -588,23 +547,16 @@ static double dataset_nll(const char *data, const char *ckpt) {
 
 Test(train, description_length_counts_the_label_nll_without_the_attention_guidance) {
     Fixture fx;
-    snprintf(fx.dir, sizeof fx.dir, "%s", tu_tmpdir());
-    snprintf(fx.train, sizeof fx.train, "%s/train.h5", fx.dir);
-    snprintf(fx.valid, sizeof fx.valid, "%s/valid.h5", fx.dir);
+    fixture_paths(&fx);
     write_dataset_aligned(fx.train, 24, 3, 1);
     write_dataset_aligned(fx.valid, 6, 4, 1);
-    char run[400], out[400], last[500], tsv[500];
-    snprintf(run, sizeof run, "%s/run", fx.dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    snprintf(last, sizeof last, "%s/last.h5", run);
-    snprintf(tsv, sizeof tsv, "%s/train.tsv", run);
     // eps 1e-30 makes Adadelta's steps ~1e-15: the epoch's weights are those of last.h5.
-    const char *args[] = {"train", TINY,     "--gamma", "1",  "--eps", "1e-30", "--max-steps",
-                          "3",     fx.train, fx.valid,  run, NULL};
-    expect_exit(args, out, CHILD_PLAIN, 0);
-    double le = log_field(tsv, "epoch", 5);
-    double cost_bits = 24.0 * log_field(tsv, "epoch", 4) / log(2.0);
-    double want = dataset_nll(fx.train, last) / log(2.0);
+    const char *args[] = {"train",       TINY, "--gamma", "1",      "--eps", "1e-30",
+                          "--max-steps", "3",  fx.train,  fx.valid, fx.run,  NULL};
+    expect_exit(args, fx.out, CHILD_PLAIN, 0);
+    double le = log_field(fx.log, "epoch", 5);
+    double cost_bits = 24.0 * log_field(fx.log, "epoch", 4) / log(2.0);
+    double want = dataset_nll(fx.train, fx.last) / log(2.0);
     cr_assert(fabs(le - want) <= 1e-4 * want, "L^E %.9g bits, label NLL %.9g bits", le, want);
     cr_assert_gt(cost_bits, 1.05 * le, "the guidance term is in the training cost, not in L^E");
 }
@@ -614,14 +566,10 @@ Test(train, description_length_counts_the_label_nll_without_the_attention_guidan
 Test(train, non_finite_loss_stops_naming_the_update_and_uids_and_keeps_the_last_checkpoint) {
     Fixture fx;
     fixture(&fx);
-    char run[400], out[400], last[500];
-    snprintf(run, sizeof run, "%s/run", fx.dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    snprintf(last, sizeof last, "%s/last.h5", run);
-    const char *args[] = {"train", TINY,     "--valid-every", "2", "--debug-nan-step",
-                          "5",     fx.train, fx.valid,        run, NULL};
-    expect_exit(args, out, CHILD_PLAIN, 1);
-    char *o = slurp(out);
+    const char *args[] = {"train", TINY,     "--valid-every", "2",    "--debug-nan-step",
+                          "5",     fx.train, fx.valid,        fx.run, NULL};
+    expect_exit(args, fx.out, CHILD_PLAIN, 1);
+    char *o = slurp(fx.out);
     cr_assert(strstr(o,
                      "tap train: error: non-finite loss at update 5 (stage 1, epoch 1, batch 2/3; "
                      "uids: e"),
@@ -631,57 +579,50 @@ Test(train, non_finite_loss_stops_naming_the_update_and_uids_and_keeps_the_last_
     const char *g[] = {"params"};
     static CheckpointScalars sc;
     size_t n;
-    float **w = load_roles(last, g, 1, &n, &sc); // all finite, or the load fails
+    float **w = load_roles(fx.last, g, 1, &n, &sc); // all finite, or the load fails
     cr_assert_eq(sc.step, 4);
     free(w[0]), free(w);
 }
 
 // A short run to have a checkpoint, then its directory (or disk) made unusable.
-static void make_run(const Fixture *fx, char *run, size_t len) {
-    char out[400];
-    snprintf(run, len, "%s/run", fx->dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx->dir);
-    const char *args[] = {"train", TINY, "--max-steps", "2", fx->train, fx->valid, run, NULL};
-    expect_exit(args, out, CHILD_PLAIN, 0);
+static void make_run(const Fixture *fx) {
+    const char *args[] = {"train", TINY, "--max-steps", "2", fx->train, fx->valid, fx->run, NULL};
+    expect_exit(args, fx->out, CHILD_PLAIN, 0);
 }
 
 Test(train, unwritable_output_is_reported_and_the_old_checkpoint_survives) {
     Fixture fx;
     fixture(&fx);
-    char run[400], out[400], last[500], log[500];
-    make_run(&fx, run, sizeof run);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    snprintf(last, sizeof last, "%s/last.h5", run);
-    snprintf(log, sizeof log, "%s/train.tsv", run);
+    make_run(&fx);
     size_t len0, len1;
-    char *before = tu_read_file(last, &len0);
-    chmod(out, 0666);
-    chmod(log, 0666); // the log stays writable: the checkpoint write is what fails
-    chmod(last, 0444);
-    chmod(run, 0555);
+    char *before = tu_read_file(fx.last, &len0);
+    chmod(fx.out, 0666);
+    chmod(fx.log, 0666); // the log stays writable: the checkpoint write is what fails
+    chmod(fx.last, 0444);
+    chmod(fx.run, 0555);
     // Update 3 ends the epoch; no validation (and best.h5) comes first with --valid-every 100.
-    const char *args[] = {"train", "--resume", "--max-steps", "3", "--valid-every",
-                          "100",   fx.train,   fx.valid,      run, NULL};
-    int rc = run_tap(args, out, CHILD_NOBODY);
-    chmod(run, 0755);
+    const char *args[] = {"train", "--resume", "--max-steps", "3",    "--valid-every",
+                          "100",   fx.train,   fx.valid,      fx.run, NULL};
+    int rc = run_tap(args, fx.out, CHILD_NOBODY);
+    chmod(fx.run, 0755);
     cr_assert_eq(rc, 1);
-    char *o = slurp(out);
+    char *o = slurp(fx.out);
     cr_assert(strstr(o, "tap train: error: saving the training state: ") &&
                   strstr(o, "cannot create"),
               "%s", o);
     free(o);
-    char *after = tu_read_file(last, &len1);
+    char *after = tu_read_file(fx.last, &len1);
     cr_assert(len0 == len1 && !memcmp(before, after, len0), "last.h5 changed");
     free(before), free(after);
     // A new run whose output directory cannot be created fails at once, clearly.
     char sub[500];
-    snprintf(sub, sizeof sub, "%s/sub/run", run);
-    chmod(run, 0555);
+    snprintf(sub, sizeof sub, "%s/sub/run", fx.run);
+    chmod(fx.run, 0555);
     const char *args2[] = {"train", TINY, fx.train, fx.valid, sub, NULL};
-    rc = run_tap(args2, out, CHILD_NOBODY);
-    chmod(run, 0755);
+    rc = run_tap(args2, fx.out, CHILD_NOBODY);
+    chmod(fx.run, 0755);
     cr_assert_eq(rc, 1);
-    o = slurp(out);
+    o = slurp(fx.out);
     cr_assert(strstr(o, "tap train: error: ") && strstr(o, "cannot create the output directory"),
               "%s", o);
     free(o);
@@ -690,27 +631,24 @@ Test(train, unwritable_output_is_reported_and_the_old_checkpoint_survives) {
 Test(train, full_disk_is_reported_and_the_old_checkpoint_survives) {
     Fixture fx;
     fixture(&fx);
-    char run[400], out[400], last[500];
-    make_run(&fx, run, sizeof run);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    snprintf(last, sizeof last, "%s/last.h5", run);
+    make_run(&fx);
     size_t len0, len1;
-    char *before = tu_read_file(last, &len0);
+    char *before = tu_read_file(fx.last, &len0);
     cr_assert_gt(len0, 64 * 1024, "the checkpoint must exceed the file-size limit");
-    const char *args[] = {"train", "--resume", "--max-steps", "3", "--valid-every",
-                          "100",   fx.train,   fx.valid,      run, NULL};
-    expect_exit(args, out, CHILD_SMALL_FILES, 1);
-    char *o = slurp(out);
+    const char *args[] = {"train", "--resume", "--max-steps", "3",    "--valid-every",
+                          "100",   fx.train,   fx.valid,      fx.run, NULL};
+    expect_exit(args, fx.out, CHILD_SMALL_FILES, 1);
+    char *o = slurp(fx.out);
     cr_assert(strstr(o, "tap train: error: saving the training state: "), "%s", o);
     free(o);
-    char *after = tu_read_file(last, &len1);
+    char *after = tu_read_file(fx.last, &len1);
     cr_assert(len0 == len1 && !memcmp(before, after, len0), "last.h5 changed");
     free(before), free(after);
     char leftover[600];
-    snprintf(leftover, sizeof leftover, "%s/last.h5.new", run);
+    snprintf(leftover, sizeof leftover, "%s/last.h5.new", fx.run);
     cr_assert_neq(access(leftover, F_OK), 0, "a partial checkpoint was left behind");
     // With room again, the same run continues.
-    expect_exit(args, out, CHILD_PLAIN, 0);
+    expect_exit(args, fx.out, CHILD_PLAIN, 0);
 }
 
 // ---------------------------------------------------------------------------- signals
@@ -729,18 +667,15 @@ static void wait_lines(const char *path, int lines, pid_t pid) {
 Test(train, sigint_saves_a_checkpoint_that_resumes_exactly_and_exits_3) {
     Fixture fx;
     fixture(&fx);
-    char run[400], ref[400], out[400], log[500];
-    snprintf(run, sizeof run, "%s/run", fx.dir);
-    snprintf(ref, sizeof ref, "%s/ref", fx.dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    snprintf(log, sizeof log, "%s/train.tsv", run);
-    const char *args[] = {"train",  TINY,     "--valid-every", "4", "--max-steps",
-                          "100000", fx.train, fx.valid,        run, NULL};
-    pid_t pid = spawn(args, out, CHILD_PLAIN);
-    wait_lines(log, 6, pid);
+    Fixture ref = fx;
+    fixture_run(&ref, "ref");
+    const char *args[] = {"train",  TINY,     "--valid-every", "4",    "--max-steps",
+                          "100000", fx.train, fx.valid,        fx.run, NULL};
+    pid_t pid = spawn(args, fx.out, CHILD_PLAIN);
+    wait_lines(fx.log, 6, pid);
     kill(pid, SIGINT);
     int rc = wait_exit(pid);
-    char *o = slurp(out);
+    char *o = slurp(fx.out);
     cr_assert_eq(rc, 3, "%s", o);
     char *at = strstr(o, "saved at update ");
     cr_assert_not_null(at, "%s", o);
@@ -749,14 +684,13 @@ Test(train, sigint_saves_a_checkpoint_that_resumes_exactly_and_exits_3) {
     // Resume to a few updates further; the uninterrupted run to there logs the same.
     char n[16];
     snprintf(n, sizeof n, "%d", stopped + 5);
-    const char *resume[] = {"train", "--resume", "--max-steps", n, fx.train, fx.valid, run, NULL};
-    expect_exit(resume, out, CHILD_PLAIN, 0);
-    const char *straight[] = {"train", TINY,     "--valid-every", "4", "--max-steps",
-                              n,       fx.train, fx.valid,        ref, NULL};
-    expect_exit(straight, out, CHILD_PLAIN, 0);
-    char lr[500];
-    snprintf(lr, sizeof lr, "%s/train.tsv", ref);
-    char *x = log_without_time(log), *y = log_without_time(lr);
+    const char *resume[] = {"train",  "--resume", "--max-steps", n,
+                            fx.train, fx.valid,   fx.run,        NULL};
+    expect_exit(resume, fx.out, CHILD_PLAIN, 0);
+    const char *straight[] = {"train", TINY,     "--valid-every", "4",     "--max-steps",
+                              n,       fx.train, fx.valid,        ref.run, NULL};
+    expect_exit(straight, fx.out, CHILD_PLAIN, 0);
+    char *x = log_without_time(fx.log), *y = log_without_time(ref.log);
     cr_assert_str_eq(x, y);
     free(x), free(y);
 }
@@ -764,17 +698,13 @@ Test(train, sigint_saves_a_checkpoint_that_resumes_exactly_and_exits_3) {
 Test(train, second_signal_exits_at_once_and_the_last_checkpoint_stays_whole) {
     Fixture fx;
     fixture(&fx);
-    char run[400], out[400], last[500];
-    snprintf(run, sizeof run, "%s/run", fx.dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    snprintf(last, sizeof last, "%s/last.h5", run);
     // Every last.h5 write pauses 2 s half-way: the second signal lands inside one.
     const char *args[] = {
         "train", TINY, "--debug-save-delay-ms", "2000", "--max-steps", "100000", fx.train, fx.valid,
-        run,     NULL};
-    pid_t pid = spawn(args, out, CHILD_PLAIN);
-    for (int i = 0; i < 1000 && access(last, F_OK) != 0; i++) sleep_ms(10); // first save done
-    cr_assert_eq(access(last, F_OK), 0);
+        fx.run,  NULL};
+    pid_t pid = spawn(args, fx.out, CHILD_PLAIN);
+    for (int i = 0; i < 1000 && access(fx.last, F_OK) != 0; i++) sleep_ms(10); // first save done
+    cr_assert_eq(access(fx.last, F_OK), 0);
     sleep_ms(100);
     kill(pid, SIGTERM);
     sleep_ms(300);
@@ -784,15 +714,15 @@ Test(train, second_signal_exits_at_once_and_the_last_checkpoint_stays_whole) {
     int rc = wait_exit(pid);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double waited = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    char *o = slurp(out);
+    char *o = slurp(fx.out);
     cr_assert_eq(rc, 128 + SIGTERM, "%s", o);
     free(o);
     cr_assert_lt(waited, 1.0, "the second signal took %.2f s", waited);
     // The checkpoint is whole and continues.
     const char *resume[] = {
         "train", "--resume", "--debug-save-delay-ms", "0", "--max-steps", "3", fx.train, fx.valid,
-        run,     NULL};
-    expect_exit(resume, out, CHILD_PLAIN, 0);
+        fx.run,  NULL};
+    expect_exit(resume, fx.out, CHILD_PLAIN, 0);
 }
 
 // ---------------------------------------------------------------------------- plot
@@ -800,17 +730,14 @@ Test(train, second_signal_exits_at_once_and_the_last_checkpoint_stays_whole) {
 Test(plot, draws_the_learning_curves_of_a_training_log) {
     Fixture fx;
     fixture(&fx);
-    char run[400], out[400], log[500], png[500];
-    snprintf(run, sizeof run, "%s/run", fx.dir);
-    snprintf(out, sizeof out, "%s/out.txt", fx.dir);
-    snprintf(log, sizeof log, "%s/train.tsv", run);
+    char png[500];
     snprintf(png, sizeof png, "%s/curves.png", fx.dir);
-    const char *args[] = {"train", TINY,     "--valid-every", "2", "--max-steps",
-                          "8",     fx.train, fx.valid,        run, NULL};
-    expect_exit(args, out, CHILD_PLAIN, 0);
-    const char *plot[] = {"plot", log, "-o", png, "--width", "640", "--height", "600", NULL};
-    expect_exit(plot, out, CHILD_PLAIN, 0);
-    char *o = slurp(out);
+    const char *args[] = {"train", TINY,     "--valid-every", "2",    "--max-steps",
+                          "8",     fx.train, fx.valid,        fx.run, NULL};
+    expect_exit(args, fx.out, CHILD_PLAIN, 0);
+    const char *plot[] = {"plot", fx.log, "-o", png, "--width", "640", "--height", "600", NULL};
+    expect_exit(plot, fx.out, CHILD_PLAIN, 0);
+    char *o = slurp(fx.out);
     cr_assert(strstr(o, "8 training rows, 2 epochs, 4 validations"), "%s", o);
     free(o);
     png_image img;
@@ -821,7 +748,7 @@ Test(plot, draws_the_learning_curves_of_a_training_log) {
     cr_assert_eq(img.height, 600);
     png_image_free(&img);
     const char *bad[] = {"plot", fx.train, "-o", png, NULL};
-    expect_exit(bad, out, CHILD_PLAIN, 1);
+    expect_exit(bad, fx.out, CHILD_PLAIN, 1);
     const char *usage[] = {"plot", NULL};
-    expect_exit(usage, out, CHILD_PLAIN, 2);
+    expect_exit(usage, fx.out, CHILD_PLAIN, 2);
 }
