@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -95,6 +96,37 @@ char *tu_read_file(const char *path, size_t *len) {
         if (len) *len = (size_t)size;
     }
     return buf;
+}
+
+// strcmp rather than alphasort's strcoll: the same order in every locale.
+static int by_name(const struct dirent **a, const struct dirent **b) {
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int tu_for_each_file(const char *dir, const char *suffix, int (*fn)(const char *path, void *ctx),
+                     void *ctx) {
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, by_name);
+    if (n < 0) return -1;
+    size_t sl = suffix ? strlen(suffix) : 0;
+    int visited = 0, stop = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        size_t len = strlen(name);
+        if (!stop && len > sl && (!sl || !strcmp(name + len - sl, suffix))) {
+            char path[4096];
+            int k = snprintf(path, sizeof path, "%s/%s", dir, name);
+            cr_assert_lt((size_t)k, sizeof path, "path too long: %s/%s", dir, name);
+            struct stat st;
+            if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                visited++;
+                stop = fn(path, ctx) != 0;
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return visited;
 }
 
 // Directories made by tu_tmpdir, with the process that made each: a forked child inherits the

@@ -31,6 +31,14 @@ char *tu_read_file(const char *path, size_t *len);
 // when the process that made it exits (TAP_KEEP_TMP=1 keeps them, for looking at a failure).
 const char *tu_tmpdir(void);
 
+// Calls fn(path, ctx) for each regular file directly in dir whose name ends with suffix (and is
+// longer than it; NULL or "" takes every file), in strcmp order of the names so that failures
+// are reproducible. path is "dir/name", valid during the call. A nonzero return from fn stops the
+// walk. Returns the number of files visited (the stopping one included), or -1 when dir cannot
+// be read.
+int tu_for_each_file(const char *dir, const char *suffix, int (*fn)(const char *path, void *ctx),
+                     void *ctx);
+
 // Runs cmd through the shell. Its stdout goes to out (at most len - 1 bytes, NUL-terminated) and
 // its stderr to errbuf likewise; either may be NULL to discard it. LeakSanitizer is told to
 // ignore fontconfig, whose caches (under cairo's text) live until exit. Returns the exit status,

@@ -2,7 +2,6 @@
 // broken-file corpus (tests/bad_inkml/, expected.tsv lists file, category and message), limits,
 // and, when ../shared is present, every CROHME variant in the 2014 training set.
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +190,24 @@ static int has_fraction(const InkmlDoc *d) {
     return 0;
 }
 
+typedef struct {
+    int with_truth, fully_segmented;
+} TrainCounts;
+
+// Parses one training file and counts it in ctx (a TrainCounts).
+static int count_training_file(const char *path, void *ctx) {
+    TrainCounts *c = ctx;
+    InkmlDoc d;
+    TapError err = {0};
+    cr_assert_eq(inkml_load(path, &d, &err), TAP_OK, "%s", err.msg);
+    c->with_truth += d.truth != NULL;
+    int refs = 0;
+    for (int s = 0; s < d.n_symbols; s++) refs += d.symbols[s].n_traces;
+    c->fully_segmented += refs == d.n_traces;
+    inkml_free(&d);
+    return 0;
+}
+
 // The variants the task names, checked explicitly, then every 2014 training file.
 Test(inkml, every_crohme_2014_training_file_parses, .timeout = 300) {
     const char *shared = tu_shared_dir();
@@ -222,31 +239,14 @@ Test(inkml, every_crohme_2014_training_file_parses, .timeout = 300) {
         inkml_free(&d);
     }
     snprintf(path, sizeof path, "%s/crohme/2014/train", shared);
-    DIR *dir = opendir(path);
-    cr_assert_not_null(dir);
-    struct dirent *e;
-    int n = 0, with_truth = 0, fully_segmented = 0;
-    while ((e = readdir(dir))) {
-        size_t len = strlen(e->d_name);
-        if (len < 7 || strcmp(e->d_name + len - 6, ".inkml")) continue;
-        char file[1400];
-        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
-        InkmlDoc d;
-        TapError err = {0};
-        cr_assert_eq(inkml_load(file, &d, &err), TAP_OK, "%s", err.msg);
-        n++;
-        with_truth += d.truth != NULL;
-        int refs = 0;
-        for (int s = 0; s < d.n_symbols; s++) refs += d.symbols[s].n_traces;
-        fully_segmented += refs == d.n_traces;
-        inkml_free(&d);
-    }
-    closedir(dir);
+    TrainCounts c = {0, 0};
+    int n = tu_for_each_file(path, ".inkml", count_training_file, &c);
+    cr_assert_geq(n, 0, "cannot read %s", path);
     cr_expect_eq(n, 8835);
-    cr_expect_eq(with_truth, n);
+    cr_expect_eq(c.with_truth, n);
     // 114 files leave a stray trace out of every symbol (checked with Python's ElementTree too).
-    cr_expect_eq(fully_segmented, 8721, "%d of %d files have every trace in a symbol",
-                 fully_segmented, n);
+    cr_expect_eq(c.fully_segmented, 8721, "%d of %d files have every trace in a symbol",
+                 c.fully_segmented, n);
 }
 
 Test(inkml, the_expressions_mathml_is_kept_as_a_tree_and_symbol_hrefs_still_work) {

@@ -3,7 +3,6 @@
 // MathML truth on golden files (tests/golden/mathml/expected.tsv), and, when ../shared is
 // present, a usable truth for every CROHME 2014 test file.
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,37 +292,33 @@ Test(mathml, the_notes_say_why_and_how_well_the_symbols_agree) {
     }
 }
 
+// Checks one file's truth; ctx counts the files whose truth is the MathML.
+static int check_truth(const char *path, void *ctx) {
+    InkmlDoc d;
+    TapError err = {0};
+    cr_assert_eq(inkml_load(path, &d, &err), TAP_OK, "%s", err.msg);
+    TokenList t;
+    TruthSource src;
+    char note[1000];
+    cr_expect_eq(mathml_choose_truth(&d, dict(), &t, &src, note, sizeof note, &err), TAP_OK,
+                 "%s: %s", path, err.msg);
+    for (int i = 0; i < t.n; i++)
+        cr_expect_geq(vocab_id(dict(), t.tok[i]), 0, "%s: '%s'", path, t.tok[i]);
+    *(int *)ctx += src == TRUTH_MATHML;
+    token_list_free(&t);
+    inkml_free(&d);
+    return 0;
+}
+
 // Every CROHME 2014 test file has a truth within TAP's dictionary (skipped without ../shared).
 Test(mathml, every_crohme_2014_test_file_has_a_usable_truth) {
     const char *shared = tu_shared_dir();
     if (!shared) cr_skip_test("../shared is absent");
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/crohme/2014/test", shared);
-    DIR *dp = opendir(dir);
-    if (!dp) cr_skip_test("%s is absent", dir);
-    int n = 0, from_mathml = 0;
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        size_t len = strlen(e->d_name);
-        if (len < 7 || strcmp(e->d_name + len - 6, ".inkml")) continue;
-        char path[2048];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        InkmlDoc d;
-        TapError err = {0};
-        cr_assert_eq(inkml_load(path, &d, &err), TAP_OK, "%s", err.msg);
-        TokenList t;
-        TruthSource src;
-        char note[1000];
-        cr_expect_eq(mathml_choose_truth(&d, dict(), &t, &src, note, sizeof note, &err), TAP_OK,
-                     "%s: %s", e->d_name, err.msg);
-        for (int i = 0; i < t.n; i++)
-            cr_expect_geq(vocab_id(dict(), t.tok[i]), 0, "%s: '%s'", e->d_name, t.tok[i]);
-        from_mathml += src == TRUTH_MATHML;
-        token_list_free(&t);
-        inkml_free(&d);
-        n++;
-    }
-    closedir(dp);
+    int from_mathml = 0;
+    int n = tu_for_each_file(dir, ".inkml", check_truth, &from_mathml);
+    if (n < 0) cr_skip_test("%s is absent", dir);
     cr_expect_eq(n, 986);
     cr_expect_eq(from_mathml, 4, "RIT_2014_133, 191, 216 and 309");
 }
