@@ -1,5 +1,6 @@
 // GRU forward and backward (TAP v2 gru_layer). Input projections for all steps are two big
-// GEMMs; each step then does h_prev·U and h_prev·Ux. Backward stores the per-step gradients
+// GEMMs; each step then does h_prev·U and h_prev·Ux, against U and Ux packed once per pass
+// (panel.h: sgemm would re-pack them at every step). Backward stores the per-step gradients
 // of the input projections and of h_prev·Ux so that dW, dWx, dU, dUx and dx are GEMMs over
 // all T steps at once; only dh_prev is sequential.
 #include "gru.h"
@@ -7,16 +8,20 @@
 #include <string.h>
 
 #include "ops.h"
+#include "panel.h"
 #include "tap.h"
 
 size_t gru_cache_floats(int T, int B, int H) {
-    return (size_t)(T + 1) * B * H + (size_t)T * B * 3 * H + (size_t)T * B * H;
+    return (size_t)(T + 1) * B * H + (size_t)T * B * 3 * H + (size_t)T * B * H +
+           panel_floats(H, 2 * H) + panel_floats(H, H);
 }
 
 void gru_cache_bind(GruCache *c, float *mem, int T, int B, int H) {
     c->hs = mem;
     c->gates = c->hs + (size_t)(T + 1) * B * H;
     c->uxh = c->gates + (size_t)T * B * 3 * H;
+    c->u_packed = c->uxh + (size_t)T * B * H;
+    c->ux_packed = c->u_packed + panel_floats(H, 2 * H);
     c->T = T;
     c->B = B;
     c->H = H;
@@ -27,7 +32,9 @@ const float *gru_output(const GruCache *c) {
     return c->reverse ? c->hs : c->hs + (size_t)c->B * c->H;
 }
 
-size_t gru_scratch_floats(int T, int B, int H) { return (size_t)T * B * 4 * H + (size_t)2 * B * H; }
+size_t gru_scratch_floats(int T, int B, int H) {
+    return (size_t)T * B * 4 * H + (size_t)2 * B * H + panel_floats(2 * H, H) + panel_floats(H, H);
+}
 
 // Index of step t's previous state and output inside hs.
 static inline size_t prev_row(int t, int reverse) { return reverse ? (size_t)t + 1 : (size_t)t; }
@@ -50,14 +57,17 @@ void gru_forward(const GruParams *p, const float *x, const float *mask, const fl
     add_bias_rows(c->gates, T * B, 2 * H, (int)G, p->b);
     add_bias_rows(c->gates + 2 * H, T * B, H, (int)G, p->bx);
 
+    // the recurrent weights, packed once for the T products with B rows each
+    panel_pack(H, 2 * H, p->U, 2 * H, 0, c->u_packed);
+    panel_pack(H, H, p->Ux, H, 0, c->ux_packed);
     for (int s = 0; s < T; s++) {
         int t = reverse ? T - 1 - s : s;
         const float *hp = c->hs + prev_row(t, reverse) * BH; // (B, H)
         float *ho = c->hs + out_row(t, reverse) * BH;        // (B, H)
         float *gt = c->gates + (size_t)t * B * G;            // (B, 3H)
         float *ux = c->uxh + (size_t)t * BH;                 // (B, H)
-        mm_nn(B, 2 * H, H, hp, H, p->U, 2 * H, gt, (int)G, 1.0f);
-        mm_nn(B, H, H, hp, H, p->Ux, H, ux, H, 0.0f);
+        panel_mm(B, 2 * H, H, hp, H, c->u_packed, gt, (int)G, 1.0f);
+        panel_mm(B, H, H, hp, H, c->ux_packed, ux, H, 0.0f);
         for (int b = 0; b < B; b++) {
             float *g = gt + (size_t)b * G, *r = g, *u = g + H, *hc = g + 2 * H;
             const float *hpb = hp + (size_t)b * H, *uxb = ux + (size_t)b * H;
@@ -92,7 +102,11 @@ void gru_backward(const GruParams *p, const GruCache *c, const float *x, const f
     float *duxh = dproj + (size_t)T * B * G; // (T, B, H)
     float *dh = duxh + (size_t)T * BH;       // (B, H) gradient of the current state
     float *dhp = dh + BH;                    // (B, H) gradient of the previous state
+    float *ut_packed = dhp + BH;             // Uᵀ (2H, H) packed
+    float *uxt_packed = ut_packed + panel_floats(2 * H, H); // Uxᵀ (H, H) packed
     memset(dh, 0, BH * sizeof *dh);
+    panel_pack(2 * H, H, p->U, 2 * H, 1, ut_packed);
+    panel_pack(H, H, p->Ux, H, 1, uxt_packed);
 
     for (int s = 0; s < T; s++) {
         int t = reverse ? s : T - 1 - s; // reverse processing order
@@ -121,8 +135,8 @@ void gru_backward(const GruParams *p, const GruCache *c, const float *x, const f
                 dhpb[j] = (1.0f - m) * d + u[j] * dhn;
             }
         }
-        mm_nt(B, H, 2 * H, dp, (int)G, p->U, 2 * H, dhp, H, 1.0f);
-        mm_nt(B, H, H, du, H, p->Ux, H, dhp, H, 1.0f);
+        panel_mm(B, H, 2 * H, dp, (int)G, ut_packed, dhp, H, 1.0f);
+        panel_mm(B, H, H, du, H, uxt_packed, dhp, H, 1.0f);
         float *tmp = dh;
         dh = dhp;
         dhp = tmp;

@@ -33,6 +33,7 @@ typedef struct {
     float *hs;    // (T+1, B, H)
     float *gates; // (T, B, 3H) [r | u | hc] after the nonlinearities
     float *uxh;   // (T, B, H)  h_prev·Ux, needed for dr
+    float *u_packed, *ux_packed; // U and Ux packed for panel_mm (panel.h), filled by forward
     int T, B, H;
     int reverse;
 } GruCache;
@@ -41,7 +42,8 @@ size_t gru_cache_floats(int T, int B, int H);
 void gru_cache_bind(GruCache *c, float *mem, int T, int B, int H);
 // The outputs (T, B, H) inside the cache, at original time order.
 const float *gru_output(const GruCache *c);
-// Backward scratch: (T, B, 3H) input-projection grads + (T, B, H) for Ux + 2 (B, H) carries.
+// Backward scratch: (T, B, 3H) input-projection grads + (T, B, H) for Ux + 2 (B, H) carries
+// + Uᵀ and Uxᵀ packed for panel_mm.
 size_t gru_scratch_floats(int T, int B, int H);
 
 // x (T, B, F); mask (T, B) or NULL (all ones); h0 (B, H) or NULL (zeros).

@@ -1,0 +1,115 @@
+#include "panel.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define PANEL_AVX2 1
+#endif
+
+static int panels(int N) { return (N + PANEL_NR - 1) / PANEL_NR; }
+
+size_t panel_floats(int K, int N) { return (size_t)K * (size_t)panels(N) * PANEL_NR; }
+
+void panel_pack(int K, int N, const float *B, int ldb, int trans, float *packed) {
+    for (int p = 0; p < panels(N); p++) {
+        const int n0 = p * PANEL_NR, w = N - n0 < PANEL_NR ? N - n0 : PANEL_NR;
+        float *dst = packed + (size_t)p * K * PANEL_NR;
+        for (int k = 0; k < K; k++, dst += PANEL_NR) {
+            for (int j = 0; j < w; j++)
+                dst[j] = trans ? B[(size_t)(n0 + j) * ldb + k] : B[(size_t)k * ldb + n0 + j];
+            for (int j = w; j < PANEL_NR; j++) dst[j] = 0.0f;
+        }
+    }
+}
+
+// c (w floats) = acc + beta·c
+static void store_row(float *c, const float *acc, int w, float beta) {
+    for (int j = 0; j < w; j++) c[j] = beta == 0.0f ? acc[j] : acc[j] + beta * c[j];
+}
+
+// Rows [i, i + 1) of one panel, portable: the tail of M and the fallback without AVX2.
+static void panel_row_generic(int K, const float *a, const float *bp, float *acc) {
+    for (int j = 0; j < PANEL_NR; j++) acc[j] = 0.0f;
+    for (int k = 0; k < K; k++) {
+        const float ak = a[k];
+        const float *b = bp + (size_t)k * PANEL_NR;
+        for (int j = 0; j < PANEL_NR; j++) acc[j] += ak * b[j];
+    }
+}
+
+#ifdef PANEL_AVX2
+// Four rows by one panel (16 columns): 8 accumulators, 2 loads of B and 4 broadcasts of A per k.
+__attribute__((target("avx2,fma"))) static void panel_4x16(int K, const float *A, int lda,
+                                                          const float *bp, float acc[4][PANEL_NR]) {
+    const float *a0 = A, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
+    __m256 c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (int k = 0; k < K; k++, bp += PANEL_NR) {
+        const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+        __m256 a = _mm256_broadcast_ss(a0 + k);
+        c00 = _mm256_fmadd_ps(a, b0, c00);
+        c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(a1 + k);
+        c10 = _mm256_fmadd_ps(a, b0, c10);
+        c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(a2 + k);
+        c20 = _mm256_fmadd_ps(a, b0, c20);
+        c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(a3 + k);
+        c30 = _mm256_fmadd_ps(a, b0, c30);
+        c31 = _mm256_fmadd_ps(a, b1, c31);
+    }
+    _mm256_storeu_ps(acc[0], c00);
+    _mm256_storeu_ps(acc[0] + 8, c01);
+    _mm256_storeu_ps(acc[1], c10);
+    _mm256_storeu_ps(acc[1] + 8, c11);
+    _mm256_storeu_ps(acc[2], c20);
+    _mm256_storeu_ps(acc[2] + 8, c21);
+    _mm256_storeu_ps(acc[3], c30);
+    _mm256_storeu_ps(acc[3] + 8, c31);
+}
+
+__attribute__((target("avx2,fma"))) static void panel_1x16(int K, const float *a,
+                                                          const float *bp, float *acc) {
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0;
+    for (int k = 0; k < K; k++, bp += PANEL_NR) {
+        const __m256 ak = _mm256_broadcast_ss(a + k);
+        c0 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(bp), c0);
+        c1 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(bp + 8), c1);
+    }
+    _mm256_storeu_ps(acc, c0);
+    _mm256_storeu_ps(acc + 8, c1);
+}
+#endif
+
+void panel_mm(int M, int N, int K, const float *A, int lda, const float *packed, float *C,
+              int ldc, float beta) {
+    int avx2 = 0;
+#ifdef PANEL_AVX2
+    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    // Panel by panel, so that a panel (K·16 floats) stays in L1 while every row block reads it.
+    for (int p = 0; p < panels(N); p++) {
+        const int n0 = p * PANEL_NR, w = N - n0 < PANEL_NR ? N - n0 : PANEL_NR;
+        const float *bp = packed + (size_t)p * K * PANEL_NR;
+        int i = 0;
+#ifdef PANEL_AVX2
+        for (; avx2 && i + 4 <= M; i += 4) {
+            float acc[4][PANEL_NR];
+            panel_4x16(K, A + (size_t)i * lda, lda, bp, acc);
+            for (int r = 0; r < 4; r++) store_row(C + (size_t)(i + r) * ldc + n0, acc[r], w, beta);
+        }
+#endif
+        for (; i < M; i++) {
+            float acc[PANEL_NR];
+#ifdef PANEL_AVX2
+            if (avx2)
+                panel_1x16(K, A + (size_t)i * lda, bp, acc);
+            else
+#endif
+                panel_row_generic(K, A + (size_t)i * lda, bp, acc);
+            store_row(C + (size_t)i * ldc + n0, acc, w, beta);
+        }
+    }
+}
