@@ -68,31 +68,44 @@ static void sum_rows_add_double(float *db, const float *dY, int M, int N) {
     }
 }
 
-// im2col of the coverage: patch[s, b, j] = alpha_past[b, s + pad - j] (0 outside [0, S)), so that
-// patch·kern is the true ('half'-padded) convolution Theano's conv2d computes.
-static void coverage_patches(const float *alpha_past, int n, int S, int K, float *patch) {
+// The kernel taps that can meet an annotation: tap j reads alpha_past[s + pad - j], inside
+// [0, S) for some s only when j lies in [pad - S + 1, pad + S - 1]. With fewer annotations than
+// taps (S < K, short expressions: S = 26 for 100 points against K = 121) the other taps only
+// ever multiply zeros, so the patches and the products skip them.
+static void coverage_window(int S, int K, int *j0, int *width) {
+    const int pad = (K - 1) / 2;
+    const int lo = pad - S + 1 > 0 ? pad - S + 1 : 0, hi = pad + S < K ? pad + S : K;
+    *j0 = lo;
+    *width = hi - lo;
+}
+
+// im2col of the coverage over the taps [j0, j0 + W): patch[s, b, k] = alpha_past[b, s + pad -
+// j0 - k] (0 outside [0, S)), so that patch·kern[j0 : j0 + W] is the true ('half'-padded)
+// convolution Theano's conv2d computes.
+static void coverage_patches(const float *alpha_past, int n, int S, int K, int j0, int W,
+                             float *patch) {
     const int pad = (K - 1) / 2;
     for (int s = 0; s < S; s++)
         for (int b = 0; b < n; b++) {
             const float *ap = alpha_past + (size_t)b * S;
-            float *row = patch + ((size_t)s * n + b) * K;
-            for (int j = 0; j < K; j++) {
-                int src = s + pad - j;
-                row[j] = (src >= 0 && src < S) ? ap[src] : 0.0f;
+            float *row = patch + ((size_t)s * n + b) * W;
+            for (int k = 0; k < W; k++) {
+                int src = s + pad - j0 - k;
+                row[k] = (src >= 0 && src < S) ? ap[src] : 0.0f;
             }
         }
 }
 
 // The patches of the rows listed in rep (u of them): patch[s, j, ·] for row rep[j].
 static void coverage_patches_rows(const float *alpha_past, const int *rep, int u, int S, int K,
-                                  float *patch) {
+                                  int j0, int W, float *patch) {
     const int pad = (K - 1) / 2;
     for (int s = 0; s < S; s++)
         for (int j = 0; j < u; j++) {
             const float *ap = alpha_past + (size_t)rep[j] * S;
-            float *row = patch + ((size_t)s * u + j) * K;
-            for (int k = 0; k < K; k++) {
-                int src = s + pad - k;
+            float *row = patch + ((size_t)s * u + j) * W;
+            for (int k = 0; k < W; k++) {
+                int src = s + pad - j0 - k;
                 row[k] = (src >= 0 && src < S) ? ap[src] : 0.0f;
             }
         }
@@ -133,8 +146,10 @@ void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnCont
     // and spread in place to (S, n, C): going backwards, row (s, b) only reads row (s, src[b])
     // of the compact layout, which sits at or before it and has not been overwritten yet.
     int u = coverage_groups(alpha_past, n, S, rep, src);
-    coverage_patches_rows(alpha_past, rep, u, S, K, patch);
-    mm_nn(S * u, C, K, patch, K, cx->kern, C, st->att, C, 0.0f);
+    int j0, W;
+    coverage_window(S, K, &j0, &W);
+    coverage_patches_rows(alpha_past, rep, u, S, K, j0, W, patch);
+    mm_nn(S * u, C, W, patch, W, cx->kern + (size_t)j0 * C, C, st->att, C, 0.0f);
     for (int s = S - 1; s >= 0; s--)
         for (int b = n - 1; b >= 0; b--) {
             float *a = st->att + ((size_t)s * n + b) * C;
@@ -311,16 +326,18 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
                 (float)((double)p->U_att[c] * (sum_de - acc[(size_t)b * C + c]));
     }
     // coverage: cover = patch·kern
-    coverage_patches(alpha_past, n, S, K, patch);
-    mm_tn(K, C, S * n, patch, K, dpre, C, dkern, C, 1.0f);
-    mm_nt(S * n, K, C, dpre, C, cx->kern, C, dpatch, K, 0.0f);
+    int j0, W;
+    coverage_window(S, K, &j0, &W);
+    coverage_patches(alpha_past, n, S, K, j0, W, patch);
+    mm_tn(W, C, S * n, patch, W, dpre, C, dkern + (size_t)j0 * C, C, 1.0f);
+    mm_nt(S * n, W, C, dpre, C, cx->kern + (size_t)j0 * C, C, dpatch, W, 0.0f);
     for (int s = 0; s < S; s++)
         for (int b = 0; b < n; b++) {
-            const float *dr = dpatch + ((size_t)s * n + b) * K;
+            const float *dr = dpatch + ((size_t)s * n + b) * W;
             float *dap = dalpha_past + (size_t)b * S;
-            for (int j = 0; j < K; j++) {
-                int src = s + pad - j;
-                if (src >= 0 && src < S) dap[src] += dr[j];
+            for (int k = 0; k < W; k++) {
+                int src = s + pad - j0 - k;
+                if (src >= 0 && src < S) dap[src] += dr[k];
             }
         }
 

@@ -118,10 +118,11 @@ static const char *ATT_NAMES[] = {"decoder_W_comb_att", "decoder_Wc_att",    "de
                                   "decoder_bhg",        "decoder_Umg",       "decoder_W_m_att",
                                   "decoder_U_when_att", "decoder_c_when_att"};
 
-static void check_gradients(int gate) {
-    const int row[4] = {0, 2, 2, 1}, len[3] = {6, 2, 4};
+// S = 6 annotations meet all K = 5 taps; S = 2 only taps 1..3 (the coverage window).
+static void check_gradients(int gate, int S_len) {
+    const int row[4] = {0, 2, 2, 1}, len6[3] = {6, 2, 4}, len2[3] = {2, 1, 2};
     Fix f;
-    fix_init(&f, gate, 6, 3, 4, row, len, gate ? 100 : 200);
+    fix_init(&f, gate, S_len, 3, 4, row, S_len == 6 ? len6 : len2, gate ? 100 : 200);
     const int C = config_context_dim(&f.cfg), D = f.cfg.D, K = f.cfg.K, S = f.S, n = f.n, Bc = f.Bc;
     fix_forward(&f);
 
@@ -172,9 +173,13 @@ static void check_gradients(int gate) {
     fix_free(&f);
 }
 
-Test(attention, backward_matches_central_differences_with_gate) { check_gradients(1); }
+Test(attention, backward_matches_central_differences_with_gate) { check_gradients(1, 6); }
 
-Test(attention, backward_matches_central_differences_without_gate) { check_gradients(0); }
+Test(attention, backward_matches_central_differences_without_gate) { check_gradients(0, 6); }
+
+Test(attention, backward_matches_central_differences_with_fewer_annotations_than_taps) {
+    check_gradients(1, 2);
+}
 
 // TAP's step computed literally in double, as tap_torch.py CondGRU.step writes it: Theano's
 // true convolution as torch cross-correlation with the flipped kernel, raw exp() energies.
@@ -243,10 +248,10 @@ static void reference_step(const Fix *f, int b, double *alpha, double *ctx_out) 
     for (int c = 0; c < C; c++) ctx_out[c] = beta * mt[c] + (1.0 - beta) * ca[c];
 }
 
-static void check_reference(int gate) {
-    const int row[4] = {1, 0, 2, 0}, len[3] = {3, 6, 5};
+static void check_reference(int gate, int S_len) {
+    const int row[4] = {1, 0, 2, 0}, len6[3] = {3, 6, 5}, len2[3] = {1, 2, 2};
     Fix f;
-    fix_init(&f, gate, 6, 3, 4, row, len, 7);
+    fix_init(&f, gate, S_len, 3, 4, row, S_len == 6 ? len6 : len2, 7);
     const int C = config_context_dim(&f.cfg), S = f.S;
     fix_forward(&f);
     for (int b = 0; b < f.n; b++) {
@@ -262,9 +267,13 @@ static void check_reference(int gate) {
     fix_free(&f);
 }
 
-Test(attention, forward_matches_tap_formulas_with_gate) { check_reference(1); }
+Test(attention, forward_matches_tap_formulas_with_gate) { check_reference(1, 6); }
 
-Test(attention, forward_matches_tap_formulas_without_gate) { check_reference(0); }
+Test(attention, forward_matches_tap_formulas_without_gate) { check_reference(0, 6); }
+
+Test(attention, forward_matches_tap_formulas_with_fewer_annotations_than_taps) {
+    check_reference(1, 2);
+}
 
 Test(attention, large_energies_stay_finite_where_raw_exp_would_overflow) {
     const int len[1] = {6};
