@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "panel.h"
 #include "tap.h"
 
 // Width of the double accumulators of the cancelling sums (fixed, on the stack).
@@ -140,7 +141,9 @@ void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnCont
     float *patch = work + (size_t)n * C;             // (S, n, K)
     int *rep = (int *)(patch + (size_t)S * n * K);   // (n) a row of each coverage group
     int *src = rep + n;                              // (n) group of each row
-    mm_nn(n, C, D, h1, D, p->W_comb_att, C, pstate, C, 0.0f);
+    const AttnPacked *pk = cx->fwd;
+    panel_mm_or_blas(n, C, D, h1, D, pk ? pk->W_comb_att : NULL, p->W_comb_att, C, 0, pstate, C,
+                     0.0f);
 
     // cover (S, u, C) = patch·kern for the u distinct coverage rows, written at the start of att
     // and spread in place to (S, n, C): going backwards, row (s, b) only reads row (s, src[b])
@@ -169,8 +172,8 @@ void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnCont
 
     float *ctx_att = cfg->gate ? st->ctx_att : st->ctx;
     if (cfg->gate) {
-        mm_nn(n, C, D, h_prev, D, p->Whg, C, st->gm, C, 0.0f);
-        mm_nn(n, C, D, h1, D, p->Umg, C, st->tm, C, 0.0f);
+        panel_mm_or_blas(n, C, D, h_prev, D, pk ? pk->Whg : NULL, p->Whg, C, 0, st->gm, C, 0.0f);
+        panel_mm_or_blas(n, C, D, h1, D, pk ? pk->Umg : NULL, p->Umg, C, 0, st->tm, C, 0.0f);
         const size_t nC = (size_t)n * C;
         for (int b = 0; b < n; b++)
             for (int c = 0; c < C; c++) {
@@ -181,7 +184,8 @@ void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnCont
         tanh_inplace(st->tm, nC);
         for (size_t i = 0; i < nC; i++) st->mt[i] = st->tm[i] * st->gm[i];
         memcpy(st->pw, pstate, nC * sizeof *st->pw);
-        mm_nn(n, C, C, st->mt, C, p->W_m_att, C, st->pw, C, 1.0f);
+        panel_mm_or_blas(n, C, C, st->mt, C, pk ? pk->W_m_att : NULL, p->W_m_att, C, 0, st->pw, C,
+                         1.0f);
         tanh_inplace(st->pw, nC);
     }
 
@@ -257,6 +261,7 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
     // (n, C) doubles Σ_s de·att², one float in when the float work buffer is not 8-byte aligned
     double *acc = (double *)(void *)(accf + ((uintptr_t)accf % sizeof(double) != 0));
     const float *ctx_att = cfg->gate ? st->ctx_att : st->ctx;
+    const AttnPacked *pt = cx->bwd;
 
     for (int b = 0; b < n; b++) {
         const int col = ctx_col(cx, b);
@@ -349,7 +354,8 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
                 float pw = st->pw[i];
                 gr->dpw[i] = gr->da[b] * p->U_when_att[c] * (1.0f - pw * pw);
             }
-        mm_nt(n, C, C, gr->dpw, C, p->W_m_att, C, dmt, C, 1.0f);
+        panel_mm_or_blas(n, C, C, gr->dpw, C, pt ? pt->W_m_att : NULL, p->W_m_att, C, 1, dmt, C,
+                         1.0f);
         // mt = tm·gm, tm = tanh(h1·Umg), gm = sigmoid(h_prev·Whg + bhg + yg)
         for (size_t i = 0; i < (size_t)n * C; i++) {
             float tm = st->tm[i], gm = st->gm[i];
@@ -357,8 +363,9 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
             gr->dgpre[i] = dmt[i] * tm * gm * (1.0f - gm);
             dyg[i] += gr->dgpre[i];
         }
-        mm_nt(n, D, C, gr->dtmpre, C, p->Umg, C, dh1, D, 1.0f);
-        mm_nt(n, D, C, gr->dgpre, C, p->Whg, C, dh_prev, D, 1.0f);
+        panel_mm_or_blas(n, D, C, gr->dtmpre, C, pt ? pt->Umg : NULL, p->Umg, C, 1, dh1, D, 1.0f);
+        panel_mm_or_blas(n, D, C, gr->dgpre, C, pt ? pt->Whg : NULL, p->Whg, C, 1, dh_prev, D,
+                         1.0f);
     }
     // d pstate = dpstate + dpw, kept apart in gr: b_att and conv_b take only the energies' part
     const float *dps = gr->dpstate;
@@ -366,7 +373,8 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
         for (size_t i = 0; i < (size_t)n * C; i++) dca[i] = gr->dpstate[i] + gr->dpw[i];
         dps = dca;
     }
-    mm_nt(n, D, C, dps, C, p->W_comb_att, C, dh1, D, 1.0f);
+    panel_mm_or_blas(n, D, C, dps, C, pt ? pt->W_comb_att : NULL, p->W_comb_att, C, 1, dh1, D,
+                     1.0f);
 }
 
 void attention_backward_weights(AttnParams *g, const TapConfig *cfg, int S, int M,

@@ -52,6 +52,13 @@ typedef struct {
 // Points p at the decoder's attention tensors inside role array `base`.
 void attention_params_bind(AttnParams *p, const ParamTable *t, float *base, const TapConfig *cfg);
 
+// Step weights packed for panel_mm (panel.h), as stored (forward: h1·W_comb_att, ...) or
+// transposed (backward: d(h1) += d(pstate)·W_comb_attᵀ, ...); gate members NULL without the
+// gate. Filled by the decoder (decoder_pack).
+typedef struct {
+    const float *W_comb_att, *Whg, *Umg, *W_m_att;
+} AttnPacked;
+
 // What every step reads and no step changes: the annotations, their projection, the mask, the
 // fused coverage kernel, and which context column each row attends to. Beam search lets n
 // hypotheses share one expression (Bc = 1, row NULL: stride 0) or maps them with row[].
@@ -64,6 +71,7 @@ typedef struct {
     int S, Bc;
     int col0; // with row NULL: the column of row 0, so that a block of a batch's rows can run
               // on its own (the decoder's two halves of a batch on two threads)
+    const AttnPacked *fwd, *bwd; // packed weights for forward / backward, or NULL: BLAS
 } AttnContext;
 
 // Per-step values the backward pass needs (views into a decoder cache or step scratch).

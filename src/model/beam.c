@@ -1,6 +1,7 @@
 #include "beam.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
@@ -15,11 +16,15 @@ int beam_init(BeamDecoder *d, const TapConfig *cfg, const ParamTable *table, flo
     d->max_len = max_len;
     encoder_params_bind(&d->enc, cfg, table, w);
     decoder_params_bind(&d->dec, table, w, cfg);
+    d->packed = malloc(decoder_packed_floats(cfg) * sizeof *d->packed);
+    if (!d->packed) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory for the packed weights");
+    decoder_pack(&d->dec, cfg, 0, d->packed, &d->pk);
     return TAP_OK;
 }
 
 void beam_free(BeamDecoder *d) {
     arena_free(&d->arena);
+    free(d->packed);
     memset(d, 0, sizeof *d);
 }
 
@@ -81,7 +86,7 @@ int beam_decode(BeamDecoder *d, const float *x, int T, BeamResult *out, TapError
     float *ap_prev = arena_calloc(a, (size_t)k * S);
     decoder_init_state(&d->dec, c, es.ctx, NULL, S, 1, ctx_mean, h_prev);
     attention_prepare(&d->dec.att, c, es.ctx, S, 1, pctx, kern);
-    AttnContext cx = {.ctx = es.ctx, .pctx = pctx, .kern = kern, .mask = NULL, .row = NULL, .S = S, .Bc = 1};
+    AttnContext cx = {.ctx = es.ctx, .pctx = pctx, .kern = kern, .S = S, .Bc = 1, .fwd = &d->pk.att};
 
     DecStep st;
     decoder_step_bind(&st, arena_alloc(a, decoder_step_floats(c, S, k)), c, S, k);
@@ -103,7 +108,8 @@ int beam_decode(BeamDecoder *d, const float *x, int T, BeamResult *out, TapError
     score[0] = 0.0f;
     slot_of[0] = -1;
     for (int t = 0; t < L && live > 0 && dead < k; t++) {
-        decoder_step(&d->dec, c, &cx, prev, NULL, h_prev, ap_prev, NULL, live, &st, work, probs);
+        decoder_step(&d->dec, &d->pk, c, &cx, prev, NULL, h_prev, ap_prev, NULL, live, &st, work,
+                     probs);
         // Choose the k − dead best extensions by accumulated cost (simple selection: k·live·V is small).
         int want = k - dead, n_new = 0;
         int best_idx[1024];

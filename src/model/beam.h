@@ -27,12 +27,15 @@ typedef struct {
     const TapConfig *cfg;
     EncoderParams enc;
     DecoderParams dec;
+    float *packed;    // decoder_packed_floats: the step weights packed at init
+    DecoderPacked pk; // views into packed
     int beam, max_len;
     TapArena arena;
     int arena_T;      // the longest input the arena is sized for
 } BeamDecoder;
 
-// w: weights laid out by table (they must outlive the decoder). beam >= 1, max_len >= 1.
+// w: weights laid out by table; they must outlive the decoder and not change while it lives
+// (the decoder's step weights are packed here). beam >= 1, max_len >= 1.
 int beam_init(BeamDecoder *d, const TapConfig *cfg, const ParamTable *table, float *w, int beam,
               int max_len, TapError *err);
 // x: (T, F) point features of one expression (without TAP's padding row, which is added here).

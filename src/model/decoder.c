@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "panel.h"
 #include "parallel.h"
 #include "tap.h"
 
@@ -41,6 +42,57 @@ void decoder_params_bind(DecoderParams *p, const ParamTable *t, float *base, con
     if (cfg->gate) params_bind_fields(t, base, p, DEC_GATE, (int)(sizeof DEC_GATE / sizeof *DEC_GATE));
     attention_params_bind(&p->att, t, base, cfg);
     readout_params_bind(&p->ro, t, base);
+}
+
+// The packed step weights in DecoderPacked order, each (K, N) as stored; a transposed pack
+// holds the (N, K) product operand instead. Each slot fits either orientation (panels round
+// the columns up to 16), so one layout serves both.
+typedef struct {
+    size_t off;
+    int K, N;
+} PackedShape;
+
+enum { PACKED_MAX = 10 };
+
+static int packed_shapes(const TapConfig *cfg, PackedShape *sh) {
+    const int C = config_context_dim(cfg), D = cfg->D;
+    const int kn[PACKED_MAX][2] = {{D, 2 * D}, {D, D}, {D, 2 * D}, {D, D}, {C, 2 * D},
+                                   {C, D},     {D, C}, {D, C},     {D, C}, {C, C}};
+    const int count = cfg->gate ? PACKED_MAX : PACKED_MAX - 3; // Whg, Umg, W_m_att: the gate's
+    size_t off = 0;
+    for (int i = 0; i < count; i++) {
+        sh[i] = (PackedShape){off, kn[i][0], kn[i][1]};
+        const size_t a = panel_floats(kn[i][0], kn[i][1]), b = panel_floats(kn[i][1], kn[i][0]);
+        off += a > b ? a : b;
+    }
+    sh[count].off = off;
+    return count;
+}
+
+size_t decoder_packed_floats(const TapConfig *cfg) {
+    PackedShape sh[PACKED_MAX + 1];
+    return sh[packed_shapes(cfg, sh)].off;
+}
+
+void decoder_pack(const DecoderParams *p, const TapConfig *cfg, int transposed, float *mem,
+                  DecoderPacked *pk) {
+    PackedShape sh[PACKED_MAX + 1];
+    const int count = packed_shapes(cfg, sh);
+    const float *w[PACKED_MAX] = {p->U,   p->Ux,  p->U_nl,           p->Ux_nl,   p->Wc,
+                                  p->Wcx, p->att.W_comb_att, p->att.Whg, p->att.Umg, p->att.W_m_att};
+    memset(pk, 0, sizeof *pk);
+    const float **dst[PACKED_MAX] = {&pk->U,   &pk->Ux,  &pk->U_nl,           &pk->Ux_nl,
+                                     &pk->Wc,  &pk->Wcx, &pk->att.W_comb_att, &pk->att.Whg,
+                                     &pk->att.Umg, &pk->att.W_m_att};
+    for (int i = 0; i < count; i++) {
+        float *out = mem + sh[i].off;
+        // transposed: the product d·Wᵀ multiplies by the (N, K) transpose of the stored (K, N)
+        if (transposed)
+            panel_pack(sh[i].N, sh[i].K, w[i], sh[i].N, 1, out);
+        else
+            panel_pack(sh[i].K, sh[i].N, w[i], sh[i].N, 0, out);
+        *dst[i] = out;
+    }
 }
 
 void decoder_embed(const DecoderParams *p, const TapConfig *cfg, const int32_t *tokens, int n,
@@ -135,10 +187,10 @@ size_t decoder_work_floats(const TapConfig *cfg, int S, int n) {
            N * (E + E / 2 + (size_t)cfg->V); // readout pre, mo, logits
 }
 
-void decoder_step(const DecoderParams *p, const TapConfig *cfg, const AttnContext *cx,
-                  const int32_t *prev, const DecProj *in, const float *h_prev,
-                  const float *alpha_past, const float *mask, int n, DecStep *st, float *work,
-                  float *probs) {
+void decoder_step(const DecoderParams *p, const DecoderPacked *pk, const TapConfig *cfg,
+                  const AttnContext *cx, const int32_t *prev, const DecProj *in,
+                  const float *h_prev, const float *alpha_past, const float *mask, int n,
+                  DecStep *st, float *work, float *probs) {
     const int D = cfg->D, E = cfg->E, C = config_context_dim(cfg), G = gate_dim(cfg), S = cx->S;
     const size_t N = (size_t)n;
     float *emb = take(&work, N * E); // (n, E)
@@ -155,9 +207,10 @@ void decoder_step(const DecoderParams *p, const TapConfig *cfg, const AttnContex
 
     // GRU1 on the previous token: gates sigmoid(x_ + h_prev·U), candidate tanh(h_prev·Ux·r + xx_)
     memcpy(st->r1u1, in->x, N * 2 * D * sizeof *st->r1u1);
-    mm_nn(n, 2 * D, D, h_prev, D, p->U, 2 * D, st->r1u1, 2 * D, 1.0f);
+    panel_mm_or_blas(n, 2 * D, D, h_prev, D, pk ? pk->U : NULL, p->U, 2 * D, 0, st->r1u1, 2 * D,
+                     1.0f);
     sigmoid_inplace(st->r1u1, N * 2 * D);
-    mm_nn(n, D, D, h_prev, D, p->Ux, D, st->hux, D, 0.0f);
+    panel_mm_or_blas(n, D, D, h_prev, D, pk ? pk->Ux : NULL, p->Ux, D, 0, st->hux, D, 0.0f);
     for (int b = 0; b < n; b++) {
         const float *r = st->r1u1 + (size_t)b * 2 * D;
         for (int d = 0; d < D; d++) {
@@ -183,12 +236,14 @@ void decoder_step(const DecoderParams *p, const TapConfig *cfg, const AttnContex
     // candidate tanh((h1·Ux_nl + bx_nl)·r2 + ctx·Wcx)
     const float *ctx = st->a.ctx;
     bias_rows(st->r2u2, p->b_nl, n, 2 * D);
-    mm_nn(n, 2 * D, D, st->h1, D, p->U_nl, 2 * D, st->r2u2, 2 * D, 1.0f);
-    mm_nn(n, 2 * D, C, ctx, C, p->Wc, 2 * D, st->r2u2, 2 * D, 1.0f);
+    panel_mm_or_blas(n, 2 * D, D, st->h1, D, pk ? pk->U_nl : NULL, p->U_nl, 2 * D, 0, st->r2u2,
+                     2 * D, 1.0f);
+    panel_mm_or_blas(n, 2 * D, C, ctx, C, pk ? pk->Wc : NULL, p->Wc, 2 * D, 0, st->r2u2, 2 * D,
+                     1.0f);
     sigmoid_inplace(st->r2u2, N * 2 * D);
     bias_rows(st->hx2, p->bx_nl, n, D);
-    mm_nn(n, D, D, st->h1, D, p->Ux_nl, D, st->hx2, D, 1.0f);
-    mm_nn(n, D, C, ctx, C, p->Wcx, D, st->hc2, D, 0.0f);
+    panel_mm_or_blas(n, D, D, st->h1, D, pk ? pk->Ux_nl : NULL, p->Ux_nl, D, 0, st->hx2, D, 1.0f);
+    panel_mm_or_blas(n, D, C, ctx, C, pk ? pk->Wcx : NULL, p->Wcx, D, 0, st->hc2, D, 0.0f);
     for (int b = 0; b < n; b++) {
         const float *r = st->r2u2 + (size_t)b * 2 * D;
         for (int d = 0; d < D; d++) {
@@ -225,7 +280,7 @@ size_t decoder_cache_floats(const TapConfig *cfg, int S, int L, int B) {
                + R * (size_t)S * C + R * (size_t)S + R * C            // att, alphas, ctxs
                + R * (E + E / 2 + 2 * (size_t)cfg->V);                // readout
     if (cfg->gate) f += R * 5 * C + R;                                // gm tm mt pw ctx_att, beta
-    return f + decoder_work_floats(cfg, S, B);
+    return f + decoder_work_floats(cfg, S, B) + decoder_packed_floats(cfg);
 }
 
 void decoder_cache_bind(DecoderCache *c, float *mem, const TapConfig *cfg, int S, int L, int B) {
@@ -267,6 +322,7 @@ void decoder_cache_bind(DecoderCache *c, float *mem, const TapConfig *cfg, int S
     c->logits = take(&mem, R * V);
     c->probs = take(&mem, R * V);
     c->work = take(&mem, decoder_work_floats(cfg, S, B));
+    c->packed = take(&mem, decoder_packed_floats(cfg));
 }
 
 void decoder_cache_step(const DecoderCache *c, const TapConfig *cfg, int t, int b0, DecStep *st) {
@@ -327,7 +383,7 @@ static void forward_block(void *arg) {
         DecStep st;
         decoder_cache_step(c, cfg, t, j->b0, &st);
         DecProj in = {c->proj.x + r * 2 * D, c->proj.xx + r * D, G ? c->proj.yg + r * G : NULL};
-        decoder_step(j->p, cfg, &j->cx, NULL, &in, c->h + r * D, c->alpha_past + r * S,
+        decoder_step(j->p, &c->pk, cfg, &j->cx, NULL, &in, c->h + r * D, c->alpha_past + r * S,
                      j->y_mask + r, j->nb, &st, j->work, NULL);
     }
 }
@@ -339,6 +395,7 @@ void decoder_forward(const DecoderParams *p, const TapConfig *cfg, const float *
     TAP_ASSERT(c->S == S && c->L == L && c->B == B);
     decoder_init_state(p, cfg, ctx, ctx_mask, S, B, c->ctx_mean, c->h);
     attention_prepare(&p->att, cfg, ctx, S, B, c->pctx, c->kern);
+    decoder_pack(p, cfg, 0, c->packed, &c->pk);
     // TAP's shifted targets: emb[0] = 0, emb[t] = Wemb[y[t - 1]]
     memset(c->emb, 0, (size_t)B * E * sizeof *c->emb);
     decoder_embed(p, cfg, y, (L - 1) * B, c->emb + (size_t)B * E);
@@ -351,8 +408,8 @@ void decoder_forward(const DecoderParams *p, const TapConfig *cfg, const float *
     for (int k = 0; k < blocks; k++) {
         int b0, nb;
         block_rows(B, blocks, k, &b0, &nb);
-        job[k] = (FwdBlock){p, cfg, {ctx, c->pctx, c->kern, ctx_mask, NULL, S, B, b0}, y_mask, c,
-                            b0, nb, work};
+        const AttnContext cx = {ctx, c->pctx, c->kern, ctx_mask, NULL, S, B, b0, &c->pk.att, NULL};
+        job[k] = (FwdBlock){p, cfg, cx, y_mask, c, b0, nb, work};
         work += decoder_work_floats(cfg, S, nb);
     }
     if (blocks == 2)
@@ -402,7 +459,8 @@ static void step_backward(const DecoderParams *p, const TapConfig *cfg, const At
                           const float *h_prev, const float *alpha_past, const float *mask, int n,
                           const DecStep *st, const float *dh, const float *dalpha, float *dctx_out,
                           StepGrads *sg, float *dh1, float *attw, float *dh_prev,
-                          float *dalpha_past, float *dpctx, float *dkern, float *dctx) {
+                          float *dalpha_past, float *dpctx, float *dkern, float *dctx,
+                          const DecoderPacked *pt) {
     const int D = cfg->D, C = config_context_dim(cfg);
     for (int b = 0; b < n; b++) {
         const float m = mask ? mask[b] : 1.0f;
@@ -421,10 +479,10 @@ static void step_backward(const DecoderParams *p, const TapConfig *cfg, const At
             dpu[d] = du * u[d] * (1.0f - u[d]);
         }
     }
-    mm_nt(n, C, 2 * D, sg->dpre2, 2 * D, p->Wc, 2 * D, dctx_out, C, 1.0f);
-    mm_nt(n, C, D, sg->dpx2, D, p->Wcx, D, dctx_out, C, 1.0f);
-    mm_nt(n, D, 2 * D, sg->dpre2, 2 * D, p->U_nl, 2 * D, dh1, D, 1.0f);
-    mm_nt(n, D, D, sg->dhx2, D, p->Ux_nl, D, dh1, D, 1.0f);
+    panel_mm_or_blas(n, C, 2 * D, sg->dpre2, 2 * D, pt->Wc, p->Wc, 2 * D, 1, dctx_out, C, 1.0f);
+    panel_mm_or_blas(n, C, D, sg->dpx2, D, pt->Wcx, p->Wcx, D, 1, dctx_out, C, 1.0f);
+    panel_mm_or_blas(n, D, 2 * D, sg->dpre2, 2 * D, pt->U_nl, p->U_nl, 2 * D, 1, dh1, D, 1.0f);
+    panel_mm_or_blas(n, D, D, sg->dhx2, D, pt->Ux_nl, p->Ux_nl, D, 1, dh1, D, 1.0f);
 
     if (cfg->gate) memset(sg->dproj.yg, 0, (size_t)n * C * sizeof *sg->dproj.yg);
     attention_backward(&p->att, cfg, cx, alpha_past, n, &st->a, dalpha, dctx_out, &sg->ga, attw,
@@ -447,8 +505,8 @@ static void step_backward(const DecoderParams *p, const TapConfig *cfg, const At
             dpu[d] = du * u[d] * (1.0f - u[d]);
         }
     }
-    mm_nt(n, D, 2 * D, sg->dproj.x, 2 * D, p->U, 2 * D, dh_prev, D, 1.0f);
-    mm_nt(n, D, D, sg->dhux, D, p->Ux, D, dh_prev, D, 1.0f);
+    panel_mm_or_blas(n, D, 2 * D, sg->dproj.x, 2 * D, pt->U, p->U, 2 * D, 1, dh_prev, D, 1.0f);
+    panel_mm_or_blas(n, D, D, sg->dhux, D, pt->Ux, p->Ux, D, 1, dh_prev, D, 1.0f);
 }
 
 size_t decoder_backward_floats(const TapConfig *cfg, int S, int L, int B) {
@@ -461,7 +519,8 @@ size_t decoder_backward_floats(const TapConfig *cfg, int S, int L, int B) {
                + (size_t)S * N * C + (size_t)cfg->K * C // dpctx, dkern
                + N * (4 * D + 3 * (size_t)S + 2 * C)    // step carries and scratch
                + attention_backward_floats(cfg, S, B) + readout_backward_floats(cfg, L * B)
-               + (size_t)cfg->K * C + 1; // a second block's dkern and attention scratch
+               + (size_t)cfg->K * C + 1 // a second block's dkern and attention scratch
+               + decoder_packed_floats(cfg);
     if (cfg->gate) f += R * 3 * C + R; // dgpre, dtmpre, dpw, da
     return f;
 }
@@ -484,6 +543,7 @@ typedef struct {
     float *attw;                    // attention_backward_floats(cfg, S, nb)
     float *dkern, *dpctx, *dctx;    // (K, C), (S, B, C), (S, B, C) or NULL
     float *dpre0;                   // (nb, D) out: d pre-activation of h0
+    const DecoderPacked *pt;        // the step weights packed transposed
 } BwdBlock;
 
 static void backward_block(void *arg) {
@@ -509,7 +569,7 @@ static void backward_block(void *arg) {
         memset(dh_prev, 0, nb * D * sizeof *dh_prev);
         step_backward(j->p, cfg, &j->cx, c->h + r * D, c->alpha_past + r * S, j->y_mask + r,
                       j->nb, &st, dh, j->dal, j->dcs, &sg, j->dh1, j->attw, dh_prev, dap_prev,
-                      j->dpctx, j->dkern, j->dctx);
+                      j->dpctx, j->dkern, j->dctx, j->pt);
         float *tmp = dh;
         dh = dh_prev;
         dh_prev = tmp;
@@ -558,6 +618,8 @@ void decoder_backward(const DecoderParams *p, DecoderParams *g, const TapConfig 
     float *attw = take(&work, attention_backward_floats(cfg, S, B) + 1);
     float *dkern2 = take(&work, (size_t)cfg->K * C); // (K, C) the second block's
     float *row = take(&work, readout_backward_floats(cfg, R));
+    DecoderPacked pt; // the step weights transposed, packed once for all steps
+    decoder_pack(p, cfg, 1, take(&work, decoder_packed_floats(cfg)), &pt);
 
     memset(dh_ro, 0, (size_t)R * D * sizeof *dh_ro);
     memset(demb, 0, (size_t)R * E * sizeof *demb);
@@ -574,11 +636,14 @@ void decoder_backward(const DecoderParams *p, DecoderParams *g, const TapConfig 
         int b0, nb;
         block_rows(B, blocks, k, &b0, &nb);
         const size_t o = (size_t)b0;
-        job[k] = (BwdBlock){p, cfg, {ctx, c->pctx, c->kern, ctx_mask, NULL, S, B, b0}, y_mask, c,
-                        dalphas, dh_ro, dctx_ro, &all, b0, nb,
-                        dh + o * D, dh_prev + o * D, dh1 + o * D, dap + o * S, dap_prev + o * S,
-                        dal + o * S, dcs + o * C, attw, k ? dkern2 : dkern, dpctx, dctx,
-                        dpre0 + o * D};
+        const AttnContext cx = {ctx, c->pctx, c->kern, ctx_mask, NULL, S, B, b0, NULL, &pt.att};
+        job[k] = (BwdBlock){.p = p, .cfg = cfg, .cx = cx, .y_mask = y_mask, .c = c,
+                            .dalphas = dalphas, .dh_ro = dh_ro, .dctx_ro = dctx_ro, .all = &all,
+                            .b0 = b0, .nb = nb, .dh = dh + o * D, .dh_prev = dh_prev + o * D,
+                            .dh1 = dh1 + o * D, .dap = dap + o * S, .dap_prev = dap_prev + o * S,
+                            .dal = dal + o * S, .dcs = dcs + o * C, .attw = attw,
+                            .dkern = k ? dkern2 : dkern, .dpctx = dpctx, .dctx = dctx,
+                            .dpre0 = dpre0 + o * D, .pt = &pt};
         attw += attention_backward_floats(cfg, S, nb);
     }
     if (blocks == 2) {

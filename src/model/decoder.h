@@ -38,6 +38,20 @@ typedef struct {
 // role array `base`; the same struct type serves weights and gradients.
 void decoder_params_bind(DecoderParams *p, const ParamTable *t, float *base, const TapConfig *cfg);
 
+// The step weights packed for panel_mm (panel.h), as stored for the forward products
+// (h_prev·U, ...) or transposed for the backward ones (dh_prev += d·Uᵀ, ...): every step
+// multiplies a few rows (a half batch, the beam's hypotheses) by the same weights, which
+// sgemm would re-pack at each call. The attention's are in att (cx->fwd / cx->bwd).
+typedef struct {
+    const float *U, *Ux, *U_nl, *Ux_nl, *Wc, *Wcx;
+    AttnPacked att;
+} DecoderPacked;
+
+size_t decoder_packed_floats(const TapConfig *cfg);
+// Packs p's step weights into mem (decoder_packed_floats) and points pk at them.
+void decoder_pack(const DecoderParams *p, const TapConfig *cfg, int transposed, float *mem,
+                  DecoderPacked *pk);
+
 // Input projections of embedded previous tokens, one GEMM per block over all rows.
 typedef struct {
     float *x;  // (n, 2D) emb·W + b
@@ -86,10 +100,12 @@ size_t decoder_work_floats(const TapConfig *cfg, int S, int n);
 //   h_prev:     (n, D); alpha_past: (n, S) coverage so far; mask: (n) y_mask, NULL = all 1
 //   st:         per-step buffers/outputs; work: decoder_work_floats(cfg, S, n)
 //   probs:      (n, V) next-token distribution (readout + softmax), or NULL to skip the readout
-void decoder_step(const DecoderParams *p, const TapConfig *cfg, const AttnContext *cx,
-                  const int32_t *prev, const DecProj *in, const float *h_prev,
-                  const float *alpha_past, const float *mask, int n, DecStep *st, float *work,
-                  float *probs);
+//   pk:         p's weights packed as stored (decoder_pack), or NULL; the attention's packed
+//               weights come with cx (cx->fwd)
+void decoder_step(const DecoderParams *p, const DecoderPacked *pk, const TapConfig *cfg,
+                  const AttnContext *cx, const int32_t *prev, const DecProj *in,
+                  const float *h_prev, const float *alpha_past, const float *mask, int n,
+                  DecStep *st, float *work, float *probs);
 
 // Teacher-forced forward over a batch. Every per-step array is (L, B, ·) so that a field over
 // all steps is one (L·B, ·) matrix for the backward GEMMs.
@@ -114,6 +130,8 @@ typedef struct {
     float *logits;            // (L, B, V)                                (output)
     float *probs;             // (L, B, V) softmax(logits)                (output)
     float *work;              // decoder_work_floats(cfg, S, B)
+    float *packed;            // decoder_packed_floats: the step weights packed as stored
+    DecoderPacked pk;         // views into packed, filled by decoder_forward
 } DecoderCache;
 
 size_t decoder_cache_floats(const TapConfig *cfg, int S, int L, int B);

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "ops.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define PANEL_AVX2 1
@@ -112,4 +114,14 @@ void panel_mm(int M, int N, int K, const float *A, int lda, const float *packed,
             store_row(C + (size_t)i * ldc + n0, acc, w, beta);
         }
     }
+}
+
+void panel_mm_or_blas(int M, int N, int K, const float *A, int lda, const float *packed,
+                      const float *B, int ldb, int trans, float *C, int ldc, float beta) {
+    if (packed)
+        panel_mm(M, N, K, A, lda, packed, C, ldc, beta);
+    else if (trans)
+        mm_nt(M, N, K, A, lda, B, ldb, C, ldc, beta);
+    else
+        mm_nn(M, N, K, A, lda, B, ldb, C, ldc, beta);
 }

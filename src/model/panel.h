@@ -21,4 +21,10 @@ void panel_pack(int K, int N, const float *B, int ldb, int trans, float *packed)
 void panel_mm(int M, int N, int K, const float *A, int lda, const float *packed, float *C,
               int ldc, float beta);
 
+// C = A·B + beta·C with B stored (K, N) (trans 0), or A·Bᵀ with B stored (N, K) (trans 1):
+// through panel_mm when `packed` holds that product's right operand packed, else through the
+// BLAS wrappers (ops.h) on B itself. Lets a layer take its packed weights as optional.
+void panel_mm_or_blas(int M, int N, int K, const float *A, int lda, const float *packed,
+                      const float *B, int ldb, int trans, float *C, int ldc, float beta);
+
 #endif

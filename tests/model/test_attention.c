@@ -90,7 +90,7 @@ static void fix_free(Fix *f) {
 }
 
 static AttnContext fix_context(const Fix *f) {
-    AttnContext cx = {f->ctx, f->pctx, f->kern, f->mask, f->rowp, f->S, f->Bc, 0};
+    AttnContext cx = {f->ctx, f->pctx, f->kern, f->mask, f->rowp, f->S, f->Bc, 0, NULL, NULL};
     return cx;
 }
 

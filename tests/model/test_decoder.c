@@ -140,14 +140,14 @@ static void check_steps(int gate) {
     decoder_init_state(&f.p, &cfg, f.ctx, f.ctx_mask, S, B, mean, h);
     attention_prepare(&f.p.att, &cfg, f.ctx, S, B, pctx, kern);
     cr_assert_eq(max_abs_diff(h, f.c.h, (size_t)B * D), 0.0);
-    const AttnContext cx = {f.ctx, pctx, kern, f.ctx_mask, NULL, S, B, 0};
+    const AttnContext cx = {f.ctx, pctx, kern, f.ctx_mask, NULL, S, B, 0, NULL, NULL};
     DecStep st;
     decoder_step_bind(&st, smem, &cfg, S, B);
     double dp = 0.0, da = 0.0, dh = 0.0;
     for (int t = 0; t < L; t++) {
         int32_t prev[3];
         for (int b = 0; b < B; b++) prev[b] = t ? f.y[(t - 1) * B + b] : -1;
-        decoder_step(&f.p, &cfg, &cx, prev, NULL, h, ap, f.y_mask + t * B, B, &st, work, probs);
+        decoder_step(&f.p, NULL, &cfg, &cx, prev, NULL, h, ap, f.y_mask + t * B, B, &st, work, probs);
         dp = fmax(dp, max_abs_diff(probs, f.c.probs + (size_t)t * B * V, (size_t)B * V));
         da = fmax(da, max_abs_diff(st.a.alpha, f.c.alphas + (size_t)t * B * S, (size_t)B * S));
         dh = fmax(dh, max_abs_diff(st.h, f.c.h + (size_t)(t + 1) * B * D, (size_t)B * D));
@@ -194,14 +194,14 @@ Test(decoder, hypotheses_sharing_one_context_reproduce_the_forward) {
     decoder_init_state(&f.p, &cfg, ctx1, NULL, S, 1, mean, h);
     for (int b = 1; b < B; b++) memcpy(h + (size_t)b * D, h, (size_t)D * sizeof *h);
     attention_prepare(&f.p.att, &cfg, ctx1, S, 1, pctx, kern);
-    const AttnContext cx = {ctx1, pctx, kern, NULL, NULL, S, 1, 0};
+    const AttnContext cx = {ctx1, pctx, kern, NULL, NULL, S, 1, 0, NULL, NULL};
     DecStep st;
     decoder_step_bind(&st, smem, &cfg, S, B);
     double dp = 0.0, da = 0.0;
     for (int t = 0; t < L; t++) {
         int32_t prev[3];
         for (int b = 0; b < B; b++) prev[b] = t ? f.y[(t - 1) * B + b] : -1;
-        decoder_step(&f.p, &cfg, &cx, prev, NULL, h, ap, NULL, B, &st, work, probs);
+        decoder_step(&f.p, NULL, &cfg, &cx, prev, NULL, h, ap, NULL, B, &st, work, probs);
         dp = fmax(dp, max_abs_diff(probs, f.c.probs + (size_t)t * B * V, (size_t)B * V));
         da = fmax(da, max_abs_diff(st.a.alpha, f.c.alphas + (size_t)t * B * S, (size_t)B * S));
         memcpy(h, st.h, (size_t)B * D * sizeof *h);

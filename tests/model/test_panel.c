@@ -37,6 +37,13 @@ static void check_shape(int M, int N, int K, int trans, float beta) {
     // K <= 40 products of unit normals: float rounding stays far below 1e-4
     cr_assert(worst < 1e-4f, "M=%d N=%d K=%d trans=%d beta=%g: max diff %g", M, N, K, trans,
               (double)beta, (double)worst);
+    // without a pack the same product goes through BLAS on B itself
+    memcpy(C, R, sizeof(float) * (size_t)M * ldc);
+    panel_mm_or_blas(M, N, K, A, lda, NULL, B, ldb, trans, C, ldc, 1.0f);
+    mm_ref(0, trans, M, N, K, A, lda, B, ldb, R, ldc, 1.0f);
+    for (size_t i = 0; i < (size_t)M * ldc; i++)
+        cr_assert(fabsf(C[i] - R[i]) < 1e-3f, "BLAS fallback M=%d N=%d K=%d trans=%d at %zu", M,
+                  N, K, trans, i);
     free(A);
     free(B);
     free(C);

@@ -151,7 +151,7 @@ static int greedy_reference(const char *inkml, int max_len, int32_t *tokens) {
     int32_t prev = -1;
     int n = 0;
     for (int step = 0; step < max_len; step++) {
-        decoder_step(&dp, &c, &cx, &prev, NULL, h, ap, NULL, 1, &st, work, probs);
+        decoder_step(&dp, NULL, &c, &cx, &prev, NULL, h, ap, NULL, 1, &st, work, probs);
         int best = 0;
         for (int v = 1; v < c.V; v++) best = probs[v] > probs[best] ? v : best;
         if (best == 0) break;
