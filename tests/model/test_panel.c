@@ -1,6 +1,6 @@
-// panel_mm against the naive triple loop: every row-block and column-panel edge (M = 1..9 rows,
-// N around the 16-wide panel), packed from B and from Bᵀ, strides wider than the matrices,
-// beta 0 over NaN garbage and beta 1 accumulating.
+// panel_mm against the naive triple loop: every row-block and column-panel edge (M = 1..9 rows;
+// N around the 16-wide panel and the 64 columns of a single row), packed from B and from Bᵀ,
+// strides wider than the matrices, beta 0 over NaN garbage and beta 1 accumulating.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -52,7 +52,7 @@ static void check_shape(int M, int N, int K, int trans, float beta) {
 }
 
 Test(panel, matches_the_naive_product_at_every_edge) {
-    const int Ms[] = {1, 2, 3, 4, 5, 8, 9}, Ns[] = {1, 15, 16, 17, 40}, Ks[] = {1, 7, 40};
+    const int Ms[] = {1, 2, 3, 4, 5, 8, 9}, Ns[] = {1, 15, 16, 17, 40, 64, 70}, Ks[] = {1, 7, 40};
     for (int trans = 0; trans < 2; trans++)
         for (int beta = 0; beta < 2; beta++)
             for (size_t m = 0; m < sizeof Ms / sizeof *Ms; m++)
