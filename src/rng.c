@@ -17,8 +17,7 @@ void rng_seed(TapRng *r, uint64_t seed) {
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-uint64_t rng_next(TapRng *r) {
-    uint64_t *s = r->s;
+static inline uint64_t next(uint64_t *s) {
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
     s[2] ^= s[0];
@@ -28,6 +27,15 @@ uint64_t rng_next(TapRng *r) {
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
     return result;
+}
+
+uint64_t rng_next(TapRng *r) { return next(r->s); }
+
+// The state stays in registers across the loop (bulk draws for weight noise).
+void rng_fill_u64(TapRng *r, uint64_t *out, size_t n) {
+    uint64_t s[4] = {r->s[0], r->s[1], r->s[2], r->s[3]};
+    for (size_t i = 0; i < n; i++) out[i] = next(s);
+    for (int k = 0; k < 4; k++) r->s[k] = s[k];
 }
 
 double rng_uniform(TapRng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }

@@ -12,6 +12,7 @@ typedef struct {
 
 void rng_seed(TapRng *r, uint64_t seed);
 uint64_t rng_next(TapRng *r);
+void rng_fill_u64(TapRng *r, uint64_t *out, size_t n); // n rng_next draws, in order
 double rng_uniform(TapRng *r);                     // [0, 1)
 float rng_uniformf(TapRng *r);                     // [0, 1)
 double rng_normal(TapRng *r);                      // N(0, 1), Box-Muller, one draw per call

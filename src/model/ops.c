@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "vmath.h"
+
 // C = beta·C, with beta = 0 overwriting (so NaN garbage in C does not survive, as in BLAS).
 static void scale_c(int M, int N, float *C, int ldc, float beta) {
     for (int i = 0; i < M; i++)
@@ -105,67 +107,7 @@ void sum_rows_add(float *db, const float *dY, int M, int N, int ldy) {
 // ---------------------------------------------------------------------------- elementwise
 // glibc's scalar tanhf/expf were about a third of a decoder step. These kernels work on 8 floats
 // at a time with GCC vector extensions; an AVX2+FMA build of each is chosen at run time when the
-// CPU has it (the portable build still uses SSE2 pairs).
-// The helpers are always inlined, so their 32-byte vector returns never cross an ABI boundary.
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float vf8 __attribute__((vector_size(32)));
-typedef int32_t vi8 __attribute__((vector_size(32)));
-
-#define VSPLAT(v) ((vf8){v, v, v, v, v, v, v, v})
-
-static inline __attribute__((always_inline)) vf8 v_select(vi8 mask, vf8 a, vf8 b) {
-    return (vf8)((mask & (vi8)a) | (~mask & (vi8)b));
-}
-
-// tanh as Eigen's rational approximation (odd degree 13 over even degree 6) on [-7.9, 7.9],
-// outside which tanh is ±1 to float precision; |x| < 4e-4 returns x. Measured against tanh in
-// double: error below 4e-7, absolute and relative (test_ops). NaN stays NaN.
-static inline __attribute__((always_inline)) vf8 v_tanh(vf8 a) {
-    const vf8 lim = VSPLAT(7.90531110763549805f);
-    vf8 x = v_select(a > lim, lim, a);
-    x = v_select(x < -lim, -lim, x);
-    vf8 x2 = x * x;
-    vf8 p = x2 * VSPLAT(-2.76076847742355e-16f) + VSPLAT(2.00018790482477e-13f);
-    p = x2 * p + VSPLAT(-8.60467152213735e-11f);
-    p = x2 * p + VSPLAT(5.12229709037114e-08f);
-    p = x2 * p + VSPLAT(1.48572235717979e-05f);
-    p = x2 * p + VSPLAT(6.37261928875436e-04f);
-    p = x2 * p + VSPLAT(4.89352455891786e-03f);
-    p = x * p;
-    vf8 q = x2 * VSPLAT(1.19825839466702e-06f) + VSPLAT(1.18534705686654e-04f);
-    q = x2 * q + VSPLAT(2.26843463243900e-03f);
-    q = x2 * q + VSPLAT(4.89352518554385e-03f);
-    vf8 r = p / q;
-    vf8 absa = (vf8)((vi8)a & (vi8){0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff,
-                                       0x7fffffff, 0x7fffffff, 0x7fffffff});
-    r = v_select(absa < VSPLAT(4e-4f), a, r);
-    return v_select(a != a, a, r);
-}
-
-// exp by Cephes' expf: x = n·ln2 + r with |r| <= ln2/2, a degree-7 polynomial for e^r, and 2^n
-// built in the exponent bits. Inputs are clamped to [-87.3, 88] (2^n stays a normal float).
-static inline __attribute__((always_inline)) vf8 v_exp(vf8 a) {
-    vf8 x = v_select(a > VSPLAT(88.0f), VSPLAT(88.0f), a);
-    x = v_select(x < VSPLAT(-87.3f), VSPLAT(-87.3f), x);
-    vf8 fx = x * VSPLAT(1.44269504088896341f) + VSPLAT(0.5f);
-    vf8 fl = __builtin_convertvector(__builtin_convertvector(fx, vi8), vf8); // truncation
-    fl = v_select(fl > fx, fl - VSPLAT(1.0f), fl);                         // floor
-    x = x - fl * VSPLAT(0.693359375f) - fl * VSPLAT(-2.12194440e-4f);
-    vf8 y = x * VSPLAT(1.9875691500e-4f) + VSPLAT(1.3981999507e-3f);
-    y = y * x + VSPLAT(8.3334519073e-3f);
-    y = y * x + VSPLAT(4.1665795894e-2f);
-    y = y * x + VSPLAT(1.6666665459e-1f);
-    y = y * x + VSPLAT(5.0000001201e-1f);
-    y = y * x * x + x + VSPLAT(1.0f);
-    vi8 e = (__builtin_convertvector(fl, vi8) + 127) << 23;
-    vf8 r = y * (vf8)e;
-    return v_select(a != a, a, r);
-}
-
-static inline __attribute__((always_inline)) vf8 v_sigmoid(vf8 a) {
-    return VSPLAT(1.0f) / (VSPLAT(1.0f) + v_exp(-a));
-}
-
+// CPU has it (the portable build still uses SSE2 pairs). The vector math lives in vmath.h.
 // Applies f to x[0..n) eight at a time; the tail goes through a zero-padded block.
 #define ELEMENTWISE(name, f)                                                                      \
     static inline __attribute__((always_inline)) void name##_body(float *x, size_t n) {         \

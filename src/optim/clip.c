@@ -1,11 +1,51 @@
 #include "clip.h"
 
 #include <math.h>
+#include <string.h>
+
+#include "vmath.h"
+
+// Eight (sixteen) floats at a time with vmath.h, an AVX2 build chosen at run time; both builds
+// give the same bits. The sum uses four accumulators of 4 doubles, so it differs from the
+// sequential sum only by rounding.
+static inline __attribute__((always_inline)) double sum_squares_body(const float *g, size_t n) {
+    vd4 a[4] = {{0}, {0}, {0}, {0}};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 4; k++) {
+            vf4 f;
+            memcpy(&f, g + i + 4 * k, sizeof f);
+            vd4 d = __builtin_convertvector(f, vd4);
+            a[k] += d * d;
+        }
+    vd4 t = (a[0] + a[1]) + (a[2] + a[3]);
+    double s = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; i < n; i++) s += (double)g[i] * (double)g[i];
+    return s;
+}
+
+static inline __attribute__((always_inline)) void scale_body(float *g, size_t n, float s) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        vf8 v;
+        memcpy(&v, g + i, sizeof v);
+        v *= VSPLAT(s);
+        memcpy(g + i, &v, sizeof v);
+    }
+    for (; i < n; i++) g[i] *= s;
+}
+
+__attribute__((target("avx2,fma"))) static double sum_squares_avx2(const float *g, size_t n) {
+    return sum_squares_body(g, n);
+}
+static double sum_squares_generic(const float *g, size_t n) { return sum_squares_body(g, n); }
+__attribute__((target("avx2,fma"))) static void scale_avx2(float *g, size_t n, float s) {
+    scale_body(g, n, s);
+}
+static void scale_generic(float *g, size_t n, float s) { scale_body(g, n, s); }
 
 double clip_sum_squares(const float *g, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * (double)g[i];
-    return s;
+    return (vmath_avx2() ? sum_squares_avx2 : sum_squares_generic)(g, n);
 }
 
 double clip_global_norm(float *g, size_t n, float c, double *scale) {
@@ -14,8 +54,7 @@ double clip_global_norm(float *g, size_t n, float c, double *scale) {
     if (scale) *scale = 1.0;
     if (!isfinite(g2) || c <= 0.0f || !(g2 > (double)c * (double)c)) return norm;
     double s = (double)c / norm;
-    float sf = (float)s;
-    for (size_t i = 0; i < n; i++) g[i] *= sf;
+    (vmath_avx2() ? scale_avx2 : scale_generic)(g, n, (float)s);
     if (scale) *scale = s;
     return norm;
 }

@@ -64,3 +64,15 @@ Test(error, message_and_prefix) {
     cr_assert_str_eq(e.msg, "file x.inkml: bad 3");
     cr_assert_str_eq(tap_status_str(TAP_ERR_IO), "i/o error");
 }
+
+Test(rng, fill_u64_repeats_rng_next_and_advances_the_state_alike) {
+    TapRng a, b;
+    rng_seed(&a, 9);
+    rng_seed(&b, 9);
+    uint64_t x[37];
+    rng_fill_u64(&a, x, 37);
+    for (int i = 0; i < 37; i++) cr_assert_eq(x[i], rng_next(&b), "draw %d", i);
+    cr_assert(memcmp(&a, &b, sizeof a) == 0);
+    rng_fill_u64(&a, x, 0);
+    cr_assert(memcmp(&a, &b, sizeof a) == 0);
+}

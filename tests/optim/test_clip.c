@@ -47,3 +47,22 @@ Test(clip, non_finite_norm_is_reported_and_gradient_left_alone) {
     cr_assert(isinf(clip_global_norm(g, 3, 1.0f, NULL)));
     cr_assert_eq(g[2], 2.0f);
 }
+
+// The vector loops take 16 (sum) and 8 (scale) floats at a time: every ragged length must
+// give the sequential result up to rounding.
+Test(clip, every_length_up_to_40_sums_and_scales_like_the_sequential_loop) {
+    float g[40], h[40];
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t i = 0; i < n; i++) g[i] = h[i] = (float)(i % 7) - 2.5f + 0.1f * (float)n;
+        double ref = 0.0;
+        for (size_t i = 0; i < n; i++) ref += (double)g[i] * (double)g[i];
+        cr_assert(fabs(clip_sum_squares(g, n) - ref) <= 1e-14 * ref, "n %zu", n);
+        double s = 0.0;
+        clip_global_norm(g, n, 1.0f, &s);
+        cr_assert_float_eq(s, ref > 1.0 ? 1.0 / sqrt(ref) : 1.0, 1e-14, "n %zu", n);
+        float sf = (float)s;
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(g[i], h[i] * sf, "n %zu, i %zu: %g vs %g", n, i, (double)g[i],
+                         (double)(h[i] * sf));
+    }
+}
