@@ -1,6 +1,7 @@
 // Times the stage-2 (adaptive weight noise) update at TAP's size, 6,349,669 weights, without
 // the model: variational_sample, variational_fit_prior, variational_step (clip, prior refit,
-// weight_noise_grad, two Adadelta steps) and variational_model_cost (the KL, once per epoch).
+// weight_noise_grad, two Adadelta steps) and variational_model_cost (the KL, once per epoch),
+// and two parts of the step alone: clip_global_norm (clipping) and weight_noise_grad.
 // Prints the median and min of REPS repetitions of each, in ms. Run it on one thread.
 //   stage2_speed [REPS] [N]      (defaults 7, 6349669)
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "bench_util.h"
+#include "clip.h"
 #include "tap.h"
 #include "variational.h"
 #include "weight_noise.h"
@@ -53,7 +55,7 @@ int main(int argc, char **argv) {
     // sigma between 1e-12 (TAP's start) and 0.1, as after some annealing
     for (size_t i = 0; i < n; i++)
         v.ls2[i] = weight_noise_ls2(i % 3 ? 1e-12f : 0.01f + 0.09f * rng_uniformf(&r));
-    double ts[MAX_REPS], tf[MAX_REPS], tst[MAX_REPS], tk[MAX_REPS];
+    double ts[MAX_REPS], tf[MAX_REPS], tst[MAX_REPS], tk[MAX_REPS], tc[MAX_REPS], tg[MAX_REPS];
     double kl = 0.0;
     for (int k = 0; k < reps; k++) {
         double t0 = clock_s(CLOCK_MONOTONIC);
@@ -70,13 +72,23 @@ int main(int argc, char **argv) {
         double t4 = clock_s(CLOCK_MONOTONIC);
         kl = variational_model_cost(&v);
         double t5 = clock_s(CLOCK_MONOTONIC);
+        memcpy(g, g0, n * sizeof *g);
+        double t6 = clock_s(CLOCK_MONOTONIC);
+        clip_global_norm(g, n, cfg.clip_c, NULL);
+        double t7 = clock_s(CLOCK_MONOTONIC);
+        weight_noise_grad(v.mu, v.ls2, 0.0f, g, NULL, n, v.prior.mean, v.prior.scale,
+                          cfg.coeff / cfg.n_train, v.g_mu, v.g_ls2);
+        double t8 = clock_s(CLOCK_MONOTONIC);
         ts[k] = t1 - t0, tf[k] = t2 - t1, tst[k] = t4 - t3, tk[k] = t5 - t4;
+        tc[k] = t7 - t6, tg[k] = t8 - t7;
     }
     printf("n %zu, %d repetitions (KL %.6g nats, w[0] %.6g)\n", n, reps, kl, (double)w[0]);
     report("sample", ts, reps);
     report("fit_prior", tf, reps);
     report("step", tst, reps);
     report("model_cost", tk, reps);
+    report("  clip", tc, reps);
+    report("  grad", tg, reps);
     variational_free(&v);
     free(w0), free(w), free(g), free(g0);
     return 0;

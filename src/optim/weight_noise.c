@@ -19,16 +19,14 @@ static AI vf8 load8(const float *p) {
     return v;
 }
 static AI void store8(float *p, vf8 v) { memcpy(p, &v, sizeof v); }
-static AI vd4 load4d(const float *p) {
-    vf4 v;
-    memcpy(&v, p, sizeof v);
-    return __builtin_convertvector(v, vd4);
-}
+// (GCC 12 converts a 16-byte float vector to doubles in two halves; these two forms compile
+// to one vcvtps2pd per 4 doubles.)
+static AI vd4 load4d(const float *p) { return (vd4){p[0], p[1], p[2], p[3]}; }
 static AI void halves(vf8 v, vd4 *lo, vd4 *hi) { // (8) floats -> two (4) doubles
-    vf4 h[2];
-    memcpy(h, &v, sizeof h);
-    *lo = __builtin_convertvector(h[0], vd4);
-    *hi = __builtin_convertvector(h[1], vd4);
+    typedef double vd8 __attribute__((vector_size(64)));
+    vd8 d = __builtin_convertvector(v, vd8);
+    memcpy(lo, &d, sizeof *lo);
+    memcpy(hi, (const char *)&d + sizeof *lo, sizeof *hi);
 }
 static AI double hsum(vd4 a) { return (a[0] + a[1]) + (a[2] + a[3]); }
 static AI float exp1(float x) { return v_exp(VSPLAT(x))[0]; } // the vector exp, one value

@@ -30,7 +30,10 @@
 float weight_noise_ls2(float sigma);
 
 // w (n) = mu + sigma_i eps_i with fresh eps ~ N(0, 1) from rng; sigma_i = exp(1024 ls2_i),
-// or the fixed `sigma` when ls2 is NULL. Deterministic given the rng state.
+// or the fixed `sigma` when ls2 is NULL. Deterministic given the rng state, and the same on
+// every x86-64 (AVX2 or not). Box-Muller on 24-bit uniforms, 8 pairs at a time from 8 rng
+// draws of 64 bits per 16 weights (ceil(n / 16) blocks), with vmath.h's log, sin and cos
+// (within 1.5e-7 of libm's): the tails end at 5.8 sigma.
 void weight_noise_sample(float *w, const float *mu, const float *ls2, float sigma, size_t n,
                          TapRng *rng);
 
