@@ -13,8 +13,8 @@
 #include <xmmintrin.h>
 #endif
 
-// The helpers are always inlined, so their 32-byte vector returns never cross an ABI boundary.
-#pragma GCC diagnostic ignored "-Wpsabi"
+// The helpers are always inlined, so their 32-byte vector returns never cross an ABI boundary
+// (CMakeLists.txt turns GCC's -Wpsabi note about them off).
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
 typedef float vf4 __attribute__((vector_size(16)));
