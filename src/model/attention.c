@@ -14,6 +14,9 @@
 // Width of the double accumulators of the cancelling sums (fixed, on the stack).
 enum { ACC_W = 64 };
 
+// No packed weights: every product goes through BLAS on the weights themselves.
+static const AttnPacked NOT_PACKED;
+
 static int ctx_col(const AttnContext *cx, int b) {
     if (cx->row) return cx->row[b];
     return cx->Bc == 1 ? 0 : cx->col0 + b;
@@ -80,31 +83,16 @@ static void coverage_window(int S, int K, int *j0, int *width) {
     *width = hi - lo;
 }
 
-// im2col of the coverage over the taps [j0, j0 + W): patch[s, b, k] = alpha_past[b, s + pad -
-// j0 - k] (0 outside [0, S)), so that patch·kern[j0 : j0 + W] is the true ('half'-padded)
-// convolution Theano's conv2d computes.
-static void coverage_patches(const float *alpha_past, int n, int S, int K, int j0, int W,
-                             float *patch) {
+// im2col of the coverage over the taps [j0, j0 + W), for the u rows listed in rep (NULL: rows
+// 0..u-1): patch[s, r, k] = alpha_past[rep[r], s + pad - j0 - k] (0 outside [0, S)), so that
+// patch·kern[j0 : j0 + W] is the true ('half'-padded) convolution Theano's conv2d computes.
+static void coverage_patches(const float *alpha_past, const int *rep, int u, int S, int K, int j0,
+                             int W, float *patch) {
     const int pad = (K - 1) / 2;
     for (int s = 0; s < S; s++)
-        for (int b = 0; b < n; b++) {
-            const float *ap = alpha_past + (size_t)b * S;
-            float *row = patch + ((size_t)s * n + b) * W;
-            for (int k = 0; k < W; k++) {
-                int src = s + pad - j0 - k;
-                row[k] = (src >= 0 && src < S) ? ap[src] : 0.0f;
-            }
-        }
-}
-
-// The patches of the rows listed in rep (u of them): patch[s, j, ·] for row rep[j].
-static void coverage_patches_rows(const float *alpha_past, const int *rep, int u, int S, int K,
-                                  int j0, int W, float *patch) {
-    const int pad = (K - 1) / 2;
-    for (int s = 0; s < S; s++)
-        for (int j = 0; j < u; j++) {
-            const float *ap = alpha_past + (size_t)rep[j] * S;
-            float *row = patch + ((size_t)s * u + j) * W;
+        for (int r = 0; r < u; r++) {
+            const float *ap = alpha_past + (size_t)(rep ? rep[r] : r) * S;
+            float *row = patch + ((size_t)s * u + r) * W;
             for (int k = 0; k < W; k++) {
                 int src = s + pad - j0 - k;
                 row[k] = (src >= 0 && src < S) ? ap[src] : 0.0f;
@@ -141,9 +129,8 @@ void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnCont
     float *patch = work + (size_t)n * C;             // (S, n, K)
     int *rep = (int *)(patch + (size_t)S * n * K);   // (n) a row of each coverage group
     int *src = rep + n;                              // (n) group of each row
-    const AttnPacked *pk = cx->fwd;
-    panel_mm_or_blas(n, C, D, h1, D, pk ? pk->W_comb_att : NULL, p->W_comb_att, C, 0, pstate, C,
-                     0.0f);
+    const AttnPacked *pk = cx->fwd ? cx->fwd : &NOT_PACKED;
+    panel_mm_or_blas(n, C, D, h1, D, pk->W_comb_att, p->W_comb_att, C, 0, pstate, C, 0.0f);
 
     // cover (S, u, C) = patch·kern for the u distinct coverage rows, written at the start of att
     // and spread in place to (S, n, C): going backwards, row (s, b) only reads row (s, src[b])
@@ -151,7 +138,7 @@ void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnCont
     int u = coverage_groups(alpha_past, n, S, rep, src);
     int j0, W;
     coverage_window(S, K, &j0, &W);
-    coverage_patches_rows(alpha_past, rep, u, S, K, j0, W, patch);
+    coverage_patches(alpha_past, rep, u, S, K, j0, W, patch);
     mm_nn(S * u, C, W, patch, W, cx->kern + (size_t)j0 * C, C, st->att, C, 0.0f);
     for (int s = S - 1; s >= 0; s--)
         for (int b = n - 1; b >= 0; b--) {
@@ -172,8 +159,8 @@ void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnCont
 
     float *ctx_att = cfg->gate ? st->ctx_att : st->ctx;
     if (cfg->gate) {
-        panel_mm_or_blas(n, C, D, h_prev, D, pk ? pk->Whg : NULL, p->Whg, C, 0, st->gm, C, 0.0f);
-        panel_mm_or_blas(n, C, D, h1, D, pk ? pk->Umg : NULL, p->Umg, C, 0, st->tm, C, 0.0f);
+        panel_mm_or_blas(n, C, D, h_prev, D, pk->Whg, p->Whg, C, 0, st->gm, C, 0.0f);
+        panel_mm_or_blas(n, C, D, h1, D, pk->Umg, p->Umg, C, 0, st->tm, C, 0.0f);
         const size_t nC = (size_t)n * C;
         for (int b = 0; b < n; b++)
             for (int c = 0; c < C; c++) {
@@ -184,8 +171,7 @@ void attention_forward(const AttnParams *p, const TapConfig *cfg, const AttnCont
         tanh_inplace(st->tm, nC);
         for (size_t i = 0; i < nC; i++) st->mt[i] = st->tm[i] * st->gm[i];
         memcpy(st->pw, pstate, nC * sizeof *st->pw);
-        panel_mm_or_blas(n, C, C, st->mt, C, pk ? pk->W_m_att : NULL, p->W_m_att, C, 0, st->pw, C,
-                         1.0f);
+        panel_mm_or_blas(n, C, C, st->mt, C, pk->W_m_att, p->W_m_att, C, 0, st->pw, C, 1.0f);
         tanh_inplace(st->pw, nC);
     }
 
@@ -261,7 +247,7 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
     // (n, C) doubles Σ_s de·att², one float in when the float work buffer is not 8-byte aligned
     double *acc = (double *)(void *)(accf + ((uintptr_t)accf % sizeof(double) != 0));
     const float *ctx_att = cfg->gate ? st->ctx_att : st->ctx;
-    const AttnPacked *pt = cx->bwd;
+    const AttnPacked *pt = cx->bwd ? cx->bwd : &NOT_PACKED;
 
     for (int b = 0; b < n; b++) {
         const int col = ctx_col(cx, b);
@@ -333,7 +319,7 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
     // coverage: cover = patch·kern
     int j0, W;
     coverage_window(S, K, &j0, &W);
-    coverage_patches(alpha_past, n, S, K, j0, W, patch);
+    coverage_patches(alpha_past, NULL, n, S, K, j0, W, patch);
     mm_tn(W, C, S * n, patch, W, dpre, C, dkern + (size_t)j0 * C, C, 1.0f);
     mm_nt(S * n, W, C, dpre, C, cx->kern + (size_t)j0 * C, C, dpatch, W, 0.0f);
     for (int s = 0; s < S; s++)
@@ -354,8 +340,7 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
                 float pw = st->pw[i];
                 gr->dpw[i] = gr->da[b] * p->U_when_att[c] * (1.0f - pw * pw);
             }
-        panel_mm_or_blas(n, C, C, gr->dpw, C, pt ? pt->W_m_att : NULL, p->W_m_att, C, 1, dmt, C,
-                         1.0f);
+        panel_mm_or_blas(n, C, C, gr->dpw, C, pt->W_m_att, p->W_m_att, C, 1, dmt, C, 1.0f);
         // mt = tm·gm, tm = tanh(h1·Umg), gm = sigmoid(h_prev·Whg + bhg + yg)
         for (size_t i = 0; i < (size_t)n * C; i++) {
             float tm = st->tm[i], gm = st->gm[i];
@@ -363,9 +348,8 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
             gr->dgpre[i] = dmt[i] * tm * gm * (1.0f - gm);
             dyg[i] += gr->dgpre[i];
         }
-        panel_mm_or_blas(n, D, C, gr->dtmpre, C, pt ? pt->Umg : NULL, p->Umg, C, 1, dh1, D, 1.0f);
-        panel_mm_or_blas(n, D, C, gr->dgpre, C, pt ? pt->Whg : NULL, p->Whg, C, 1, dh_prev, D,
-                         1.0f);
+        panel_mm_or_blas(n, D, C, gr->dtmpre, C, pt->Umg, p->Umg, C, 1, dh1, D, 1.0f);
+        panel_mm_or_blas(n, D, C, gr->dgpre, C, pt->Whg, p->Whg, C, 1, dh_prev, D, 1.0f);
     }
     // d pstate = dpstate + dpw, kept apart in gr: b_att and conv_b take only the energies' part
     const float *dps = gr->dpstate;
@@ -373,8 +357,7 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
         for (size_t i = 0; i < (size_t)n * C; i++) dca[i] = gr->dpstate[i] + gr->dpw[i];
         dps = dca;
     }
-    panel_mm_or_blas(n, D, C, dps, C, pt ? pt->W_comb_att : NULL, p->W_comb_att, C, 1, dh1, D,
-                     1.0f);
+    panel_mm_or_blas(n, D, C, dps, C, pt->W_comb_att, p->W_comb_att, C, 1, dh1, D, 1.0f);
 }
 
 void attention_backward_weights(AttnParams *g, const TapConfig *cfg, int S, int M,

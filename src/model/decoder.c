@@ -182,6 +182,8 @@ void decoder_step(const DecoderParams *p, const DecoderPacked *pk, const TapConf
                   const AttnContext *cx, const int32_t *prev, const DecProj *in,
                   const float *h_prev, const float *alpha_past, const float *mask, int n,
                   DecStep *st, float *work, float *probs) {
+    static const DecoderPacked not_packed; // every product through BLAS on the weights
+    if (!pk) pk = &not_packed;
     const int D = cfg->D, E = cfg->E, C = config_context_dim(cfg), G = gate_dim(cfg), S = cx->S;
     const size_t N = (size_t)n;
     float *emb = take(&work, N * E); // (n, E)
@@ -198,10 +200,9 @@ void decoder_step(const DecoderParams *p, const DecoderPacked *pk, const TapConf
 
     // GRU1 on the previous token: gates sigmoid(x_ + h_prev·U), candidate tanh(h_prev·Ux·r + xx_)
     memcpy(st->r1u1, in->x, N * 2 * D * sizeof *st->r1u1);
-    panel_mm_or_blas(n, 2 * D, D, h_prev, D, pk ? pk->U : NULL, p->U, 2 * D, 0, st->r1u1, 2 * D,
-                     1.0f);
+    panel_mm_or_blas(n, 2 * D, D, h_prev, D, pk->U, p->U, 2 * D, 0, st->r1u1, 2 * D, 1.0f);
     sigmoid_inplace(st->r1u1, N * 2 * D);
-    panel_mm_or_blas(n, D, D, h_prev, D, pk ? pk->Ux : NULL, p->Ux, D, 0, st->hux, D, 0.0f);
+    panel_mm_or_blas(n, D, D, h_prev, D, pk->Ux, p->Ux, D, 0, st->hux, D, 0.0f);
     for (int b = 0; b < n; b++) {
         const float *r = st->r1u1 + (size_t)b * 2 * D;
         for (int d = 0; d < D; d++) {
@@ -227,14 +228,12 @@ void decoder_step(const DecoderParams *p, const DecoderPacked *pk, const TapConf
     // candidate tanh((h1·Ux_nl + bx_nl)·r2 + ctx·Wcx)
     const float *ctx = st->a.ctx;
     bias_rows(st->r2u2, p->b_nl, n, 2 * D);
-    panel_mm_or_blas(n, 2 * D, D, st->h1, D, pk ? pk->U_nl : NULL, p->U_nl, 2 * D, 0, st->r2u2,
-                     2 * D, 1.0f);
-    panel_mm_or_blas(n, 2 * D, C, ctx, C, pk ? pk->Wc : NULL, p->Wc, 2 * D, 0, st->r2u2, 2 * D,
-                     1.0f);
+    panel_mm_or_blas(n, 2 * D, D, st->h1, D, pk->U_nl, p->U_nl, 2 * D, 0, st->r2u2, 2 * D, 1.0f);
+    panel_mm_or_blas(n, 2 * D, C, ctx, C, pk->Wc, p->Wc, 2 * D, 0, st->r2u2, 2 * D, 1.0f);
     sigmoid_inplace(st->r2u2, N * 2 * D);
     bias_rows(st->hx2, p->bx_nl, n, D);
-    panel_mm_or_blas(n, D, D, st->h1, D, pk ? pk->Ux_nl : NULL, p->Ux_nl, D, 0, st->hx2, D, 1.0f);
-    panel_mm_or_blas(n, D, C, ctx, C, pk ? pk->Wcx : NULL, p->Wcx, D, 0, st->hc2, D, 0.0f);
+    panel_mm_or_blas(n, D, D, st->h1, D, pk->Ux_nl, p->Ux_nl, D, 0, st->hx2, D, 1.0f);
+    panel_mm_or_blas(n, D, C, ctx, C, pk->Wcx, p->Wcx, D, 0, st->hc2, D, 0.0f);
     for (int b = 0; b < n; b++) {
         const float *r = st->r2u2 + (size_t)b * 2 * D;
         for (int d = 0; d < D; d++) {

@@ -139,7 +139,8 @@ typedef struct {
     int backward;
 } DirJob;
 
-static void dir_run(DirJob *j) {
+static void dir_run(void *arg) {
+    const DirJob *j = arg;
     if (j->backward) {
         gru_backward(j->p, j->kept, j->in, j->mask, j->dout + j->half, 2 * j->H, j->T, j->B,
                      j->F, j->H, j->scratch, j->g, j->dx, NULL);
@@ -151,8 +152,6 @@ static void dir_run(DirJob *j) {
     for (size_t i = 0; i < (size_t)j->T * j->B; i++)
         memcpy(j->cat + i * 2 * H + j->half, h + i * H, H * sizeof *h);
 }
-
-static void dir_main(void *arg) { dir_run(arg); }
 
 void encoder_forward(const EncoderParams *p, const float *x, const float *x_mask, EncoderState *s) {
     const int B = s->B;
@@ -169,7 +168,7 @@ void encoder_forward(const EncoderParams *p, const float *x, const float *x_mask
         r.cache = &s->rev[l];
         r.reverse = 1;
         r.half = H;
-        parallel_pair(dir_main, &f, &r, s->threads);
+        parallel_pair(dir_run, &f, &r, s->threads);
         if (s->pool[l]) {
             const int Tn = s->Tl[l + 1];
             const size_t row = (size_t)B * 2 * H;
@@ -232,7 +231,7 @@ void encoder_backward(const EncoderParams *p, const EncoderState *s, const float
             r.scratch = gs[1];
             r.g = g ? &g->rev[l] : NULL;
             r.dx = din ? drev : NULL;
-            parallel_pair(dir_main, &f, &r, s->threads);
+            parallel_pair(dir_run, &f, &r, s->threads);
             if (din)
                 for (size_t i = 0; i < nin; i++) din[i] += drev[i];
         }

@@ -11,11 +11,16 @@
 
 static int panels(int N) { return (N + PANEL_NR - 1) / PANEL_NR; }
 
+// Columns of panel p that are inside N (the last one may be partial).
+static int panel_width(int N, int p) {
+    return N - p * PANEL_NR < PANEL_NR ? N - p * PANEL_NR : PANEL_NR;
+}
+
 size_t panel_floats(int K, int N) { return (size_t)K * (size_t)panels(N) * PANEL_NR; }
 
 void panel_pack(int K, int N, const float *B, int ldb, int trans, float *packed) {
     for (int p = 0; p < panels(N); p++) {
-        const int n0 = p * PANEL_NR, w = N - n0 < PANEL_NR ? N - n0 : PANEL_NR;
+        const int n0 = p * PANEL_NR, w = panel_width(N, p);
         float *dst = packed + (size_t)p * K * PANEL_NR;
         for (int k = 0; k < K; k++, dst += PANEL_NR) {
             for (int j = 0; j < w; j++)
@@ -41,6 +46,20 @@ static void panel_row_generic(int K, const float *a, const float *bp, float *acc
 }
 
 #ifdef PANEL_AVX2
+// The 8 accumulators of a 4 x 16 block (four rows, or one row by four panels) into acc.
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+store_4x16(float acc[4][PANEL_NR], __m256 c00, __m256 c01, __m256 c10, __m256 c11, __m256 c20,
+           __m256 c21, __m256 c30, __m256 c31) {
+    _mm256_storeu_ps(acc[0], c00);
+    _mm256_storeu_ps(acc[0] + 8, c01);
+    _mm256_storeu_ps(acc[1], c10);
+    _mm256_storeu_ps(acc[1] + 8, c11);
+    _mm256_storeu_ps(acc[2], c20);
+    _mm256_storeu_ps(acc[2] + 8, c21);
+    _mm256_storeu_ps(acc[3], c30);
+    _mm256_storeu_ps(acc[3] + 8, c31);
+}
+
 // Four rows by one panel (16 columns): 8 accumulators, 2 loads of B and 4 broadcasts of A per k.
 __attribute__((target("avx2,fma"))) static void panel_4x16(int K, const float *A, int lda,
                                                           const float *bp, float acc[4][PANEL_NR]) {
@@ -62,14 +81,7 @@ __attribute__((target("avx2,fma"))) static void panel_4x16(int K, const float *A
         c30 = _mm256_fmadd_ps(a, b0, c30);
         c31 = _mm256_fmadd_ps(a, b1, c31);
     }
-    _mm256_storeu_ps(acc[0], c00);
-    _mm256_storeu_ps(acc[0] + 8, c01);
-    _mm256_storeu_ps(acc[1], c10);
-    _mm256_storeu_ps(acc[1] + 8, c11);
-    _mm256_storeu_ps(acc[2], c20);
-    _mm256_storeu_ps(acc[2] + 8, c21);
-    _mm256_storeu_ps(acc[3], c30);
-    _mm256_storeu_ps(acc[3] + 8, c31);
+    store_4x16(acc, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 // One row by four consecutive panels (64 columns): 8 independent accumulators hide the FMA
@@ -93,14 +105,7 @@ __attribute__((target("avx2,fma"))) static void panel_1x64(int K, const float *a
         c30 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(b3 + o), c30);
         c31 = _mm256_fmadd_ps(ak, _mm256_loadu_ps(b3 + o + 8), c31);
     }
-    _mm256_storeu_ps(acc[0], c00);
-    _mm256_storeu_ps(acc[0] + 8, c01);
-    _mm256_storeu_ps(acc[1], c10);
-    _mm256_storeu_ps(acc[1] + 8, c11);
-    _mm256_storeu_ps(acc[2], c20);
-    _mm256_storeu_ps(acc[2] + 8, c21);
-    _mm256_storeu_ps(acc[3], c30);
-    _mm256_storeu_ps(acc[3] + 8, c31);
+    store_4x16(acc, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 __attribute__((target("avx2,fma"))) static void panel_1x16(int K, const float *a,
@@ -115,10 +120,6 @@ __attribute__((target("avx2,fma"))) static void panel_1x16(int K, const float *a
     _mm256_storeu_ps(acc + 8, c1);
 }
 #endif
-
-static int panel_width(int N, int p) {
-    return N - p * PANEL_NR < PANEL_NR ? N - p * PANEL_NR : PANEL_NR;
-}
 
 void panel_mm(int M, int N, int K, const float *A, int lda, const float *packed, float *C,
               int ldc, float beta) {
