@@ -30,6 +30,32 @@ static inline int vmath_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+// A kernel `name##_body` (static inline, always inlined) compiled twice: name##_avx2 for CPUs
+// with AVX2 and FMA, name##_generic for the rest; callers pick one with vmath_avx2().
+// VMATH_BUILDS for bodies without a result, VMATH_BUILDS_RET for bodies returning `type`.
+#define VMATH_BUILDS(name, params, args)                                                          \
+    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args; }      \
+    static void name##_generic params { name##_body args; }
+#define VMATH_BUILDS_RET(type, name, params, args)                                                \
+    __attribute__((target("avx2,fma"))) static type name##_avx2 params {                          \
+        return name##_body args;                                                                  \
+    }                                                                                             \
+    static type name##_generic params { return name##_body args; }
+
+// 8 floats at any alignment; 4 floats widened to double (this form compiles to one vcvtps2pd;
+// GCC 12 converts a 16-byte float vector in two halves).
+static inline __attribute__((always_inline)) vf8 v_load8(const float *p) {
+    vf8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline __attribute__((always_inline)) void v_store8(float *p, vf8 v) {
+    memcpy(p, &v, sizeof v);
+}
+static inline __attribute__((always_inline)) vd4 v_load4d(const float *p) {
+    return (vd4){p[0], p[1], p[2], p[3]};
+}
+
 static inline __attribute__((always_inline)) vf8 v_select(vi8 mask, vf8 a, vf8 b) {
     return (vf8)((mask & (vi8)a) | (~mask & (vi8)b));
 }

@@ -112,12 +112,7 @@ void sum_rows_add(float *db, const float *dY, int M, int N, int ldy) {
 #define ELEMENTWISE(name, f)                                                                      \
     static inline __attribute__((always_inline)) void name##_body(float *x, size_t n) {         \
         size_t i = 0;                                                                             \
-        for (; i + 8 <= n; i += 8) {                                                              \
-            vf8 v;                                                                                \
-            memcpy(&v, x + i, sizeof v);                                                          \
-            v = f(v);                                                                             \
-            memcpy(x + i, &v, sizeof v);                                                          \
-        }                                                                                         \
+        for (; i + 8 <= n; i += 8) v_store8(x + i, f(v_load8(x + i)));                            \
         if (i < n) {                                                                              \
             vf8 v = VSPLAT(0.0f);                                                                 \
             memcpy(&v, x + i, (n - i) * sizeof(float));                                           \
@@ -125,16 +120,8 @@ void sum_rows_add(float *db, const float *dY, int M, int N, int ldy) {
             memcpy(x + i, &v, (n - i) * sizeof(float));                                           \
         }                                                                                         \
     }                                                                                             \
-    __attribute__((target("avx2,fma"))) static void name##_avx2(float *x, size_t n) {            \
-        name##_body(x, n);                                                                        \
-    }                                                                                             \
-    static void name##_generic(float *x, size_t n) { name##_body(x, n); }                         \
-    void name(float *x, size_t n) {                                                               \
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))                      \
-            name##_avx2(x, n);                                                                    \
-        else                                                                                      \
-            name##_generic(x, n);                                                                 \
-    }
+    VMATH_BUILDS(name, (float *x, size_t n), (x, n))                                              \
+    void name(float *x, size_t n) { (vmath_avx2() ? name##_avx2 : name##_generic)(x, n); }
 
 ELEMENTWISE(tanh_inplace, v_tanh)
 ELEMENTWISE(sigmoid_inplace, v_sigmoid)

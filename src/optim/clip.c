@@ -1,7 +1,6 @@
 #include "clip.h"
 
 #include <math.h>
-#include <string.h>
 
 #include "vmath.h"
 
@@ -12,9 +11,8 @@ static inline __attribute__((always_inline)) double sum_squares_body(const float
     vd4 a[4] = {{0}, {0}, {0}, {0}};
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 4; k++) { // one vcvtps2pd (a vf4 convert takes two halves)
-            const float *p = g + i + 4 * k;
-            vd4 d = {p[0], p[1], p[2], p[3]};
+        for (int k = 0; k < 4; k++) {
+            vd4 d = v_load4d(g + i + 4 * k);
             a[k] += d * d;
         }
     vd4 t = (a[0] + a[1]) + (a[2] + a[3]);
@@ -25,23 +23,12 @@ static inline __attribute__((always_inline)) double sum_squares_body(const float
 
 static inline __attribute__((always_inline)) void scale_body(float *g, size_t n, float s) {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        vf8 v;
-        memcpy(&v, g + i, sizeof v);
-        v *= VSPLAT(s);
-        memcpy(g + i, &v, sizeof v);
-    }
+    for (; i + 8 <= n; i += 8) v_store8(g + i, v_load8(g + i) * VSPLAT(s));
     for (; i < n; i++) g[i] *= s;
 }
 
-__attribute__((target("avx2,fma"))) static double sum_squares_avx2(const float *g, size_t n) {
-    return sum_squares_body(g, n);
-}
-static double sum_squares_generic(const float *g, size_t n) { return sum_squares_body(g, n); }
-__attribute__((target("avx2,fma"))) static void scale_avx2(float *g, size_t n, float s) {
-    scale_body(g, n, s);
-}
-static void scale_generic(float *g, size_t n, float s) { scale_body(g, n, s); }
+VMATH_BUILDS_RET(double, sum_squares, (const float *g, size_t n), (g, n))
+VMATH_BUILDS(scale, (float *g, size_t n, float s), (g, n, s))
 
 double clip_sum_squares(const float *g, size_t n) {
     return (vmath_avx2() ? sum_squares_avx2 : sum_squares_generic)(g, n);

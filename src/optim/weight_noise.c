@@ -13,15 +13,8 @@
 // vector exp, so every weight rounds alike wherever it sits.
 #define AI inline __attribute__((always_inline))
 
-static AI vf8 load8(const float *p) {
-    vf8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static AI void store8(float *p, vf8 v) { memcpy(p, &v, sizeof v); }
-// (GCC 12 converts a 16-byte float vector to doubles in two halves; these two forms compile
-// to one vcvtps2pd per 4 doubles.)
-static AI vd4 load4d(const float *p) { return (vd4){p[0], p[1], p[2], p[3]}; }
+// (GCC 12 converts a 16-byte float vector to doubles in two halves; this form, like
+// v_load4d, compiles to one vcvtps2pd per 4 doubles.)
 static AI void halves(vf8 v, vd4 *lo, vd4 *hi) { // (8) floats -> two (4) doubles
     typedef double vd8 __attribute__((vector_size(64)));
     vd8 d = __builtin_convertvector(v, vd8);
@@ -30,10 +23,6 @@ static AI void halves(vf8 v, vd4 *lo, vd4 *hi) { // (8) floats -> two (4) double
 }
 static AI double hsum(vd4 a) { return (a[0] + a[1]) + (a[2] + a[3]); }
 static AI float exp1(float x) { return v_exp(VSPLAT(x))[0]; } // the vector exp, one value
-
-#define DISPATCH(name, args, call)                                                                \
-    __attribute__((target("avx2,fma"))) static void name##_avx2 args { name##_body call; }        \
-    static void name##_generic args { name##_body call; }
 
 float weight_noise_ls2(float sigma) {
     return (float)(2.0 * log((double)sigma) / (double)WEIGHT_NOISE_LS2_SCALE);
@@ -67,10 +56,10 @@ static AI void sample16(float *w, const float *mu, const float *ls2, float sigma
     const vf8 half = VSPLAT(0.5f * WEIGHT_NOISE_LS2_SCALE);
     vf8 z0, z1;
     normals16(bits, &z0, &z1);
-    vf8 s0 = ls2 ? v_exp(load8(ls2) * half) : VSPLAT(sigma);
-    vf8 s1 = ls2 ? v_exp(load8(ls2 + 8) * half) : VSPLAT(sigma);
-    store8(w, load8(mu) + s0 * z0);
-    store8(w + 8, load8(mu + 8) + s1 * z1);
+    vf8 s0 = ls2 ? v_exp(v_load8(ls2) * half) : VSPLAT(sigma);
+    vf8 s1 = ls2 ? v_exp(v_load8(ls2 + 8) * half) : VSPLAT(sigma);
+    v_store8(w, v_load8(mu) + s0 * z0);
+    v_store8(w + 8, v_load8(mu + 8) + s1 * z1);
 }
 
 static AI void sample_body(float *w, const float *mu, const float *ls2, float sigma, size_t n,
@@ -96,7 +85,7 @@ static AI void sample_body(float *w, const float *mu, const float *ls2, float si
     }
 }
 
-DISPATCH(sample,
+VMATH_BUILDS(sample,
          (float *w, const float *mu, const float *ls2, float sigma, size_t n, TapRng *rng),
          (w, mu, ls2, sigma, n, rng))
 
@@ -113,10 +102,10 @@ static AI double sum_mu(const float *mu, size_t n) {
     vd4 a0 = VSPLAT_D(0.0), a1 = a0, a2 = a0, a3 = a0;
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        a0 += load4d(mu + i);
-        a1 += load4d(mu + i + 4);
-        a2 += load4d(mu + i + 8);
-        a3 += load4d(mu + i + 12);
+        a0 += v_load4d(mu + i);
+        a1 += v_load4d(mu + i + 4);
+        a2 += v_load4d(mu + i + 8);
+        a3 += v_load4d(mu + i + 12);
     }
     double s = hsum((a0 + a1) + (a2 + a3));
     for (; i < n; i++) s += (double)mu[i];
@@ -133,8 +122,8 @@ static AI void fit_prior_body(const float *mu, const float *ls2, float sigma, si
     size_t i = 0;
     for (; i + 8 <= n; i += 8) { // sigma_i^2 (in float, as TAP) + (mu_i - mean)^2
         vd4 v0, v1;
-        halves(ls2 ? v_exp(load8(ls2 + i) * scale) : VSPLAT(s2), &v0, &v1);
-        vd4 d0 = load4d(mu + i) - md, d1 = load4d(mu + i + 4) - md;
+        halves(ls2 ? v_exp(v_load8(ls2 + i) * scale) : VSPLAT(s2), &v0, &v1);
+        vd4 d0 = v_load4d(mu + i) - md, d1 = v_load4d(mu + i + 4) - md;
         a0 += v0 + d0 * d0;
         a1 += v1 + d1 * d1;
     }
@@ -147,7 +136,7 @@ static AI void fit_prior_body(const float *mu, const float *ls2, float sigma, si
     *var = n ? v / (double)n : 0.0;
 }
 
-DISPATCH(fit_prior,
+VMATH_BUILDS(fit_prior,
          (const float *mu, const float *ls2, float sigma, size_t n, double *mean, double *var),
          (mu, ls2, sigma, n, mean, var))
 
@@ -177,10 +166,10 @@ static AI double kl_body(const float *mu, const float *ls2, float sigma, size_t 
     vd4 a0 = VSPLAT_D(0.0), a1 = a0;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        vd4 d0 = load4d(mu + i) - md, d1 = load4d(mu + i + 4) - md;
+        vd4 d0 = v_load4d(mu + i) - md, d1 = v_load4d(mu + i + 4) - md;
         vd4 vi0 = fixed, vi1 = fixed, ln0 = lnsig, ln1 = lnsig;
         if (ls2) {
-            vd4 l0 = load4d(ls2 + i) * scale, l1 = load4d(ls2 + i + 4) * scale;
+            vd4 l0 = v_load4d(ls2 + i) * scale, l1 = v_load4d(ls2 + i + 4) * scale;
             vi0 = v_exp_d(l0), vi1 = v_exp_d(l1);
             ln0 = VSPLAT_D(0.5) * l0, ln1 = VSPLAT_D(0.5) * l1;
         }
@@ -192,15 +181,10 @@ static AI double kl_body(const float *mu, const float *ls2, float sigma, size_t 
     return kl;
 }
 
-__attribute__((target("avx2,fma"))) static double kl_avx2(const float *mu, const float *ls2,
-                                                          float sigma, size_t n, double mean,
-                                                          double var) {
-    return kl_body(mu, ls2, sigma, n, mean, var);
-}
-static double kl_generic(const float *mu, const float *ls2, float sigma, size_t n, double mean,
-                         double var) {
-    return kl_body(mu, ls2, sigma, n, mean, var);
-}
+VMATH_BUILDS_RET(double, kl,
+                 (const float *mu, const float *ls2, float sigma, size_t n, double mean,
+                  double var),
+                 (mu, ls2, sigma, n, mean, var))
 
 double weight_noise_kl(const float *mu, const float *ls2, float sigma, size_t n, double mean,
                        double var) {
@@ -215,12 +199,12 @@ typedef struct {
 // Eight weights; g, curv, ls2 may be NULL, g_ls2 too (then ls2 is not read).
 static AI void grad8(const GradConst *c, const float *mu, const float *ls2, const float *g,
                      const float *curv, float *g_mu, float *g_ls2) {
-    vf8 gi = g ? load8(g) : VSPLAT(0.0f);
-    store8(g_mu, VSPLAT(c->a_mu) * (load8(mu) - VSPLAT(c->m)) + gi);
+    vf8 gi = g ? v_load8(g) : VSPLAT(0.0f);
+    v_store8(g_mu, VSPLAT(c->a_mu) * (v_load8(mu) - VSPLAT(c->m)) + gi);
     if (g_ls2) {
-        vf8 s2 = ls2 ? v_exp(load8(ls2) * VSPLAT(WEIGHT_NOISE_LS2_SCALE)) : VSPLAT(c->s2);
-        vf8 h = curv ? load8(curv) : gi * gi;
-        store8(g_ls2, VSPLAT(c->a_ls2) * (s2 * VSPLAT(c->inv_var) - VSPLAT(1.0f)) +
+        vf8 s2 = ls2 ? v_exp(v_load8(ls2) * VSPLAT(WEIGHT_NOISE_LS2_SCALE)) : VSPLAT(c->s2);
+        vf8 h = curv ? v_load8(curv) : gi * gi;
+        v_store8(g_ls2, VSPLAT(c->a_ls2) * (s2 * VSPLAT(c->inv_var) - VSPLAT(1.0f)) +
                           VSPLAT(c->half_scale) * s2 * h);
     }
 }
@@ -244,7 +228,7 @@ static AI void grad_body(const GradConst *c, const float *mu, const float *ls2, 
     }
 }
 
-DISPATCH(grad,
+VMATH_BUILDS(grad,
          (const GradConst *c, const float *mu, const float *ls2, const float *g,
           const float *curv, size_t n, float *g_mu, float *g_ls2),
          (c, mu, ls2, g, curv, n, g_mu, g_ls2))
