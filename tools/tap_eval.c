@@ -15,7 +15,7 @@
 
 typedef struct {
     const char *details;
-    int top;
+    int top, canonical;
 } EvalOptions;
 
 // One edit, as "kind\tref\thyp" for counting by sorting.
@@ -90,6 +90,9 @@ int tap_eval_main(int argc, char **argv) {
         {"details", CLI_STRING, &o.details,
          "write a per-expression TSV (uid, distance, ref_len, hyp_len, missing, ref, hyp)"},
         {"top", CLI_INT, &o.top, "how many of the most frequent edits to list"},
+        {"canonical", CLI_FLAG, &o.canonical,
+         "write both sides in canonical form first (sub- before superscript, no \\limits, ' as "
+         "\\prime), as tap prep does by default"},
     };
     const CliSpec spec = {"eval", "[options] HYPOTHESES REFERENCES",
                           "Score hypotheses (uid<TAB>tokens) against references (the same format, "
@@ -128,6 +131,12 @@ int tap_eval_main(int argc, char **argv) {
     }
     if (ref.n == 0) {
         fprintf(stderr, "tap eval: error: %s: no references\n", pos[1]);
+        goto done;
+    }
+    int canon_ref = 0, canon_hyp = 0;
+    if (o.canonical &&
+        ((canon_ref = tsv_canonicalize(&ref)) < 0 || (canon_hyp = tsv_canonicalize(&hyp)) < 0)) {
+        fprintf(stderr, "tap eval: error: out of memory\n");
         goto done;
     }
     if (o.details && !(details = fopen(o.details, "w"))) {
@@ -180,6 +189,8 @@ int tap_eval_main(int argc, char **argv) {
            tot.ref_tokens);
     printf("missing       %ld  (hypotheses absent: scored as errors)\n", tot.missing);
     if (extra) printf("ignored       %d  (hypotheses with no reference)\n", extra);
+    if (o.canonical)
+        printf("canonical     %d references and %d hypotheses rewritten\n", canon_ref, canon_hyp);
     if (o.top > 0) {
         qsort(log.items, log.n, sizeof *log.items, cmp_str);
         print_top(&log, "sub", "substitutions (reference -> hypothesis)", o.top);

@@ -25,12 +25,14 @@
 #include "inkml.h"
 #include "latex.h"
 #include "mathml.h"
+#include "split.h"
 #include "tsv.h"
 #include "vocab.h"
 
 typedef struct {
-    const char *output, *list, *dict, *labels, *unknown, *map_token;
-    int threads, quiet, check_truth;
+    const char *output, *list, *dict, *labels, *unknown, *map_token, *part;
+    int threads, quiet, check_truth, holdout_seed, canonical;
+    double holdout;
 } PrepOptions;
 
 // Why a file was skipped; REASON_OK means converted.
@@ -169,6 +171,8 @@ enum {
 
 typedef struct {
     int done, reason, mapped;
+    int other_part; // --holdout: the file belongs to the part not written
+    int canonical;  // the label was rewritten in canonical form
     int from_mathml; // the label came from the MathML truth (msg says why)
     int check;       // --check-truth: a TruthCheck
     char *check_msg; // --check-truth: the two labels when they differ
@@ -287,6 +291,47 @@ static int token_ids(const Prep *p, const TokenList *tl, const char *path, Resul
     return 0;
 }
 
+// Rewrites r's tokens and alignment in canonical order (latex_canonical_index over the source
+// tokens tl, from which both were built), so every token keeps its strokes.
+static int canonical_apply(const Prep *p, const TokenList *tl, const char *path, Result *r) {
+    int n = tl->n, *idx = malloc(((size_t)n + 1) * sizeof *idx);
+    int *tokens = malloc(((size_t)n + 1) * sizeof *tokens);
+    int *start = malloc(((size_t)n + 2) * sizeof *start);
+    int *strokes = malloc(((size_t)r->align.start[n] + 1) * sizeof *strokes);
+    int rc = -1;
+    if (!idx || !tokens || !start || !strokes) {
+        r->reason = REASON_NOMEM;
+        snprintf(r->msg, sizeof r->msg, "%s: out of memory", path);
+        goto done;
+    }
+    int m = latex_canonical_index((const char *const *)tl->tok, n, idx), changed = m != n;
+    start[0] = 0;
+    for (int k = 0; k < m; k++) {
+        int i = idx[k];
+        const char *spelled = latex_canonical_spelling(tl->tok[i]);
+        tokens[k] = spelled == tl->tok[i] ? r->tokens[i] : vocab_id(p->vocab, spelled);
+        if (tokens[k] < 0) tokens[k] = r->tokens[i]; // a dictionary without the spelling
+        changed |= i != k || tokens[k] != r->tokens[i];
+        int a = r->align.start[i], b = r->align.start[i + 1];
+        memcpy(strokes + start[k], r->align.strokes + a, (size_t)(b - a) * sizeof *strokes);
+        start[k + 1] = start[k] + b - a;
+    }
+    if (changed) {
+        memcpy(r->tokens, tokens, (size_t)m * sizeof *tokens);
+        memcpy(r->align.start, start, ((size_t)m + 1) * sizeof *start);
+        memcpy(r->align.strokes, strokes, (size_t)start[m] * sizeof *strokes);
+        r->n_tokens = r->align.n_tokens = m;
+        r->canonical = 1;
+    }
+    rc = 0;
+done:
+    free(idx);
+    free(tokens);
+    free(start);
+    free(strokes);
+    return rc;
+}
+
 // Converts both truths of doc and records how they compare.
 static void check_truth(const InkmlDoc *doc, const char *path, Result *r) {
     TokenList a = {0}, b = {0};
@@ -321,6 +366,13 @@ static void process(const Prep *p, const char *path, Result *r) {
         return;
     }
     r->n_strokes = doc.n_traces;
+    if (p->o->holdout > 0) {
+        int held = split_held_out(doc.uid, doc.writer, p->o->holdout, (uint64_t)p->o->holdout_seed);
+        if (held != !strcmp(p->o->part, "holdout")) {
+            r->other_part = 1;
+            goto done;
+        }
+    }
     if (p->o->check_truth) check_truth(&doc, path, r);
     if (!(r->uid = strdup(doc.uid))) {
         r->reason = REASON_NOMEM;
@@ -353,6 +405,7 @@ static void process(const Prep *p, const char *path, Result *r) {
         snprintf(r->msg, sizeof r->msg, "%s: alignment: %s", path, err.msg);
         goto done;
     }
+    if (p->o->canonical) canonical_apply(p, &tl, path, r);
 done:
     token_list_free(&tl);
     inkml_free(&doc);
@@ -411,7 +464,8 @@ static char **expand_short(int argc, char **argv) {
 }
 
 int tap_prep_main(int argc, char **argv) {
-    PrepOptions o = {.dict = "data/dictionary.txt", .unknown = "skip", .threads = 0};
+    PrepOptions o = {.dict = "data/dictionary.txt", .unknown = "skip", .part = "rest",
+                     .holdout_seed = 1, .canonical = 1};
     const CliOption opts[] = {
         {"output", CLI_STRING, &o.output, "output HDF5 file (-o)"},
         {"list", CLI_STRING, &o.list, "file with one InkML path (or directory) per line"},
@@ -425,6 +479,13 @@ int tap_prep_main(int argc, char **argv) {
         {"quiet", CLI_FLAG, &o.quiet, "no configuration echo or progress"},
         {"check-truth", CLI_FLAG, &o.check_truth,
          "also compare every file's LaTeX and MathML truths: a line per difference, a tally"},
+        {"canonical", CLI_FLAG, &o.canonical,
+         "canonical labels: sub- before superscript, no \\limits, ' as \\prime (--no-canonical: "
+         "as written)"},
+        {"holdout", CLI_DOUBLE, &o.holdout,
+         "hold out this percent of the writers (files without a writer: of the expressions)"},
+        {"holdout-seed", CLI_INT, &o.holdout_seed, "seed of the --holdout rule"},
+        {"part", CLI_STRING, &o.part, "with --holdout: write the rest or the holdout part"},
     };
     const CliSpec spec = {
         "prep", "[options] INPUT... -o OUT.h5",
@@ -465,6 +526,14 @@ int tap_prep_main(int argc, char **argv) {
     }
     if (!strcmp(o.unknown, "map") && !o.map_token) {
         snprintf(msg, sizeof msg, "--unknown map needs --map-token TOKEN");
+        goto usage;
+    }
+    if (!(o.holdout >= 0 && o.holdout <= 100)) {
+        snprintf(msg, sizeof msg, "--holdout must be a percentage in [0, 100]");
+        goto usage;
+    }
+    if (strcmp(o.part, "rest") && strcmp(o.part, "holdout")) {
+        snprintf(msg, sizeof msg, "--part must be rest or holdout, got '%s'", o.part);
         goto usage;
     }
     if (o.threads < 0) {
@@ -537,7 +606,8 @@ int tap_prep_main(int argc, char **argv) {
         if (pthread_create(&th[started], NULL, worker, &p)) break;
 
     double t0 = now_s(), last_report = t0;
-    size_t counts[REASON_COUNT] = {0}, n_seen = 0, mapped = 0, from_mathml = 0;
+    size_t counts[REASON_COUNT] = {0}, n_seen = 0, mapped = 0, from_mathml = 0, n_other = 0,
+           n_canonical = 0;
     size_t checks[CHECK_COUNT] = {0};
     int write_failed = started == 0;
     if (started == 0) fprintf(stderr, "tap prep: error: cannot start threads\n");
@@ -553,17 +623,21 @@ int tap_prep_main(int argc, char **argv) {
         }
         pthread_mutex_unlock(&p.mu);
         if (g_interrupted) break;
-        if (r->reason == REASON_OK && bsearch(&r->uid, seen, n_seen, sizeof *seen, cmp_uid)) {
+        if (r->other_part) {
+            n_other++;
+        } else if (r->reason == REASON_OK && bsearch(&r->uid, seen, n_seen, sizeof *seen, cmp_uid)) {
             r->reason = REASON_DUPLICATE;
             snprintf(r->msg, sizeof r->msg, "%s: uid %s was already converted from an earlier file",
                      inputs.v[i], r->uid);
         }
-        if (r->reason != REASON_OK) {
+        if (r->other_part) {
+        } else if (r->reason != REASON_OK) {
             fprintf(stderr, "tap prep: skipping %s\n", r->msg);
         } else {
             if (r->mapped || r->from_mathml) fprintf(stderr, "tap prep: warning: %s\n", r->msg);
             mapped += (size_t)r->mapped;
             from_mathml += (size_t)r->from_mathml;
+            n_canonical += (size_t)r->canonical;
             DatasetEntry e = {.uid = r->uid,
                               .source = inputs.v[i],
                               .n_rows = r->feat.n_rows,
@@ -587,7 +661,7 @@ int tap_prep_main(int argc, char **argv) {
                 n_seen++;
             }
         }
-        counts[r->reason]++;
+        if (!r->other_part) counts[r->reason]++;
         checks[r->check]++;
         if (r->check_msg) fprintf(stderr, "tap prep: truths differ: %s\n", r->check_msg);
         pthread_mutex_lock(&p.mu);
@@ -645,7 +719,8 @@ int tap_prep_main(int argc, char **argv) {
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    printf("tap prep: %zu files: %zu converted, %zu skipped", inputs.n, converted, skipped);
+    printf("tap prep: %zu files: %zu converted, %zu skipped", inputs.n - n_other, converted,
+           skipped);
     const char *sep = " (";
     for (int k = 1; k < REASON_COUNT; k++)
         if (counts[k]) {
@@ -653,6 +728,15 @@ int tap_prep_main(int argc, char **argv) {
             sep = ", ";
         }
     printf("%s\n", skipped ? ")" : "");
+    if (o.canonical)
+        printf("tap prep: %zu label%s written in canonical form (--no-canonical keeps them as "
+               "written)\n",
+               n_canonical, n_canonical == 1 ? "" : "s");
+    if (o.holdout > 0)
+        printf("tap prep: --holdout %g --holdout-seed %d: wrote the %s part; %zu files belong to "
+               "the %s part\n",
+               o.holdout, o.holdout_seed, o.part, n_other,
+               strcmp(o.part, "rest") ? "rest" : "holdout");
     if (mapped) printf("tap prep: %zu unknown tokens mapped to '%s'\n", mapped, o.map_token);
     if (from_mathml)
         printf("tap prep: %zu label%s taken from the MathML truth (LaTeX truth missing, malformed "

@@ -30,6 +30,11 @@ int train_options_default(TrainOptions *o, const char *preset) {
         .clip = 1000.0,
         .patience = 15,
         .eps_decays = 1,
+        .eps_decays2 = 2,
+        .aug_rotate = 8.0,
+        .aug_shear = 0.15,
+        .aug_aspect = 0.2,
+        .aug_jitter = 0.003,
         .max_epochs = 5000,
         .max_steps = 0,
         .max_minutes = 0,
@@ -45,7 +50,7 @@ int train_options_default(TrainOptions *o, const char *preset) {
         .mix_wer = 0.6,
         .valid_every = 0,
         .valid_beam = 10,
-        .valid_maxlen = 200,
+        .valid_maxlen = 300,
         .valid_limit = 0,
         .checkpoint_minutes = 10.0,
         .log_every = 10,
@@ -97,6 +102,15 @@ int train_options_table(TrainOptions *o, CliOption *out) {
         {"gate", CLI_FLAG, &o->gate, "TAP v2 'when to attend' gate"},
         {"gamma", CLI_DOUBLE, &o->gamma, "attention-guidance loss weight"},
         {"batch-size", CLI_INT, &o->batch_size, "expressions per batch"},
+        {"augment", CLI_FLAG, &o->augment,
+         "augment the training ink: rotate, slant, stretch and jitter each expression anew at "
+         "every update"},
+        {"aug-rotate", CLI_DOUBLE, &o->aug_rotate, "--augment: rotation up to this many degrees"},
+        {"aug-shear", CLI_DOUBLE, &o->aug_shear, "--augment: slant x += k*y, |k| up to this"},
+        {"aug-aspect", CLI_DOUBLE, &o->aug_aspect,
+         "--augment: height stretched or squeezed by a factor up to 1 + this"},
+        {"aug-jitter", CLI_DOUBLE, &o->aug_jitter,
+         "--augment: per-point noise, std in units of the normalised x spread"},
         {"maxlen", CLI_INT, &o->maxlen, "drop training labels of this many tokens or more"},
         {"seed", CLI_INT, &o->seed, "weight initialisation, data order and noise seed"},
         {"stage", CLI_STRING, &o->stage, "1 (Adadelta), 2 (variational) or both"},
@@ -114,7 +128,8 @@ int train_options_table(TrainOptions *o, CliOption *out) {
         {"patience", CLI_INT, &o->patience,
          "validations without improvement before eps decay/stop"},
         {"eps-decays", CLI_INT, &o->eps_decays,
-         "divide eps by 10 this many times (patience restarts) before a stage stops"},
+         "divide eps by 10 this many times (patience restarts) before stage 1 stops"},
+        {"eps-decays2", CLI_INT, &o->eps_decays2, "the same for stage 2"},
         {"max-epochs", CLI_INT, &o->max_epochs, "stop after this many epochs"},
         {"max-steps", CLI_INT, &o->max_steps, "stop after this many updates (0: no limit)"},
         {"max-minutes", CLI_DOUBLE, &o->max_minutes,
@@ -261,8 +276,12 @@ int train_options_resolve(const TrainOptions *o, TrainPlan *p, char *msg, size_t
     if (!(o->rho > 0.0 && o->rho < 1.0)) return BAD("--rho must be in (0, 1)");
     if (!(o->eps > 0.0)) return BAD("--eps must be > 0");
     if (!(o->eps_ls2 >= 0.0)) return BAD("--eps-ls2 must be >= 0 (0: --eps)");
-    if (o->patience < 0 || o->eps_decays < 0)
-        return BAD("--patience and --eps-decays must be >= 0");
+    if (o->patience < 0 || o->eps_decays < 0 || o->eps_decays2 < 0)
+        return BAD("--patience, --eps-decays and --eps-decays2 must be >= 0");
+    if (!(o->aug_rotate >= 0 && o->aug_rotate <= 90) || !(o->aug_shear >= 0 && o->aug_shear <= 2) ||
+        !(o->aug_aspect >= 0 && o->aug_aspect <= 2) || !(o->aug_jitter >= 0 && o->aug_jitter <= 1))
+        return BAD("--aug-rotate must be in [0, 90] degrees, --aug-shear and --aug-aspect in "
+                   "[0, 2], --aug-jitter in [0, 1]");
     if (o->max_epochs < 1 || o->max_steps < 0 || !(o->max_minutes >= 0))
         return BAD("--max-epochs must be >= 1, --max-steps and --max-minutes >= 0");
     if (!(o->model_cost >= 0.0) || !(o->n_train >= 0.0))

@@ -26,6 +26,9 @@ typedef struct {
     int batch_size;
     int maxlen; // label length limit (TAP 200)
     int seed;   // weight init; the data order and the noise derive from it
+    // ink augmentation of the training batches (augment.h); off unless --augment
+    int augment;
+    double aug_rotate, aug_shear, aug_aspect, aug_jitter;
     // schedule
     const char *stage;     // "1", "2" or "both"
     const char *init;      // checkpoint to start from (required by --stage 2)
@@ -33,7 +36,8 @@ typedef struct {
     double rho, eps, clip; // Adadelta (TAP 0.95, 1e-8) and global-norm clip (TAP 1000)
     double eps_ls2;        // Adadelta epsilon of the ls2 optimizer (0: --eps)
     int patience;          // validations without improvement tolerated (TAP 15)
-    int eps_decays;        // times eps is divided by 10 before a stage stops (TAP 1)
+    int eps_decays;        // times eps is divided by 10 before stage 1 stops (TAP 1)
+    int eps_decays2;       // the same for stage 2 (TAP's nmt_weightnoise.py: 2)
     int max_epochs, max_steps;
     double max_minutes; // training wall-clock budget over all resumes (0: none)
     // stage 2

@@ -115,6 +115,8 @@ typedef struct {
     const Dataset *ds;
     const int *idx;
     int n, poison, rc;
+    const AugmentConfig *aug; // NULL: the ink as stored
+    uint64_t aug_key;         // the update number: what the augmentation draws depend on
     double *cost; // (n) per-sequence costs
     double *nll;  // (n) per-sequence label NLL: the cost without attention guidance
     double mean;
@@ -124,6 +126,7 @@ typedef struct {
 static void *share_run(void *arg) {
     Share *sh = arg;
     batch_fill(sh->bt, sh->ds, sh->idx, sh->n);
+    if (sh->aug) batch_augment(sh->bt, sh->ds, sh->aug, sh->aug_key);
     Batch *bt = sh->bt;
     if (sh->poison) bt->x[0] = NAN;
     ModelBatch b = {bt->Tx, bt->Ty, bt->B, bt->x, bt->x_mask, bt->y, bt->y_mask, bt->a, bt->a_mask};
@@ -142,10 +145,12 @@ static void *share_run(void *arg) {
 static int forward_backward(Trainer *t, const int *idx, int nb, int poison, double *mean,
                             TapError *err) {
     int R = t->n_rep < nb ? t->n_rep : nb;
+    const AugmentConfig *aug = augment_enabled(&t->aug) ? &t->aug : NULL;
+    uint64_t aug_key = (uint64_t)t->st.step;
     Share sh[TRAIN_MAX_REPLICAS];
     if (R <= 1) {
-        sh[0] = (Share){&t->model, &t->bt,  &t->train, idx, nb, poison, 0,
-                        t->cost,   t->nll, 0.0,       {0, ""}};
+        sh[0] = (Share){&t->model, &t->bt, &t->train, idx, nb, poison, 0, aug, aug_key,
+                        t->cost, t->nll, 0.0, {0, ""}};
         share_run(&sh[0]);
     } else {
         size_t n = t->model.table.n;
@@ -155,8 +160,8 @@ static int forward_backward(Trainer *t, const int *idx, int nb, int poison, doub
             int lo = k * nb / R, hi = (k + 1) * nb / R;
             TapModel *m = k ? &t->reps[k - 1] : &t->model;
             if (k) memcpy(m->w, t->model.w, n * sizeof *m->w);
-            sh[k] = (Share){m, &t->parts[k], &t->train,   idx + lo, hi - lo, poison && !k,
-                            0, t->cost + lo, t->nll + lo, 0.0,      {0, ""}};
+            sh[k] = (Share){m, &t->parts[k], &t->train, idx + lo, hi - lo, poison && !k, 0, aug,
+                            aug_key, t->cost + lo, t->nll + lo, 0.0, {0, ""}};
         }
         for (int k = 1; k < R; k++)
             started[k] = pthread_create(&tid[k], NULL, share_run, &sh[k]) == 0;
@@ -335,7 +340,7 @@ static int validate(Trainer *t, int *interrupted, TapError *err) {
         rc = save_weights(t, t->path_best, t->best_mu, "best", err);
     } else if (++s->bad > o->patience) {
         // TAP: divide eps by 10 and restart the patience, eps_decays times, then stop.
-        if (s->decays < o->eps_decays) {
+        if (s->decays < (s->stage == 1 ? o->eps_decays : o->eps_decays2)) {
             s->decays++;
             s->bad = 0;
             s->eps /= 10.0;
@@ -429,6 +434,9 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     memset(t, 0, sizeof *t);
     t->opt = opt;
     t->plan = *plan;
+    if (opt->augment)
+        t->aug = (AugmentConfig){opt->aug_rotate, opt->aug_shear, opt->aug_aspect, opt->aug_jitter,
+                                 (uint64_t)opt->seed};
     t->train_path = train_path, t->valid_path = valid_path, t->out_dir = out_dir;
     t->config_text = config_text;
     t->stop = stop;

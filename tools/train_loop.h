@@ -39,6 +39,7 @@ typedef struct {
     int n_rep, blas_threads;
     TapModel reps[TRAIN_MAX_REPLICAS - 1]; // replicas 1 .. n_rep-1
     Batch parts[TRAIN_MAX_REPLICAS];       // each replica's share of the batch
+    AugmentConfig aug;                     // training ink augmentation (all 0: off)
     Variational var;
     int var_ready;
     float *best_mu; // (n) best weights of this stage

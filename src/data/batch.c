@@ -94,7 +94,9 @@ int batch_init(Batch *bt, int max_B, int max_Tx, int max_Ty, TapError *err) {
     bt->a = malloc(xb * (size_t)max_Ty * sizeof *bt->a);
     bt->a_mask = malloc(xb * (size_t)max_Ty * sizeof *bt->a_mask);
     bt->index = malloc((size_t)max_B * sizeof *bt->index);
-    if (!bt->x || !bt->x_mask || !bt->y || !bt->y_mask || !bt->a || !bt->a_mask || !bt->index) {
+    bt->scratch = malloc((size_t)max_Tx * 2 * sizeof *bt->scratch);
+    if (!bt->x || !bt->x_mask || !bt->y || !bt->y_mask || !bt->a || !bt->a_mask || !bt->index ||
+        !bt->scratch) {
         batch_free(bt);
         return tap_error_set(err, TAP_ERR_NOMEM, "out of memory for a batch of (%d, %d, %d)", max_B,
                              max_Tx, max_Ty);
@@ -145,6 +147,19 @@ void batch_fill(Batch *bt, const Dataset *ds, const int *idx, int n) {
     }
 }
 
+int batch_augment(Batch *bt, const Dataset *ds, const AugmentConfig *aug, uint64_t key) {
+    int kept = 0;
+    if (!augment_enabled(aug)) return 0;
+    for (int b = 0; b < bt->B; b++) {
+        int e = bt->index[b];
+        const size_t stride = (size_t)bt->B * TAP_DATASET_FEATURE_DIM;
+        if (augment_rows(bt->x + (size_t)b * TAP_DATASET_FEATURE_DIM, stride, dataset_len_x(ds, e),
+                         aug, key, (uint64_t)e, bt->scratch) != 0)
+            kept++;
+    }
+    return kept;
+}
+
 void batch_free(Batch *bt) {
     free(bt->x);
     free(bt->x_mask);
@@ -153,5 +168,6 @@ void batch_free(Batch *bt) {
     free(bt->a);
     free(bt->a_mask);
     free(bt->index);
+    free(bt->scratch);
     memset(bt, 0, sizeof *bt);
 }

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "augment.h"
 #include "dataset.h"
 #include "rng.h"
 #include "tap.h"
@@ -46,12 +47,17 @@ typedef struct {
     float *a;                  // (Tx, B, Ty)
     float *a_mask;             // (Tx, B, Ty)
     int *index;                // (B) dataset index of each column
+    double *scratch;           // (cap_Tx, 2) for batch_augment
 } Batch;
 
 // Allocates for batches up to (max_B, max_Tx, max_Ty), e.g. the Batcher's max_* fields.
 int batch_init(Batch *bt, int max_B, int max_Tx, int max_Ty, TapError *err);
 // Pads expressions idx[0..n) into bt (shapes must fit the allocation: TAP_ASSERT).
 void batch_fill(Batch *bt, const Dataset *ds, const int *idx, int n);
+// Augments every column of the batch last filled from ds (augment.h), each expression with
+// the draw of (key, its dataset index). Returns how many columns were left as they were
+// because their transformed ink was degenerate.
+int batch_augment(Batch *bt, const Dataset *ds, const AugmentConfig *aug, uint64_t key);
 void batch_free(Batch *bt);
 
 #endif

@@ -23,6 +23,7 @@ typedef enum {
     EL_GROUP,
     EL_VIEW,
     EL_ANN_TRUTH,
+    EL_ANN_WRITER, // the expression's <annotation type="writer">
     EL_ANN_XML,
     EL_MATHML_ROOT, // the expression's <annotationXML type="truth">
     EL_MATHML,      // an element inside it
@@ -370,6 +371,8 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
         const char *type = attr(atts, "type");
         if (type && !strcmp(type, "truth") && (parent == EL_INK || parent == EL_GROUP))
             k = EL_ANN_TRUTH;
+        else if (type && !strcmp(type, "writer") && parent == EL_INK && !c->doc->writer)
+            k = EL_ANN_WRITER;
     }
     if (grow((void **)&c->kinds, &c->cap_kinds, c->depth + 1, 1)) {
         fail_nomem(c);
@@ -401,6 +404,7 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
         break;
     }
     case EL_ANN_TRUTH:
+    case EL_ANN_WRITER:
         if (c->capturing) break; // nested in a captured element: its text is part of that one
         text_reset(&c->text);
         c->capturing = c->depth;
@@ -524,6 +528,12 @@ static void XMLCALL on_end(void *ud, const char *name) {
         }
         break;
     }
+    case EL_ANN_WRITER:
+        if (was_capturing && !d->writer && !(d->writer = dup_str(c->text.p ? c->text.p : ""))) {
+            fail_nomem(c);
+            return;
+        }
+        break;
     case EL_MATHML: mathml_close(c); break;
     case EL_MATHML_ROOT: c->ml_done = 1; break;
     case EL_GROUP: {
@@ -795,6 +805,7 @@ void inkml_free(InkmlDoc *doc) {
     if (!doc) return;
     free(doc->uid);
     free(doc->truth);
+    free(doc->writer);
     free(doc->trace_start);
     free(doc->x);
     free(doc->y);

@@ -24,6 +24,7 @@ typedef struct {
 
 typedef struct {
     char *uid;          // file name without directory and .inkml (TAP's uid)
+    char *writer;       // <annotation type="writer"> of the expression, as written, or NULL
     char *truth;        // <annotation type="truth"> of the expression, as written (with $...$), or NULL
     int n_traces;       // traces in document order; trace i = points [trace_start[i], trace_start[i+1])
     int *trace_start;   // (n_traces + 1)

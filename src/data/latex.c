@@ -2,6 +2,7 @@
 // recursive-descent pass that writes TAP's token sequence directly (no tree is needed).
 #include "latex.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 // ---------------------------------------------------------------------------------------------
@@ -499,5 +500,91 @@ int latex_tokenize_with(const char *truth, const LatexOptions *opt, TokenList *o
         return rc;
     }
     *out = p.out;
+    return TAP_OK;
+}
+
+// ----------------------------------------------------------------------------- canonical labels
+
+// Index just past the group opening at t[i] ("{"), or -1 when it is never closed.
+static int group_end(const char *const *t, int i, int n) {
+    int depth = 0;
+    for (int j = i; j < n; j++) {
+        if (!strcmp(t[j], "{")) depth++;
+        if (!strcmp(t[j], "}") && --depth == 0) return j + 1;
+    }
+    return -1;
+}
+
+static void canonical_range(const char *const *t, int lo, int hi, int *idx, int *n) {
+    for (int i = lo; i < hi;) {
+        if (!strcmp(t[i], "\\limits")) {
+            i++;
+            continue;
+        }
+        if (!strcmp(t[i], "^") && i + 1 < hi && !strcmp(t[i + 1], "{")) {
+            int e = group_end(t, i + 1, hi);
+            int e2 = e > 0 && e + 1 < hi && !strcmp(t[e], "_") && !strcmp(t[e + 1], "{")
+                         ? group_end(t, e + 1, hi)
+                         : -1;
+            if (e2 > 0) { // "^ { A } _ { B }" -> "_ { B } ^ { A }", each script canonical too
+                idx[(*n)++] = e;
+                idx[(*n)++] = e + 1;
+                canonical_range(t, e + 2, e2 - 1, idx, n);
+                idx[(*n)++] = e2 - 1;
+                idx[(*n)++] = i;
+                idx[(*n)++] = i + 1;
+                canonical_range(t, i + 2, e - 1, idx, n);
+                idx[(*n)++] = e - 1;
+                i = e2;
+                continue;
+            }
+        }
+        idx[(*n)++] = i++;
+    }
+}
+
+int latex_canonical_index(const char *const *tok, int n, int *idx) {
+    int m = 0;
+    canonical_range(tok, 0, n, idx, &m);
+    return m;
+}
+
+const char *latex_canonical_spelling(const char *tok) {
+    return !strcmp(tok, "'") ? "\\prime" : tok;
+}
+
+int latex_canonicalize(TokenList *t, int *changed, TapError *err) {
+    if (changed) *changed = 0;
+    if (t->n == 0) return TAP_OK;
+    int *idx = malloc((size_t)t->n * sizeof *idx);
+    char **tok = malloc((size_t)t->n * sizeof *tok);
+    if (!idx || !tok) {
+        free(idx);
+        free(tok);
+        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    }
+    int m = latex_canonical_index((const char *const *)t->tok, t->n, idx), diff = m != t->n;
+    for (int k = 0; k < m; k++) {
+        const char *s = latex_canonical_spelling(t->tok[idx[k]]);
+        diff |= idx[k] != k || s != t->tok[idx[k]];
+        if (s != t->tok[idx[k]]) {
+            char *c = strdup(s);
+            if (!c) {
+                free(idx);
+                free(tok);
+                return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+            }
+            free(t->tok[idx[k]]);
+            t->tok[idx[k]] = c;
+        }
+        tok[k] = t->tok[idx[k]];
+        t->tok[idx[k]] = NULL;
+    }
+    for (int k = 0; k < t->n; k++) free(t->tok[k]); // the dropped \limits
+    memcpy(t->tok, tok, (size_t)m * sizeof *tok);
+    t->n = m;
+    free(tok);
+    free(idx);
+    if (changed) *changed = diff;
     return TAP_OK;
 }

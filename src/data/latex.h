@@ -48,6 +48,17 @@ int token_list_push(TokenList *t, const char *tok, TapError *err);
 size_t token_list_join(const TokenList *t, char *buf, size_t size);
 void token_list_free(TokenList *t);
 
+// Canonical labels (README: "Canonical labels"): what the ink cannot show is written one way.
+// "^ { A } _ { B }" becomes "_ { B } ^ { A }" (scripts inside A and B too), \limits is dropped,
+// and "'" is spelled "\prime". latex_canonical_index writes into idx (room for n) the source
+// positions of the canonical tokens, in canonical order, and returns their count (<= n), so a
+// caller can carry per-token data (alignments) along.
+int latex_canonical_index(const char *const *tok, int n, int *idx);
+// The canonical spelling of one token ("'" -> "\prime"; others unchanged, the same pointer).
+const char *latex_canonical_spelling(const char *tok);
+// Rewrites t in canonical form; *changed (may be NULL) says whether anything changed.
+int latex_canonicalize(TokenList *t, int *changed, TapError *err);
+
 #define LATEX_MAX_DEPTH 200
 
 #endif

@@ -386,54 +386,16 @@ int mathml_relabel_symbols(InkmlDoc *doc, char *msg, size_t size) {
 
 // ----------------------------------------------------------------------------- comparison
 
-// Index just past the group opening at t[i] ("{"), or -1 when it is never closed.
-static int group_end(char *const *t, int i, int n) {
-    int depth = 0;
-    for (int j = i; j < n; j++) {
-        if (!strcmp(t[j], "{")) depth++;
-        if (!strcmp(t[j], "}") && --depth == 0) return j + 1;
-    }
-    return -1;
-}
-
-// Appends t[lo, hi) to out without \limits, each "^ { A } _ { B }" written "_ { B } ^ { A }".
-static void canonical(char *const *t, int lo, int hi, const char **out, int *n) {
-    for (int i = lo; i < hi;) {
-        if (!strcmp(t[i], "\\limits")) {
-            i++;
-            continue;
-        }
-        if (!strcmp(t[i], "^") && i + 1 < hi && !strcmp(t[i + 1], "{")) {
-            int e = group_end(t, i + 1, hi);
-            int e2 = e > 0 && e + 1 < hi && !strcmp(t[e], "_") && !strcmp(t[e + 1], "{")
-                         ? group_end(t, e + 1, hi)
-                         : -1;
-            if (e2 > 0) {
-                out[(*n)++] = "_";
-                out[(*n)++] = "{";
-                canonical(t, e + 2, e2 - 1, out, n);
-                out[(*n)++] = "}";
-                out[(*n)++] = "^";
-                out[(*n)++] = "{";
-                canonical(t, i + 2, e - 1, out, n);
-                out[(*n)++] = "}";
-                i = e2;
-                continue;
-            }
-        }
-        out[(*n)++] = t[i++];
-    }
-}
-
 int mathml_same_label(const TokenList *a, const TokenList *b) {
-    const char **ca = malloc(((size_t)a->n + 1) * sizeof *ca);
-    const char **cb = malloc(((size_t)b->n + 1) * sizeof *cb);
-    int na = 0, nb = 0, same = 0;
+    int *ca = malloc(((size_t)a->n + 1) * sizeof *ca);
+    int *cb = malloc(((size_t)b->n + 1) * sizeof *cb);
+    int same = 0;
     if (ca && cb) {
-        canonical(a->tok, 0, a->n, ca, &na);
-        canonical(b->tok, 0, b->n, cb, &nb);
+        int na = latex_canonical_index((const char *const *)a->tok, a->n, ca);
+        int nb = latex_canonical_index((const char *const *)b->tok, b->n, cb);
         same = na == nb;
-        for (int i = 0; same && i < na; i++) same = !strcmp(ca[i], cb[i]);
+        for (int i = 0; same && i < na; i++)
+            same = !strcmp(a->tok[ca[i]], b->tok[cb[i]]);
     }
     free(ca);
     free(cb);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "latex.h"
+
 static int by_uid(const void *a, const void *b) {
     return strcmp(((const TsvEntry *)a)->uid, ((const TsvEntry *)b)->uid);
 }
@@ -102,4 +104,32 @@ void tsv_free(TsvTable *t) {
     free(t->e);
     free(t->store);
     memset(t, 0, sizeof *t);
+}
+
+int tsv_canonicalize(TsvTable *t) {
+    int max = 0, changed = 0;
+    for (int i = 0; i < t->n; i++) max = t->e[i].n > max ? t->e[i].n : max;
+    int *idx = malloc(((size_t)max + 1) * sizeof *idx);
+    char **tok = malloc(((size_t)max + 1) * sizeof *tok);
+    if (!idx || !tok) {
+        free(idx);
+        free(tok);
+        return -1;
+    }
+    for (int i = 0; i < t->n; i++) {
+        TsvEntry *e = &t->e[i];
+        int m = latex_canonical_index((const char *const *)e->tok, e->n, idx), diff = m != e->n;
+        for (int k = 0; k < m; k++) {
+            // the spelling is a string literal or the entry's own token: both outlive t
+            tok[k] = (char *)latex_canonical_spelling(e->tok[idx[k]]);
+            diff |= tok[k] != e->tok[k];
+        }
+        if (!diff) continue;
+        memcpy(e->tok, tok, (size_t)m * sizeof *tok);
+        e->n = m;
+        changed++;
+    }
+    free(idx);
+    free(tok);
+    return changed;
 }

@@ -24,6 +24,9 @@ typedef struct {
 int tsv_load(const char *path, TsvTable *t, TapError *err);
 // Entry for uid, or NULL.
 const TsvEntry *tsv_find(const TsvTable *t, const char *uid);
+// Rewrites every entry in canonical form (latex.h: sub- before superscript, no \\limits,
+// "'" as "\\prime"); returns how many entries changed, or -1 when out of memory (t unchanged).
+int tsv_canonicalize(TsvTable *t);
 void tsv_free(TsvTable *t);
 
 #endif

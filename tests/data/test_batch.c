@@ -143,6 +143,42 @@ Test(batch, padding_and_masks_follow_prepare_data) {
     free_ds(&ds);
 }
 
+Test(batch, augmentation_moves_each_column_as_its_expression_alone_and_keeps_the_padding) {
+    int lx[] = {4, 6, 5}, ly[] = {3, 1, 2};
+    Dataset ds;
+    make(&ds, 3, lx, ly);
+    Batch bt, plain;
+    TapError err = {0};
+    cr_assert_eq(batch_init(&bt, 3, 7, 4, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(batch_init(&plain, 3, 7, 4, &err), TAP_OK, "%s", err.msg);
+    int idx[] = {1, 0, 2};
+    const AugmentConfig aug = {8.0, 0.15, 0.2, 0.003, 11};
+    batch_fill(&bt, &ds, idx, 3);
+    batch_fill(&plain, &ds, idx, 3);
+    cr_assert_eq(batch_augment(&bt, &ds, &aug, 42), 0);
+    const int B = 3, Tx = bt.Tx, Ty = bt.Ty;
+    size_t nx = (size_t)Tx * B;
+    cr_assert(!memcmp(bt.x_mask, plain.x_mask, nx * sizeof *bt.x_mask));
+    cr_assert(!memcmp(bt.a, plain.a, nx * Ty * sizeof *bt.a));
+    cr_assert(!memcmp(bt.y, plain.y, (size_t)Ty * B * sizeof *bt.y));
+    for (int b = 0; b < B; b++) {
+        int e = idx[b];
+        float rows[6 * 9];
+        double scratch[12];
+        memcpy(rows, ds.features + ds.feature_offsets[e] * 9, (size_t)lx[e] * 9 * sizeof *rows);
+        cr_assert_eq(augment_rows(rows, 9, lx[e], &aug, 42, (uint64_t)e, scratch), 0);
+        for (int t = 0; t < Tx; t++)
+            for (int c = 0; c < 9; c++) {
+                float want = t < lx[e] ? rows[t * 9 + c] : 0.0f;
+                cr_assert_eq(bt.x[(t * B + b) * 9 + c], want, "x[%d,%d,%d]", t, b, c);
+            }
+        cr_assert(bt.x[b * 9] != plain.x[b * 9], "column %d not moved", b);
+    }
+    batch_free(&bt);
+    batch_free(&plain);
+    free_ds(&ds);
+}
+
 Test(batch, alignment_marks_the_points_of_each_token_strokes) {
     // Expression 0: 6 points in strokes 0,0,1,1,2,2; tokens 0 and 1 own strokes 0 and 1,
     // token 2 owns nothing (structure). Expression 1 shares the batch with a longer label.

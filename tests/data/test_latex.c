@@ -50,6 +50,27 @@ Test(latex, golden_cases_give_tap_tokens) {
     cr_assert_geq(each_golden("cases.tsv", check_case), 60);
 }
 
+static void check_canonical(const char *in, const char *want, int lineno) {
+    TokenList t;
+    TapError err = {0};
+    cr_assert_eq(latex_tokenize(in, &t, &err), TAP_OK, "canonical.tsv:%d: %s", lineno, err.msg);
+    char before[2048], got[2048];
+    token_list_join(&t, before, sizeof before);
+    int changed = -1;
+    cr_assert_eq(latex_canonicalize(&t, &changed, &err), TAP_OK, "%s", err.msg);
+    token_list_join(&t, got, sizeof got);
+    cr_expect_str_eq(got, want, "canonical.tsv:%d \"%s\"", lineno, in);
+    cr_expect_eq(changed, strcmp(before, got) != 0, "canonical.tsv:%d: changed flag", lineno);
+    // canonical labels are a fixed point
+    cr_assert_eq(latex_canonicalize(&t, &changed, &err), TAP_OK);
+    cr_expect_eq(changed, 0, "canonical.tsv:%d: not a fixed point", lineno);
+    token_list_free(&t);
+}
+
+Test(latex, canonical_labels_order_scripts_drop_limits_and_spell_primes) {
+    cr_assert_geq(each_golden("canonical.tsv", check_canonical), 15);
+}
+
 static void check_malformed(const char *in, const char *want, int lineno) {
     TokenList t = {.n = 7, .tok = NULL};
     TapError err = {0};

@@ -171,3 +171,89 @@ Test(beam, bad_arguments_fail_cleanly) {
     beam_free(&d);
     tiny_free(&m);
 }
+
+// Every ranked hypothesis is consistent: sorted by cost per token, each costing what teacher
+// forcing says (for an ensemble: the mean over the models of their teacher costs).
+static void check_ranked(BeamDecoder *d, Tiny *const *models, int n_models, const float *x, int T) {
+    BeamResult r;
+    float last = -INFINITY;
+    int rank = 0;
+    for (; beam_hypothesis(d, rank, &r); rank++) {
+        cr_assert_geq(r.norm_cost, last, "rank %d is cheaper per token than rank %d", rank, rank - 1);
+        last = r.norm_cost;
+        double c = 0;
+        for (int i = 0; i < n_models; i++) c += teacher_cost(models[i], x, T, r.tokens, r.n, r.finished);
+        c /= n_models;
+        cr_assert_lt(fabs(c - (double)r.cost), 1e-4 * (1 + fabs(c)), "rank %d: beam %g teacher %g",
+                     rank, (double)r.cost, c);
+        cr_assert(fabsf(r.norm_cost - r.cost / (float)(r.n + r.finished)) < 1e-6f * (1 + fabsf(r.cost)));
+    }
+    cr_assert_gt(rank, 1, "only %d hypotheses ranked", rank);
+    cr_assert_eq(beam_hypothesis(d, rank, &r), 0);
+    cr_assert_eq(beam_hypothesis(d, -1, &r), 0);
+}
+
+Test(beam, an_ensemble_of_one_model_or_of_two_copies_is_that_model_to_the_bit) {
+    Tiny m;
+    tiny_init(&m, 7, 0.8f, 21);
+    float x[11 * 3];
+    tu_fill_normal(x, 33, 1.0f, 8);
+    const TapConfig *cfgs[2] = {&m.cfg, &m.cfg};
+    const ParamTable *tables[2] = {&m.t, &m.t};
+    float *ws[2] = {m.w, m.w};
+    BeamDecoder one, two;
+    cr_assert_eq(beam_init(&one, &m.cfg, &m.t, m.w, 5, 12, NULL), TAP_OK);
+    cr_assert_eq(beam_init_ensemble(&two, 2, cfgs, tables, ws, 5, 12, NULL), TAP_OK);
+    BeamResult a, b;
+    cr_assert_eq(beam_decode(&one, x, 11, &a, NULL), TAP_OK);
+    cr_assert_eq(beam_decode(&two, x, 11, &b, NULL), TAP_OK);
+    for (int rank = 0;; rank++) {
+        int ha = beam_hypothesis(&one, rank, &a), hb = beam_hypothesis(&two, rank, &b);
+        cr_assert_eq(ha, hb);
+        if (!ha) break;
+        cr_assert_eq(a.n, b.n);
+        cr_assert_eq(a.finished, b.finished);
+        cr_assert(!memcmp(a.tokens, b.tokens, (size_t)a.n * sizeof *a.tokens));
+        cr_assert_eq(a.cost, b.cost, "rank %d: %.9g vs %.9g", rank, (double)a.cost, (double)b.cost);
+        cr_assert(!memcmp(a.alphas, b.alphas, (size_t)(a.n + a.finished) * a.S * sizeof(float)));
+    }
+    Tiny *models[1] = {&m};
+    check_ranked(&one, models, 1, x, 11);
+    beam_free(&one);
+    beam_free(&two);
+    tiny_free(&m);
+}
+
+Test(beam, an_ensemble_scores_by_the_mean_log_probability_of_its_models) {
+    Tiny m1, m2;
+    tiny_init(&m1, 7, 0.8f, 31);
+    tiny_init(&m2, 7, 0.8f, 32);
+    m2.cfg.pool[0] = 0; // another pooling: the models see different numbers of annotations
+    params_free(&m2.t);
+    cr_assert_eq(params_layout(&m2.cfg, &m2.t, NULL), TAP_OK);
+    float x[11 * 3];
+    tu_fill_normal(x, 33, 1.0f, 9);
+    const TapConfig *cfgs[2] = {&m1.cfg, &m2.cfg};
+    const ParamTable *tables[2] = {&m1.t, &m2.t};
+    float *ws[2] = {m1.w, m2.w};
+    BeamDecoder d;
+    TapError err = {0};
+    cr_assert_eq(beam_init_ensemble(&d, 2, cfgs, tables, ws, 6, 12, &err), TAP_OK, "%s", err.msg);
+    BeamResult r;
+    cr_assert_eq(beam_decode(&d, x, 11, &r, &err), TAP_OK, "%s", err.msg);
+    Tiny *models[2] = {&m1, &m2};
+    check_ranked(&d, models, 2, x, 11);
+    beam_free(&d);
+    // One vocabulary only.
+    Tiny m3;
+    tiny_init(&m3, 8, 0.8f, 33);
+    const TapConfig *bad[2] = {&m1.cfg, &m3.cfg};
+    const ParamTable *bt[2] = {&m1.t, &m3.t};
+    float *bw[2] = {m1.w, m3.w};
+    cr_assert_eq(beam_init_ensemble(&d, 2, bad, bt, bw, 6, 12, &err), TAP_ERR_ARG);
+    cr_assert(strstr(err.msg, "one vocabulary"), "%s", err.msg);
+    cr_assert_eq(beam_init_ensemble(&d, 0, bad, bt, bw, 6, 12, &err), TAP_ERR_ARG);
+    tiny_free(&m1);
+    tiny_free(&m2);
+    tiny_free(&m3);
+}

@@ -229,6 +229,128 @@ Test(prep, labels_file_overrides_the_truth_and_supplies_missing_ones) {
     free(out);
 }
 
+// Writes DIR/UID.inkml: x^{2}_{1} drawn as three strokes (x, then 2, then 1), by `writer`
+// (NULL: no writer annotation).
+static void write_scripts_file(const char *dir, const char *uid, const char *writer) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.inkml", dir, uid);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "<ink xmlns=\"http://www.w3.org/2003/InkML\">\n"
+               "<annotation type=\"UI\">%s</annotation>\n", uid);
+    if (writer) fprintf(f, "<annotation type=\"writer\"> %s </annotation>\n", writer);
+    fprintf(f, "<annotation type=\"truth\">$x^{2}_{1}$</annotation>\n"
+               "<trace id=\"0\">10 10, 14 18, 18 10, 14 14, 10 18</trace>\n"
+               "<trace id=\"1\">20 2, 22 0, 24 2, 20 6, 24 6</trace>\n"
+               "<trace id=\"2\">21 16, 22 15, 22 22</trace>\n"
+               "<traceGroup><annotation type=\"truth\">Segmentation</annotation>\n"
+               "<traceGroup><annotation type=\"truth\">x</annotation><traceView "
+               "traceDataRef=\"0\"/><annotationXML href=\"x_1\"/></traceGroup>\n"
+               "<traceGroup><annotation type=\"truth\">2</annotation><traceView "
+               "traceDataRef=\"1\"/><annotationXML href=\"2_1\"/></traceGroup>\n"
+               "<traceGroup><annotation type=\"truth\">1</annotation><traceView "
+               "traceDataRef=\"2\"/><annotationXML href=\"1_1\"/></traceGroup>\n"
+               "</traceGroup></ink>\n");
+    fclose(f);
+}
+
+// The tokens of expression i, joined by spaces, each followed by its strokes as [s s].
+static void label_with_strokes(const Dataset *ds, int i, char *buf, size_t len) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int64_t k = ds->token_offsets[i]; k < ds->token_offsets[i + 1] && used < len; k++) {
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " " : "",
+                                 ds->vocab[ds->tokens[k]]);
+        if (ds->align_offsets[k + 1] == ds->align_offsets[k]) continue;
+        for (int64_t a = ds->align_offsets[k]; a < ds->align_offsets[k + 1] && used < len; a++)
+            used += (size_t)snprintf(buf + used, len - used, "%s%d",
+                                     a == ds->align_offsets[k] ? "[" : " ", ds->align_strokes[a]);
+        if (used < len) used += (size_t)snprintf(buf + used, len - used, "]");
+    }
+}
+
+Test(prep, canonical_labels_are_the_default_and_each_token_keeps_its_strokes) {
+    char dir[512], cmd[4096], o[1024], label[512];
+    snprintf(dir, sizeof dir, "%s/canon", tu_tmpdir());
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    write_scripts_file(dir, "scripts", NULL);
+    const char *want[2] = {"x[0] _ { 1[2] } ^ { 2[1] }", "x[0] ^ { 2[1] } _ { 1[2] }"};
+    for (int as_written = 0; as_written < 2; as_written++) {
+        snprintf(o, sizeof o, "%s/c%d.h5", tu_tmpdir(), as_written);
+        snprintf(cmd, sizeof cmd, "%s prep --quiet --dict %s %s %s -o %s", TAP, DICT,
+                 as_written ? "--no-canonical" : "", dir, o);
+        char *out;
+        cr_assert_eq(run(cmd, &out, NULL), 0);
+        cr_expect(strstr(out, as_written ? "" : "1 label written in canonical form"), "%s", out);
+        cr_expect(!as_written || !strstr(out, "canonical form"), "%s", out);
+        Dataset ds;
+        TapError err = {0};
+        cr_assert_eq(dataset_load(o, &ds, &err), TAP_OK, "%s", err.msg);
+        label_with_strokes(&ds, 0, label, sizeof label);
+        cr_expect_str_eq(label, want[as_written]);
+        dataset_free(&ds);
+        free(out);
+    }
+}
+
+Test(prep, holdout_splits_by_writer_into_two_disjoint_parts_that_cover_every_file) {
+    char dir[1024], cmd[4096], o[2][1100], tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", tu_tmpdir()); // a new directory at every call
+    snprintf(dir, sizeof dir, "%s/split", tmp);
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    // 40 files of 8 writers (5 each) and 20 files without a writer
+    for (int i = 0; i < 60; i++) {
+        char uid[32], writer[32];
+        snprintf(uid, sizeof uid, "e%02d", i);
+        snprintf(writer, sizeof writer, "writer%d", i % 8);
+        write_scripts_file(dir, uid, i < 40 ? writer : NULL);
+    }
+    Dataset ds[2];
+    for (int p = 0; p < 2; p++) {
+        snprintf(o[p], sizeof o[p], "%s/part%d.h5", tmp, p);
+        snprintf(cmd, sizeof cmd, "%s prep --quiet --dict %s --holdout 30 --part %s %s -o %s",
+                 TAP, DICT, p ? "holdout" : "rest", dir, o[p]);
+        char *out;
+        cr_assert_eq(run(cmd, &out, NULL), 0, "%s", cmd);
+        cr_expect(strstr(out, "--holdout 30 --holdout-seed 1: wrote the"), "%s", out);
+        free(out);
+        TapError err = {0};
+        cr_assert_eq(dataset_load(o[p], &ds[p], &err), TAP_OK, "%s", err.msg);
+    }
+    cr_assert_eq(ds[0].n + ds[1].n, 60, "%d + %d", ds[0].n, ds[1].n);
+    cr_assert(ds[1].n >= 5 && ds[1].n <= 35, "held out %d of 60 at 30%%", ds[1].n);
+    int side[60];
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < ds[p].n; i++) side[atoi(ds[p].uids[i] + 1)] = p;
+    for (int i = 8; i < 40; i++)
+        cr_expect_eq(side[i], side[i % 8], "writer%d is on both sides", i % 8);
+    int free_held = 0;
+    for (int i = 40; i < 60; i++) free_held += side[i];
+    cr_expect(free_held > 0 && free_held < 20, "files without a writer: %d of 20 held out",
+              free_held);
+    // A different seed draws a different split; a bad part or percentage is bad usage.
+    snprintf(cmd, sizeof cmd, "%s prep --quiet --dict %s --holdout 30 --holdout-seed 2 --part "
+             "holdout %s -o %s/seed2.h5", TAP, DICT, dir, tmp);
+    char *out, *errs;
+    cr_assert_eq(run(cmd, &out, &errs), 0, "%s: %s%s", cmd, out, errs);
+    free(out), free(errs);
+    Dataset s2;
+    TapError err = {0};
+    snprintf(o[0], sizeof o[0], "%s/seed2.h5", tmp);
+    cr_assert_eq(dataset_load(o[0], &s2, &err), TAP_OK, "%s", err.msg);
+    int same = s2.n == ds[1].n;
+    for (int i = 0; same && i < s2.n; i++) same = !strcmp(s2.uids[i], ds[1].uids[i]);
+    cr_expect(!same, "seeds 1 and 2 held out the same %d files", s2.n);
+    dataset_free(&s2);
+    for (int p = 0; p < 2; p++) dataset_free(&ds[p]);
+    snprintf(cmd, sizeof cmd, "%s prep --dict %s --holdout 30 --part valid %s -o %s/x.h5", TAP,
+             DICT, dir, tmp);
+    cr_expect_eq(run(cmd, NULL, NULL), 2);
+    snprintf(cmd, sizeof cmd, "%s prep --dict %s --holdout 101 %s -o %s/x.h5", TAP, DICT, dir,
+             tmp);
+    cr_expect_eq(run(cmd, NULL, NULL), 2);
+}
+
 Test(prep, list_files_work_and_output_is_byte_identical_across_runs_and_thread_counts) {
     const char *in = make_inputs(0);
     char list[1024], cmd[4096], a[1024], b[1024];

@@ -413,6 +413,62 @@ Test(train, two_threads_split_each_batch_and_resume_bit_for_bit) {
     fclose(fa), fclose(fb);
 }
 
+// The loss column of every train row of a log, into out (at most cap); returns the count.
+static int train_losses(const char *path, double *out, int cap) {
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char row[512];
+    int n = 0;
+    while (fgets(row, sizeof row, f) && n < cap) {
+        if (strncmp(row, "train\t", 6)) continue;
+        const char *c = row;
+        for (int i = 0; i < 4; i++) c = strchr(c, '\t') + 1;
+        out[n++] = atof(c);
+    }
+    fclose(f);
+    return n;
+}
+
+Test(train, augmented_ink_resumes_bit_for_bit_whatever_the_replicas) {
+    Fixture fx;
+    fixture(&fx);
+    const char *extra[] = {"--augment", "--aug-jitter", "0.01", "--threads", "2", NULL};
+    const char *g[] = {"params", "opt_mu_rg2", "opt_mu_ru2"};
+    check_resume(&fx, extra, 4, 9, g, 3);
+    // Each expression's draw depends on the update and the expression, not on the shares: one
+    // thread logs the same losses; without --augment they differ.
+    Fixture straight = fx, one = fx, plain = fx;
+    fixture_run(&straight, "straight");
+    fixture_run(&one, "one");
+    fixture_run(&plain, "plain");
+    const char *a1[] = {"train",   TINY,    "--valid-every", "3",     "--max-steps", "9",
+                        "--augment", "--aug-jitter", "0.01", one.train, one.valid,  one.run, NULL};
+    expect_exit(a1, fx.out, CHILD_PLAIN, 0);
+    const char *a0[] = {"train",     TINY,        "--valid-every", "3",      "--max-steps",
+                        "9",         plain.train, plain.valid,     plain.run, NULL};
+    expect_exit(a0, fx.out, CHILD_PLAIN, 0);
+    double x[16], y[16], z[16];
+    int nx = train_losses(straight.log, x, 16), ny = train_losses(one.log, y, 16),
+        nz = train_losses(plain.log, z, 16);
+    cr_assert_eq(nx, 9);
+    cr_assert_eq(ny, 9);
+    cr_assert_eq(nz, 9);
+    for (int i = 0; i < 9; i++)
+        cr_assert(fabs(x[i] - y[i]) <= 1e-5 * fabs(y[i]), "update %d: loss %.9g (2 threads) vs "
+                  "%.9g (1 thread)", i + 1, x[i], y[i]);
+    // A tiny model at its initialisation hardly reads the ink, so the losses move little; the
+    // weights of two single-thread runs differ only through the ink they saw.
+    const char *g1[] = {"params"};
+    static CheckpointScalars sc;
+    size_t n1, n0;
+    float **w1 = load_roles(one.last, g1, 1, &n1, &sc), **w0 = load_roles(plain.last, g1, 1, &n0, &sc);
+    cr_assert_eq(n1, n0);
+    size_t differ = 0;
+    for (size_t i = 0; i < n1; i++) differ += w1[0][i] != w0[0][i];
+    cr_assert_gt(differ, n1 / 4, "augmentation changed %zu of %zu weights", differ, n1);
+    free(w1[0]), free(w1), free(w0[0]), free(w0);
+}
+
 // ---------------------------------------------------------------------------- stages
 
 Test(train, exhausted_patience_decays_eps_then_hands_the_best_weights_to_stage_two) {
