@@ -2,6 +2,7 @@
 #ifndef TAP_COMMANDS_H
 #define TAP_COMMANDS_H
 
+int tap_average_main(int argc, char **argv);
 int tap_decode_main(int argc, char **argv);
 int tap_eval_main(int argc, char **argv);
 int tap_prep_main(int argc, char **argv);

@@ -348,8 +348,16 @@ static void *worker(void *arg) {
     Shared *s = arg;
     BeamDecoder d;
     TapError err;
-    int ok = beam_init(&d, &s->m->cfg, &s->m->table, s->m->w, s->opt->beam, s->opt->max_len,
-                       &err) == TAP_OK;
+    const TapConfig *cfgs[1 + REC_MAX_EXTRA] = {&s->m->cfg};
+    const ParamTable *tables[1 + REC_MAX_EXTRA] = {&s->m->table};
+    float *ws[1 + REC_MAX_EXTRA] = {s->m->w};
+    for (int k = 0; k < s->opt->n_extra; k++) {
+        cfgs[k + 1] = &s->opt->extra[k].cfg;
+        tables[k + 1] = &s->opt->extra[k].table;
+        ws[k + 1] = s->opt->extra[k].w;
+    }
+    int ok = beam_init_ensemble(&d, 1 + s->opt->n_extra, cfgs, tables, ws, s->opt->beam,
+                                s->opt->max_len, &err) == TAP_OK;
     for (;;) {
         pthread_mutex_lock(&s->mu);
         int i = s->stop ? s->in->n : s->next++;
@@ -380,6 +388,9 @@ int rec_decode_all(const RecModel *m, const RecInputs *in, const RecOptions *opt
                    void *ctx, TapError *err) {
     if (opt->threads < 1 || opt->beam < 1 || opt->max_len < 1)
         return tap_error_set(err, TAP_ERR_ARG, "threads, beam and max-len must be positive");
+    if (opt->n_extra < 0 || opt->n_extra > REC_MAX_EXTRA)
+        return tap_error_set(err, TAP_ERR_ARG, "an ensemble has at most %d models",
+                             REC_MAX_EXTRA + 1);
     // Threads, not BLAS, give the parallelism: small per-step GEMMs are fastest single-threaded.
     openblas_set_num_threads(1);
     Shared s = {.m = m, .in = in, .opt = opt};
@@ -429,6 +440,9 @@ void rec_cli_options(RecCliOptions *o, CliOption *opts) {
     opts[2] = (CliOption){"threads", CLI_INT, &o->threads, "decoding threads (0 = one per core)"};
     opts[3] = (CliOption){"dict", CLI_STRING, &o->dict,
                           "TAP dictionary (token<TAB>id) of the model's vocabulary"};
+    opts[4] = (CliOption){"ensemble", CLI_STRING, &o->ensemble,
+                          "more checkpoints (comma list) decoded with the model as one ensemble: "
+                          "each step averages their log-probabilities"};
 }
 
 int rec_cli_check(const RecCliOptions *o, char *msg, size_t len) {
@@ -443,12 +457,47 @@ int rec_cli_check(const RecCliOptions *o, char *msg, size_t len) {
     return 1;
 }
 
+// --ensemble A.h5,B.h5: more models with the first one's vocabulary.
+static int load_ensemble(RecSetup *s, const char *model, const char *list, TapError *err) {
+    const char *p = list;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0 || len >= 4096)
+            return tap_error_set(err, TAP_ERR_ARG, "--ensemble: an empty or overlong path in '%s'",
+                                 list);
+        if (s->n_extra == REC_MAX_EXTRA)
+            return tap_error_set(err, TAP_ERR_ARG, "--ensemble: at most %d more models",
+                                 REC_MAX_EXTRA);
+        char path[4096];
+        memcpy(path, p, len);
+        path[len] = '\0';
+        int rc = rec_model_load(&s->extra[s->n_extra], path, err);
+        if (rc != TAP_OK) return rc;
+        s->n_extra++;
+        const TapConfig *c = &s->extra[s->n_extra - 1].cfg;
+        if (c->V != s->m.cfg.V || c->F != s->m.cfg.F)
+            return tap_error_set(err, TAP_ERR_ARG,
+                                 "--ensemble: %s has %d tokens and %d features, %s has %d and %d: "
+                                 "an ensemble needs one vocabulary",
+                                 path, c->V, c->F, model, s->m.cfg.V, s->m.cfg.F);
+        p += len + (comma ? 1 : 0);
+        if (comma && !*p)
+            return tap_error_set(err, TAP_ERR_ARG, "--ensemble: '%s' ends with a comma", list);
+    }
+    return TAP_OK;
+}
+
 int rec_setup_open(RecSetup *s, const char *model, const RecCliOptions *o, char *const *inputs,
                    int n_inputs, TapError *err) {
     memset(s, 0, sizeof *s);
     int rc = TAP_OK;
     if (model && ((rc = rec_model_load(&s->m, model, err)) != TAP_OK ||
                   (rc = rec_vocab_load(&s->v, o->dict, &s->m.cfg, err)) != TAP_OK)) {
+        rec_setup_close(s);
+        return rc;
+    }
+    if (model && o->ensemble && (rc = load_ensemble(s, model, o->ensemble, err)) != TAP_OK) {
         rec_setup_close(s);
         return rc;
     }
@@ -460,8 +509,11 @@ int rec_setup_open(RecSetup *s, const char *model, const RecCliOptions *o, char 
         rec_setup_close(s);
         return tap_error_set(err, TAP_ERR_ARG, "no InkML files or expressions in the inputs");
     }
-    s->opt = (RecOptions){
-        .beam = o->beam, .max_len = o->max_len, .threads = rec_threads(o->threads)};
+    s->opt = (RecOptions){.beam = o->beam,
+                          .max_len = o->max_len,
+                          .threads = rec_threads(o->threads),
+                          .extra = s->extra,
+                          .n_extra = s->n_extra};
     s->pool = model ? rec_pool_factor(&s->m.cfg) : 1;
     return TAP_OK;
 }
@@ -470,6 +522,7 @@ void rec_setup_close(RecSetup *s) {
     vocab_free(&s->v);
     rec_inputs_free(&s->in);
     rec_model_free(&s->m);
+    for (int k = 0; k < s->n_extra; k++) rec_model_free(&s->extra[k]);
     memset(s, 0, sizeof *s);
 }
 

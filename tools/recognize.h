@@ -78,6 +78,8 @@ typedef struct {
     int max_len;  // decoding steps at most
     int threads;  // workers (>= 1)
     int keep_ink; // 1: results keep the RecInk (pictures)
+    const RecModel *extra; // (n_extra) more models decoded as an ensemble with the first
+    int n_extra;
 } RecOptions;
 
 typedef struct {
@@ -111,16 +113,17 @@ void rec_result_free(RecResult *r);
 
 // The decoding options `tap decode` and `tap render` share.
 typedef struct {
-    const char *dict; // TAP dictionary of the model's vocabulary
-    int beam;         // 1 = greedy
-    int max_len;      // decoding steps at most
-    int threads;      // 0 = one per core
+    const char *dict;     // TAP dictionary of the model's vocabulary
+    int beam;             // 1 = greedy
+    int max_len;          // decoding steps at most
+    int threads;          // 0 = one per core
+    const char *ensemble; // comma list of more checkpoints decoded with the model, or NULL
 } RecCliOptions;
 
-enum { REC_CLI_N_OPTS = 4 };
+enum { REC_CLI_N_OPTS = 5, REC_MAX_EXTRA = 7 };
 // TAP's beam 10 and data/dictionary.txt; 300 steps cover the longest CROHME 2014 caption.
 RecCliOptions rec_cli_defaults(void);
-// Fills opts[0..REC_CLI_N_OPTS) with --beam, --max-len, --threads and --dict bound to o.
+// Fills opts[0..REC_CLI_N_OPTS) with --beam, --max-len, --threads, --dict and --ensemble.
 void rec_cli_options(RecCliOptions *o, CliOption *opts);
 // Range checks: 0 when the options are usable, else nonzero with one line in msg.
 int rec_cli_check(const RecCliOptions *o, char *msg, size_t len);
@@ -128,6 +131,8 @@ int rec_cli_check(const RecCliOptions *o, char *msg, size_t len);
 // Everything a command decodes with: the model, its vocabulary, the inputs, resolved options.
 typedef struct {
     RecModel m;   // zeroed when opened without a model
+    RecModel extra[REC_MAX_EXTRA]; // --ensemble models
+    int n_extra;
     Vocab v;      // likewise
     RecInputs in; // never empty once opened
     RecOptions opt;

@@ -18,6 +18,7 @@ static const Command commands[] = {
     {"prep", tap_prep_main, "InkML -> HDF5 dataset: TAP features, labels, stroke alignments"},
     {"render", tap_render_main, "pictures of ink coloured by attention, with an HTML gallery"},
     {"train", tap_train_main, "train TAP: Adadelta, then weight noise; resumable (last.h5, best.h5)"},
+    {"average", tap_average_main, "the mean of checkpoints' weights (checkpoint averaging)"},
     {"plot", tap_plot_main, "learning curves of a train.tsv as a PNG"},
     {"version", tap_version_main, "print the version"},
 };

@@ -94,6 +94,7 @@ int tap_decode_main(int argc, char **argv) {
     }
     if (of.f) run.out = of.f;
     rs.m.cfg.threads = rs.opt.threads >= 2 * rs.in.n ? 2 : 1; // spare cores: encoder directions
+    for (int k = 0; k < rs.n_extra; k++) rs.extra[k].cfg.threads = rs.m.cfg.threads;
     run.pool = rs.pool;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

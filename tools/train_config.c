@@ -144,6 +144,9 @@ int train_options_table(TrainOptions *o, CliOption *out) {
         {"sigma", CLI_DOUBLE, &o->sigma, "fixed posterior sigma (weight-noise variants)"},
         {"prior-var", CLI_DOUBLE, &o->prior_var, "fixed Gauss prior variance (l2 variants)"},
         {"prior-b", CLI_DOUBLE, &o->prior_b, "fixed Laplace prior scale (l1 variants)"},
+        {"per-sequence", CLI_FLAG, &o->per_sequence,
+         "stage 2 as Graves: a noise draw and a backward pass per sequence, curvature from "
+         "squared per-sequence gradients (TAP: one draw and the squared batch gradient)"},
         {"criterion1", CLI_STRING, &o->criterion1,
          "stage-1 best-model criterion: wer, exprate, mix, loss"},
         {"criterion2", CLI_STRING, &o->criterion2,
@@ -153,6 +156,8 @@ int train_options_table(TrainOptions *o, CliOption *out) {
         {"valid-beam", CLI_INT, &o->valid_beam, "validation beam width (1: greedy)"},
         {"valid-maxlen", CLI_INT, &o->valid_maxlen, "validation decoding steps at most"},
         {"valid-limit", CLI_INT, &o->valid_limit, "validate on the first N expressions (0: all)"},
+        {"keep-valid", CLI_INT, &o->keep_valid,
+         "keep the weights of the last N validations in OUT_DIR/valid/ (for tap average)"},
         {"checkpoint-minutes", CLI_DOUBLE, &o->checkpoint_minutes,
          "write last.h5 at least this often (and at every validation)"},
         {"log-every", CLI_INT, &o->log_every, "train.tsv gets the mean loss of every N updates"},
@@ -289,8 +294,8 @@ int train_options_resolve(const TrainOptions *o, TrainPlan *p, char *msg, size_t
     if (!(o->sigma_init > 0.0) || !(o->sigma > 0.0) || !(o->prior_var > 0.0) || !(o->prior_b > 0.0))
         return BAD("--sigma-init, --sigma, --prior-var and --prior-b must be > 0");
     if (!(o->mix_wer >= 0.0 && o->mix_wer <= 1.0)) return BAD("--mix-wer must be in [0, 1]");
-    if (o->valid_every < 0 || o->valid_limit < 0)
-        return BAD("--valid-every and --valid-limit must be >= 0");
+    if (o->valid_every < 0 || o->valid_limit < 0 || o->keep_valid < 0 || o->keep_valid > 1000)
+        return BAD("--valid-every and --valid-limit must be >= 0, --keep-valid 0..1000");
     if (o->valid_beam < 1 || o->valid_beam > 1000) return BAD("--valid-beam must be 1..1000");
     if (o->valid_maxlen < 1) return BAD("--valid-maxlen must be >= 1");
     if (!(o->checkpoint_minutes > 0.0)) return BAD("--checkpoint-minutes must be > 0");

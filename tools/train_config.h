@@ -47,6 +47,8 @@ typedef struct {
     double sigma_init; // adaptive-weight-noise initial sigma (TAP 1e-12)
     double sigma;      // fixed posterior sigma of weight-noise variants
     double prior_var, prior_b;
+    int per_sequence; // stage 2: noise and squared gradients per sequence (Graves) instead of
+                      // per batch (TAP)
     // validation and model selection
     const char *criterion1, *criterion2;
     double mix_wer;   // weight of WER in "mix" (TAP 0.6)
@@ -54,6 +56,7 @@ typedef struct {
     int valid_beam;   // 1 = greedy
     int valid_maxlen; // decoding steps at most
     int valid_limit;  // 0 = the whole validation set
+    int keep_valid;   // keep the weights of the last N validations (checkpoint averaging)
     // output
     double checkpoint_minutes;
     int log_every, progress_every, threads;

@@ -5,6 +5,7 @@
 #include "train_loop.h"
 
 #include <cblas.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "loss.h"
 #include "mdl.h"
@@ -42,6 +44,7 @@ static void var_config(const Trainer *t, int stage, VarConfig *vc) {
     vc->opt_mu.eps = o->eps;
     vc->opt_ls2.eps = o->eps_ls2 > 0.0 ? o->eps_ls2 : o->eps;
     vc->seed = (uint64_t)(uint32_t)o->seed * 4 + (uint64_t)stage;
+    vc->per_sequence = stage == 2 && o->per_sequence;
 }
 
 // eps is the mu optimizer's; ls2's keeps its ratio to it through the decays. One step of
@@ -140,41 +143,52 @@ static void *share_run(void *arg) {
     return NULL;
 }
 
+// Runs shares 0..R-1 on their replicas, share 0 on this thread.
+static void run_shares(Share *sh, int R) {
+    pthread_t tid[TRAIN_MAX_REPLICAS];
+    int started[TRAIN_MAX_REPLICAS] = {0};
+    for (int k = 1; k < R; k++) started[k] = pthread_create(&tid[k], NULL, share_run, &sh[k]) == 0;
+    share_run(&sh[0]);
+    for (int k = 1; k < R; k++) {
+        if (started[k])
+            pthread_join(tid[k], NULL);
+        else
+            share_run(&sh[k]); // no thread: same result, later
+    }
+}
+
+static Share share_of(Trainer *t, int k, const int *idx, int lo, int hi, int poison) {
+    const AugmentConfig *aug = augment_enabled(&t->aug) ? &t->aug : NULL;
+    return (Share){k ? &t->reps[k - 1] : &t->model,
+                   t->n_rep > 1 ? &t->parts[k] : &t->bt,
+                   &t->train,
+                   idx + lo,
+                   hi - lo,
+                   poison,
+                   0,
+                   aug,
+                   (uint64_t)t->st.step,
+                   t->cost + lo,
+                   t->nll + lo,
+                   0.0,
+                   {0, ""}};
+}
+
 // Forward and backward of batch idx[0..nb) at the weights in t->model.w, on R replicas; the
 // batch-mean gradient ends in t->model.g, the costs in t->cost and the label NLLs in t->nll.
 static int forward_backward(Trainer *t, const int *idx, int nb, int poison, double *mean,
                             TapError *err) {
     int R = t->n_rep < nb ? t->n_rep : nb;
-    const AugmentConfig *aug = augment_enabled(&t->aug) ? &t->aug : NULL;
-    uint64_t aug_key = (uint64_t)t->st.step;
+    if (R < 1) R = 1;
     Share sh[TRAIN_MAX_REPLICAS];
-    if (R <= 1) {
-        sh[0] = (Share){&t->model, &t->bt, &t->train, idx, nb, poison, 0, aug, aug_key,
-                        t->cost, t->nll, 0.0, {0, ""}};
-        share_run(&sh[0]);
-    } else {
-        size_t n = t->model.table.n;
-        pthread_t tid[TRAIN_MAX_REPLICAS];
-        int started[TRAIN_MAX_REPLICAS] = {0};
-        for (int k = 0; k < R; k++) {
-            int lo = k * nb / R, hi = (k + 1) * nb / R;
-            TapModel *m = k ? &t->reps[k - 1] : &t->model;
-            if (k) memcpy(m->w, t->model.w, n * sizeof *m->w);
-            sh[k] = (Share){m, &t->parts[k], &t->train, idx + lo, hi - lo, poison && !k, 0, aug,
-                            aug_key, t->cost + lo, t->nll + lo, 0.0, {0, ""}};
-        }
-        for (int k = 1; k < R; k++)
-            started[k] = pthread_create(&tid[k], NULL, share_run, &sh[k]) == 0;
-        share_run(&sh[0]);
-        for (int k = 1; k < R; k++) {
-            if (started[k])
-                pthread_join(tid[k], NULL);
-            else
-                share_run(&sh[k]); // no thread: same result, later
-        }
+    for (int k = 0; k < R; k++) {
+        if (k) memcpy(t->reps[k - 1].w, t->model.w, t->model.table.n * sizeof *t->model.w);
+        sh[k] = share_of(t, k, idx, k * nb / R, (k + 1) * nb / R, poison && !k);
     }
+    if (R == 1) sh[0].bt = &t->bt;
+    run_shares(sh, R);
     *mean = 0.0;
-    for (int k = 0; k < (R > 1 ? R : 1); k++) {
+    for (int k = 0; k < R; k++) {
         if (sh[k].rc) {
             *err = sh[k].err;
             return sh[k].rc;
@@ -199,18 +213,51 @@ static int forward_backward(Trainer *t, const int *idx, int nb, int poison, doub
     return TAP_OK;
 }
 
+// --per-sequence (Graves' form of stage 2): every sequence of the batch gets its own noise draw
+// and its own forward and backward pass, and the curvature term is the mean of the squared
+// per-sequence gradients (variational_accumulate) instead of the square of the batch mean.
+// Sequences run R at a time on the replicas, drawn in sequence order, so the result does not
+// depend on the number of replicas.
+static int per_sequence_pass(Trainer *t, const int *idx, int nb, int poison, double *mean,
+                             TapError *err) {
+    int R = t->n_rep < nb ? t->n_rep : nb;
+    if (R < 1) R = 1;
+    *mean = 0.0;
+    for (int base = 0; base < nb; base += R) {
+        int cnt = nb - base < R ? nb - base : R;
+        Share sh[TRAIN_MAX_REPLICAS];
+        for (int k = 0; k < cnt; k++) {
+            sh[k] = share_of(t, k, idx, base + k, base + k + 1, poison && base + k == 0);
+            if (R == 1) sh[k].bt = &t->bt;
+            variational_sample(&t->var, sh[k].m->w);
+        }
+        run_shares(sh, cnt);
+        for (int k = 0; k < cnt; k++) {
+            if (sh[k].rc) {
+                *err = sh[k].err;
+                return sh[k].rc;
+            }
+            *mean += sh[k].mean / nb;
+            variational_accumulate(&t->var, sh[k].m->g, 1.0f / (float)nb);
+        }
+    }
+    return TAP_OK;
+}
+
 static int train_step(Trainer *t, TapError *err) {
     TrainState *s = &t->st;
     double t0 = now_seconds();
     int nb;
     const int *idx = batcher_batch(&t->tb, (int)s->cursor, &nb);
     int poison = t->opt->debug_nan_step > 0 && s->step + 1 == t->opt->debug_nan_step;
-    variational_sample(&t->var, t->model.w);
+    int per_seq = t->var.cfg.per_sequence;
     double mean;
-    int rc = forward_backward(t, idx, nb, poison, &mean, err);
+    if (!per_seq) variational_sample(&t->var, t->model.w);
+    int rc = per_seq ? per_sequence_pass(t, idx, nb, poison, &mean, err)
+                     : forward_backward(t, idx, nb, poison, &mean, err);
     if (rc == TAP_ERR_NUMERIC) return non_finite(t, "loss", idx, nb, err);
     if (rc) return tap_error_prefix(err, "update %lld", (long long)s->step + 1);
-    rc = variational_step(&t->var, t->model.g, NULL, err);
+    rc = variational_step(&t->var, per_seq ? NULL : t->model.g, NULL, err);
     if (rc == TAP_ERR_NUMERIC) return non_finite(t, "gradient", idx, nb, err);
     if (rc) return rc;
     s->step++;
@@ -314,6 +361,51 @@ static int end_stage(Trainer *t, TapError *err) {
     return TAP_OK;
 }
 
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// --keep-valid K: OUT_DIR/valid/s<stage>-u<update>.h5 holds the weights of every validation;
+// the oldest beyond the last K are removed (names sort by stage, then update).
+static int keep_validated(Trainer *t, double wer, double exprate, TapError *err) {
+    char dir[4200], path[4300];
+    snprintf(dir, sizeof dir, "%s/valid", t->out_dir);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return tap_error_set(err, TAP_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/s%lld-u%010lld.h5", dir, (long long)t->st.stage,
+             (long long)t->st.step);
+    size_t len = strlen(t->config_text) + 256;
+    char *text = malloc(len);
+    if (!text) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    snprintf(text, len, "%s# validated: stage %lld, update %lld, epoch %lld, WER %.4f, ExpRate %.4f\n",
+             t->config_text, (long long)t->st.stage, (long long)t->st.step, (long long)t->st.epoch,
+             wer, exprate);
+    int rc = train_weights_save(path, &t->model.cfg, &t->model.table, variational_mean(&t->var),
+                                t->st.step, t->st.epoch, text, err);
+    free(text);
+    if (rc) return rc;
+    DIR *d = opendir(dir);
+    if (!d) return TAP_OK;
+    char *names[4096];
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 4096;) {
+        size_t l = strlen(e->d_name);
+        if (e->d_name[0] == 's' && l > 3 && !strcmp(e->d_name + l - 3, ".h5") &&
+            (names[n] = strdup(e->d_name)))
+            n++;
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_name);
+    for (int i = 0; i < n; i++) {
+        if (i < n - t->opt->keep_valid) {
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            unlink(path);
+        }
+        free(names[i]);
+    }
+    return TAP_OK;
+}
+
 static int validate(Trainer *t, int *interrupted, TapError *err) {
     TrainState *s = &t->st;
     const TrainOptions *o = t->opt;
@@ -357,6 +449,7 @@ static int validate(Trainer *t, int *interrupted, TapError *err) {
         rc = train_log_write(&t->log, &row, err);
     }
     if (!rc) rc = valid_write_hyps(t->path_hyp, &t->valid_view, &r, err);
+    if (!rc && o->keep_valid > 0) rc = keep_validated(t, r.wer, r.exprate, err);
     if (!rc)
         progress_say(&t->prog,
                      "validation %lld of stage %lld at update %lld: loss %.4f WER %.2f%% "

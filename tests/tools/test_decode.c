@@ -201,6 +201,29 @@ Test(decode, one_and_two_threads_give_identical_output, .init = make_model) {
     cr_assert_gt(strlen(one), 20);
 }
 
+Test(decode, an_ensemble_of_the_model_with_itself_decodes_as_the_model_alone, .init = make_model) {
+    char cmd[8192], one[65536], two[65536], other[65536], opts[1024], err[4096];
+    const int idx[] = {0, 1, 2, 3, 4};
+    decode_cmd(cmd, sizeof cmd, "--max-len 12", idx, 5);
+    cr_assert_eq(tu_run(cmd, one, sizeof one, NULL, 0), 0);
+    snprintf(opts, sizeof opts, "--max-len 12 --ensemble %s,%s", model, model);
+    decode_cmd(cmd, sizeof cmd, opts, idx, 5);
+    cr_assert_eq(tu_run(cmd, two, sizeof two, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(one, two);
+    // With the bundled model the ensemble reads differently from the tiny model alone.
+    snprintf(opts, sizeof opts, "--max-len 12 --ensemble %s/data/model/small.h5", tu_source_dir());
+    decode_cmd(cmd, sizeof cmd, opts, idx, 5);
+    cr_assert_eq(tu_run(cmd, other, sizeof other, err, sizeof err), 0, "%s", err);
+    cr_assert_str_neq(one, other);
+    // A model that cannot be loaded is one error line and exit 1.
+    decode_cmd(cmd, sizeof cmd, "--ensemble /nonexistent/m.h5", idx, 1);
+    cr_assert_eq(tu_run(cmd, other, sizeof other, err, sizeof err), 1);
+    cr_assert(strstr(err, "tap decode: error: ") && strstr(err, "/nonexistent/m.h5"), "%s", err);
+    decode_cmd(cmd, sizeof cmd, "--ensemble ,", idx, 1);
+    cr_assert_eq(tu_run(cmd, other, sizeof other, err, sizeof err), 1);
+    cr_assert(strstr(err, "empty"), "%s", err);
+}
+
 Test(decode, output_file_and_attention_files_are_written, .init = make_model) {
     char cmd[8192], out[4096], err[4096], outpath[400], attdir[400], opts[900];
     snprintf(outpath, sizeof outpath, "%s/hyp.tsv", dir);

@@ -387,6 +387,66 @@ Test(train, resumed_stage_two_with_weight_noise_repeats_the_run_bit_for_bit) {
     free(s);
 }
 
+// The loss column of every train row of a log, into out (at most cap); returns the count.
+static int train_losses(const char *path, double *out, int cap) {
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char row[512];
+    int n = 0;
+    while (fgets(row, sizeof row, f) && n < cap) {
+        if (strncmp(row, "train\t", 6)) continue;
+        const char *c = row;
+        for (int i = 0; i < 4; i++) c = strchr(c, '\t') + 1;
+        out[n++] = atof(c);
+    }
+    fclose(f);
+    return n;
+}
+
+Test(train, per_sequence_weight_noise_resumes_bit_for_bit_whatever_the_replicas) {
+    Fixture fx;
+    fixture(&fx);
+    const char *pre[] = {"train", TINY, "--max-steps", "3", fx.train, fx.valid, fx.run, NULL};
+    expect_exit(pre, fx.out, CHILD_PLAIN, 0);
+    char init[600];
+    snprintf(init, sizeof init, "%s/init.h5", fx.dir);
+    cr_assert_eq(rename(fx.last, init), 0);
+    // sigma 0.05 from the start: at TAP's 1e-12 the curvature term does not move ls2 yet.
+    const char *extra[] = {"--stage",        "2", "--init",    init, "--sigma-init", "0.05",
+                           "--per-sequence", "--threads", "2", NULL};
+    const char *g[] = {"params", "ls2", "opt_mu_rg2", "opt_ls2_rg2"};
+    check_resume(&fx, extra, 4, 8, g, 4);
+    // Sequences are drawn in order whatever the replicas: one thread gives the same losses; the
+    // batch form (one draw, squared batch gradient) gives other weights.
+    Fixture straight = fx, one = fx, batch = fx;
+    fixture_run(&straight, "straight");
+    fixture_run(&one, "one");
+    fixture_run(&batch, "batch");
+    const char *a1[] = {"train",   TINY,      "--valid-every", "3",      "--max-steps", "8",
+                        "--stage", "2",       "--init",        init,     "--per-sequence",
+                        "--sigma-init", "0.05", one.train, one.valid, one.run, NULL};
+    expect_exit(a1, fx.out, CHILD_PLAIN, 0);
+    const char *a0[] = {"train", TINY,        "--valid-every", "3",       "--max-steps", "8",
+                        "--stage", "2",       "--init",        init,      "--sigma-init",
+                        "0.05", batch.train, batch.valid, batch.run, NULL};
+    expect_exit(a0, fx.out, CHILD_PLAIN, 0);
+    double x[16], y[16];
+    cr_assert_eq(train_losses(straight.log, x, 16), 8);
+    cr_assert_eq(train_losses(one.log, y, 16), 8);
+    for (int i = 0; i < 8; i++)
+        cr_assert(fabs(x[i] - y[i]) <= 1e-5 * fabs(y[i]), "update %d: loss %.9g (2 threads) vs "
+                  "%.9g (1 thread)", i + 1, x[i], y[i]);
+    const char *gl[] = {"ls2"};
+    static CheckpointScalars sc;
+    size_t n1, n0;
+    float **w1 = load_roles(one.last, gl, 1, &n1, &sc), **w0 = load_roles(batch.last, gl, 1, &n0, &sc);
+    size_t differ = 0;
+    for (size_t i = 0; i < n1; i++) differ += w1[0][i] != w0[0][i];
+    cr_assert_gt(differ, n1 / 2, "the per-sequence curvature changed %zu of %zu log-variances",
+                 differ, n1);
+    free(w1[0]), free(w1), free(w0[0]), free(w0);
+}
+
 Test(train, two_threads_split_each_batch_and_resume_bit_for_bit) {
     Fixture fx;
     fixture(&fx);
@@ -411,22 +471,6 @@ Test(train, two_threads_split_each_batch_and_resume_bit_for_bit) {
     }
     cr_assert_eq(rows, 9);
     fclose(fa), fclose(fb);
-}
-
-// The loss column of every train row of a log, into out (at most cap); returns the count.
-static int train_losses(const char *path, double *out, int cap) {
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    char row[512];
-    int n = 0;
-    while (fgets(row, sizeof row, f) && n < cap) {
-        if (strncmp(row, "train\t", 6)) continue;
-        const char *c = row;
-        for (int i = 0; i < 4; i++) c = strchr(c, '\t') + 1;
-        out[n++] = atof(c);
-    }
-    fclose(f);
-    return n;
 }
 
 Test(train, augmented_ink_resumes_bit_for_bit_whatever_the_replicas) {
@@ -467,6 +511,48 @@ Test(train, augmented_ink_resumes_bit_for_bit_whatever_the_replicas) {
     for (size_t i = 0; i < n1; i++) differ += w1[0][i] != w0[0][i];
     cr_assert_gt(differ, n1 / 4, "augmentation changed %zu of %zu weights", differ, n1);
     free(w1[0]), free(w1), free(w0[0]), free(w0);
+}
+
+Test(train, keep_valid_keeps_the_last_validated_weights_and_tap_average_means_them) {
+    Fixture fx;
+    fixture(&fx);
+    const char *args[] = {"train", TINY, "--valid-every", "3", "--keep-valid", "2", "--max-steps",
+                          "9", fx.train, fx.valid, fx.run, NULL};
+    expect_exit(args, fx.out, CHILD_PLAIN, 0);
+    char v6[600], v9[600], v3[600], avg[600];
+    snprintf(v3, sizeof v3, "%s/valid/s1-u0000000003.h5", fx.run);
+    snprintf(v6, sizeof v6, "%s/valid/s1-u0000000006.h5", fx.run);
+    snprintf(v9, sizeof v9, "%s/valid/s1-u0000000009.h5", fx.run);
+    snprintf(avg, sizeof avg, "%s/avg.h5", fx.dir);
+    cr_assert(access(v3, F_OK) != 0, "the oldest validation was kept");
+    const char *g[] = {"params"};
+    static CheckpointScalars sc;
+    size_t n6, n9, na, nl;
+    float **w6 = load_roles(v6, g, 1, &n6, &sc);
+    cr_assert(strstr(sc.text, "# validated: stage 1, update 6, "), "%s", sc.text);
+    float **w9 = load_roles(v9, g, 1, &n9, &sc);
+    float **wl = load_roles(fx.last, g, 1, &nl, &sc);
+    cr_assert(!memcmp(w9[0], wl[0], n9 * sizeof(float)), "the last validation is last.h5's mu");
+    const char *av[] = {"average", v6, v9, "-o", avg, NULL};
+    expect_exit(av, fx.out, CHILD_PLAIN, 0);
+    float **wa = load_roles(avg, g, 1, &na, &sc);
+    cr_assert_eq(na, n6);
+    int moved = 0;
+    for (size_t i = 0; i < na; i++) {
+        float want = (float)(((double)w6[0][i] + (double)w9[0][i]) / 2);
+        cr_assert_eq(wa[0][i], want, "weight %zu: %.9g, expected %.9g", i, (double)wa[0][i],
+                     (double)want);
+        moved += w6[0][i] != w9[0][i];
+    }
+    cr_assert_gt(moved, 0);
+    // Another configuration, a missing file or the output among the inputs: refused.
+    char small[600];
+    snprintf(small, sizeof small, "%s/data/model/small.h5", TAP_SOURCE_DIR);
+    const char *mix[] = {"average", v6, small, "-o", avg, NULL};
+    expect_exit(mix, fx.out, CHILD_PLAIN, 1);
+    const char *self[] = {"average", v6, avg, "-o", avg, NULL};
+    expect_exit(self, fx.out, CHILD_PLAIN, 2);
+    free(w6[0]), free(w6), free(w9[0]), free(w9), free(wl[0]), free(wl), free(wa[0]), free(wa);
 }
 
 // ---------------------------------------------------------------------------- stages
