@@ -19,7 +19,7 @@ int tap_average_main(int argc, char **argv) {
     const CliSpec spec = {"average", "IN.h5... -o OUT.h5",
                           "Average the weights (/params) of checkpoints of one configuration.",
                           opts, 1};
-    char **args = rec_short_o(argc, argv), **pos = NULL, msg[512];
+    char **args = cli_short_o(argc, argv), **pos = NULL, msg[512];
     int n_pos = 0;
     if (!args) return 1;
     int rc = cli_parse(&spec, argc, args, &pos, &n_pos, msg, sizeof msg, stdout);

@@ -10,12 +10,13 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "rec_cli.h"
 #include "recognize.h"
 
 typedef struct {
     const char *output, *attention;
     int quiet;
-    RecCliOptions rec;
+    RecSettings rec;
 } DecodeOptions;
 
 typedef struct {
@@ -65,7 +66,7 @@ int tap_decode_main(int argc, char **argv) {
                           "Recognise expressions (InkML files, directories, HDF5 datasets): "
                           "uid<TAB>LaTeX tokens per line.",
                           opts, (int)(sizeof opts / sizeof opts[0])};
-    char **args = rec_short_o(argc, argv), **pos = NULL, msg[512];
+    char **args = cli_short_o(argc, argv), **pos = NULL, msg[512];
     int n_pos = 0;
     if (!args) return 1;
     int rc = cli_parse(&spec, argc, args, &pos, &n_pos, msg, sizeof msg, stdout);

@@ -455,14 +455,6 @@ static double now_s(void) {
 }
 
 // Accepts -o as a short form of --output (the shared parser takes long options only).
-static char **expand_short(int argc, char **argv) {
-    char **v = malloc(((size_t)argc + 1) * sizeof *v);
-    if (!v) return NULL;
-    for (int i = 0; i < argc; i++) v[i] = !strcmp(argv[i], "-o") ? "--output" : argv[i];
-    v[argc] = NULL;
-    return v;
-}
-
 int tap_prep_main(int argc, char **argv) {
     PrepOptions o = {.dict = "data/dictionary.txt", .unknown = "skip", .part = "rest",
                      .holdout_seed = 1, .canonical = 1};
@@ -494,7 +486,7 @@ int tap_prep_main(int argc, char **argv) {
         "dictionary (one warning line per such file).",
         opts,
         (int)(sizeof opts / sizeof opts[0])};
-    char **args = expand_short(argc, argv), **pos = NULL, msg[1024] = "";
+    char **args = cli_short_o(argc, argv), **pos = NULL, msg[1024] = "";
     int n_pos = 0;
     if (!args) {
         fprintf(stderr, "tap prep: error: out of memory\n");

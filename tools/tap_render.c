@@ -14,13 +14,14 @@
 #include "commands.h"
 #include "latex.h"
 #include "metrics.h"
+#include "rec_cli.h"
 #include "recognize.h"
 #include "render.h"
 
 typedef struct {
     const char *out, *ref, *attention;
     int width, frames;
-    RecCliOptions rec;
+    RecSettings rec;
 } RenderOptions;
 
 typedef struct {
@@ -389,7 +390,7 @@ int tap_render_main(int argc, char **argv) {
                           "Draw expressions with strokes coloured by the token attending to them; "
                           "DIR/index.html lists errors first.",
                           opts, (int)(sizeof opts / sizeof opts[0])};
-    char **args = rec_short_o(argc, argv), **pos = NULL, msg[512];
+    char **args = cli_short_o(argc, argv), **pos = NULL, msg[512];
     int n_pos = 0;
     if (!args) return 1;
     int rc = cli_parse(&spec, argc, args, &pos, &n_pos, msg, sizeof msg, stdout);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../tools/recognize.c"
+#include "recognize.h"
 #define TU_MODEL_HELPERS
 #include "test_util.h"
 

@@ -428,35 +428,6 @@ int rec_decode_all(const RecModel *m, const RecInputs *in, const RecOptions *opt
 
 // ---------------------------------------------------------------------------- command set-up
 
-RecCliOptions rec_cli_defaults(void) {
-    return (RecCliOptions){.dict = "data/dictionary.txt", .beam = 10, .max_len = 300};
-}
-
-void rec_cli_options(RecCliOptions *o, CliOption *opts) {
-    opts[0] = (CliOption){"beam", CLI_INT, &o->beam, "beam width (1 = greedy)"};
-    opts[1] = (CliOption){
-        "max-len", CLI_INT, &o->max_len,
-        "decoding steps at most (TAP: 1000; the longest CROHME 2014 caption has 204 tokens)"};
-    opts[2] = (CliOption){"threads", CLI_INT, &o->threads, "decoding threads (0 = one per core)"};
-    opts[3] = (CliOption){"dict", CLI_STRING, &o->dict,
-                          "TAP dictionary (token<TAB>id) of the model's vocabulary"};
-    opts[4] = (CliOption){"ensemble", CLI_STRING, &o->ensemble,
-                          "more checkpoints (comma list) decoded with the model as one ensemble: "
-                          "each step averages their log-probabilities"};
-}
-
-int rec_cli_check(const RecCliOptions *o, char *msg, size_t len) {
-    if (o->beam < 1 || o->beam > 1000)
-        snprintf(msg, len, "--beam must be in 1..1000");
-    else if (o->max_len < 1)
-        snprintf(msg, len, "--max-len must be positive");
-    else if (o->threads < 0)
-        snprintf(msg, len, "--threads must be >= 0");
-    else
-        return 0;
-    return 1;
-}
-
 // --ensemble A.h5,B.h5: more models with the first one's vocabulary.
 static int load_ensemble(RecSetup *s, const char *model, const char *list, TapError *err) {
     const char *p = list;
@@ -488,7 +459,7 @@ static int load_ensemble(RecSetup *s, const char *model, const char *list, TapEr
     return TAP_OK;
 }
 
-int rec_setup_open(RecSetup *s, const char *model, const RecCliOptions *o, char *const *inputs,
+int rec_setup_open(RecSetup *s, const char *model, const RecSettings *o, char *const *inputs,
                    int n_inputs, TapError *err) {
     memset(s, 0, sizeof *s);
     int rc = TAP_OK;
@@ -786,15 +757,6 @@ int rec_threads(int requested) {
     if (requested > 0) return requested;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)(n > 64 ? 64 : n) : 1;
-}
-
-// cli.h knows long options only; "-o FILE" is accepted as "--output FILE".
-char **rec_short_o(int argc, char **argv) {
-    char **v = malloc(((size_t)argc + 1) * sizeof *v);
-    if (!v) return NULL;
-    for (int i = 0; i < argc; i++) v[i] = strcmp(argv[i], "-o") ? argv[i] : (char *)"--output";
-    v[argc] = NULL;
-    return v;
 }
 
 char *rec_join(const char *const *tokens, int n) {

@@ -36,4 +36,8 @@ void cli_print_config(const CliSpec *spec, FILE *out, const char *line_prefix);
 // Writes the resolved configuration into a buffer (same format); returns bytes needed.
 size_t cli_format_config(const CliSpec *spec, char *buf, size_t len);
 
+// cli.h knows long options only: a copy of argv (free the array, not the strings) with "-o"
+// spelled "--output", for the commands whose output is -o.
+char **cli_short_o(int argc, char **argv);
+
 #endif

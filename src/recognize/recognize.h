@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cli.h"
 #include "config.h"
 #include "dataset.h"
 #include "params.h"
@@ -111,22 +110,16 @@ void rec_result_free(RecResult *r);
 
 // ---------------------------------------------------------------------------- command set-up
 
-// The decoding options `tap decode` and `tap render` share.
+// What a decoding run is set up from (`tap decode` and `tap render` bind flags to it).
 typedef struct {
     const char *dict;     // TAP dictionary of the model's vocabulary
     int beam;             // 1 = greedy
     int max_len;          // decoding steps at most
     int threads;          // 0 = one per core
     const char *ensemble; // comma list of more checkpoints decoded with the model, or NULL
-} RecCliOptions;
+} RecSettings;
 
-enum { REC_CLI_N_OPTS = 5, REC_MAX_EXTRA = 7 };
-// TAP's beam 10 and data/dictionary.txt; 300 steps cover the longest CROHME 2014 caption.
-RecCliOptions rec_cli_defaults(void);
-// Fills opts[0..REC_CLI_N_OPTS) with --beam, --max-len, --threads, --dict and --ensemble.
-void rec_cli_options(RecCliOptions *o, CliOption *opts);
-// Range checks: 0 when the options are usable, else nonzero with one line in msg.
-int rec_cli_check(const RecCliOptions *o, char *msg, size_t len);
+enum { REC_MAX_EXTRA = 7 };
 
 // Everything a command decodes with: the model, its vocabulary, the inputs, resolved options.
 typedef struct {
@@ -141,7 +134,7 @@ typedef struct {
 
 // Loads the model (NULL: none, as for pictures from saved attention) and its dictionary, then
 // collects the inputs; no inputs at all is an error. On failure s is left zeroed.
-int rec_setup_open(RecSetup *s, const char *model, const RecCliOptions *o, char *const *inputs,
+int rec_setup_open(RecSetup *s, const char *model, const RecSettings *o, char *const *inputs,
                    int n_inputs, TapError *err);
 void rec_setup_close(RecSetup *s);
 
@@ -201,8 +194,6 @@ void rec_out_abort(RecOutFile *o);
 int rec_mkdir(const char *dir, TapError *err);
 // requested, or one per online core when requested is 0.
 int rec_threads(int requested);
-// cli.h knows long options only: a copy of argv with "-o" spelled "--output" (free the array).
-char **rec_short_o(int argc, char **argv);
 
 // Joins tokens[0..n) with single spaces into a malloc'd string.
 char *rec_join(const char *const *tokens, int n);

@@ -219,3 +219,11 @@ size_t cli_format_config(const CliSpec *s, char *buf, size_t len) {
     }
     return used;
 }
+
+char **cli_short_o(int argc, char **argv) {
+    char **v = malloc(((size_t)argc + 1) * sizeof *v);
+    if (!v) return NULL;
+    for (int i = 0; i < argc; i++) v[i] = strcmp(argv[i], "-o") ? argv[i] : (char *)"--output";
+    v[argc] = NULL;
+    return v;
+}
