@@ -99,21 +99,27 @@ void progress_update(Progress *p, const ProgressInfo *in, int n_expr, double sec
         double r = n_expr / seconds;
         p->rate = p->rate > 0.0 ? 0.9 * p->rate + 0.1 * r : r;
     }
+    if (p->on_update) p->on_update(p->ctx, in);
     double now = now_seconds();
-    int due = p->tty ? now - p->last_draw >= 0.25 : in->step % p->every == 0;
+    int tty = p->tty && !p->on_line;
+    int due = tty ? now - p->last_draw >= 0.25 : in->step % p->every == 0;
     if (!due) return;
     p->last_draw = now;
-    char eta[32], total[48] = "";
+    char eta[32], total[48] = "", line[512];
     format_duration(p->rate > 0.0 ? (double)in->left_in_epoch / p->rate : -1.0, eta, sizeof eta);
     if (in->max_steps > 0) snprintf(total, sizeof total, "/%lld", (long long)in->max_steps);
-    fprintf(stderr,
-            "%sstage %d epoch %lld step %lld%s batch %lld/%lld loss %.4f eps %.0e %.1f expr/s "
-            "ETA epoch %s%s",
-            p->tty ? "\r" : "", in->stage, (long long)in->epoch, (long long)in->step, total,
-            (long long)in->batch, (long long)in->n_batches, in->loss, in->eps, p->rate, eta,
-            p->tty ? "\033[K" : "\n");
+    snprintf(line, sizeof line,
+             "stage %d epoch %lld step %lld%s batch %lld/%lld loss %.4f eps %.0e %.1f expr/s "
+             "ETA epoch %s",
+             in->stage, (long long)in->epoch, (long long)in->step, total, (long long)in->batch,
+             (long long)in->n_batches, in->loss, in->eps, p->rate, eta);
+    if (p->on_line) {
+        p->on_line(p->ctx, line);
+        return;
+    }
+    fprintf(stderr, "%s%s%s", tty ? "\r" : "", line, tty ? "\033[K" : "\n");
     fflush(stderr);
-    p->open_line = p->tty;
+    p->open_line = tty;
 }
 
 void progress_break(Progress *p) {
@@ -122,11 +128,16 @@ void progress_break(Progress *p) {
 }
 
 void progress_say(Progress *p, const char *fmt, ...) {
-    progress_break(p);
+    char line[2048];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    if (p->on_line) {
+        p->on_line(p->ctx, line);
+        return;
+    }
+    progress_break(p);
+    fprintf(stderr, "%s\n", line);
     fflush(stderr);
 }

@@ -38,16 +38,23 @@ int train_log_write(TrainLog *l, const LogRow *r, TapError *err);
 int train_log_flush(TrainLog *l, int64_t *bytes, TapError *err);
 void train_log_close(TrainLog *l);
 
+struct ProgressInfo;
+
 typedef struct {
     int tty;          // stderr is a terminal: one line refreshed in place
     int every;        // otherwise a line every `every` updates
     int open_line;    // a refreshed line is on screen (end it before printing anything else)
     double last_draw; // monotonic seconds
     double rate;      // expressions per second (moving average)
+    // A sink instead of stderr (tap_api.h): every progress and event line goes to on_line,
+    // and on_update sees every update; both may be NULL.
+    void (*on_line)(void *ctx, const char *line);
+    void (*on_update)(void *ctx, const struct ProgressInfo *info);
+    void *ctx;
 } Progress;
 
 void progress_init(Progress *p, int every);
-typedef struct {
+typedef struct ProgressInfo {
     int stage;
     int64_t epoch, step, max_steps;
     int64_t batch, n_batches;

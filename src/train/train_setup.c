@@ -1,0 +1,134 @@
+#include "train_setup.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "tap.h"
+#include "train_state.h"
+
+// Parses with the tap preset's defaults, then again with the chosen preset's defaults so that
+// explicit flags win over the preset whatever their order.
+static int parse_args(TrainSetup *p, int argc, char **argv, FILE *help_out, char *msg,
+                      size_t len) {
+    train_options_default(&p->o, "tap");
+    free(p->pos);
+    p->pos = NULL;
+    int rc = cli_parse(&p->spec, argc, argv, &p->pos, &p->n_pos, msg, len, help_out);
+    if (rc != CLI_OK || !strcmp(p->o.preset ? p->o.preset : "", "tap")) return rc;
+    char preset[64];
+    snprintf(preset, sizeof preset, "%s", p->o.preset ? p->o.preset : "");
+    if (train_options_default(&p->o, preset)) {
+        snprintf(msg, len, "unknown --preset '%s' (tap or small)", preset);
+        return CLI_USAGE;
+    }
+    free(p->pos);
+    p->pos = NULL;
+    return cli_parse(&p->spec, argc, argv, &p->pos, &p->n_pos, msg, len, help_out);
+}
+
+// argv with the stored options of a checkpoint ("name = value" lines) put before the user's
+// own flags, which therefore win. Strings are owned by *store.
+static char **resume_argv(const char *text, int argc, char **argv, int *out_argc, char **store) {
+    size_t lines = 1;
+    for (const char *c = text; *c; c++) lines += *c == '\n';
+    char **v = calloc(lines + (size_t)argc + 1, sizeof *v);
+    char *buf = malloc(strlen(text) * 2 + 64);
+    if (!v || !buf) {
+        free(v), free(buf);
+        return NULL;
+    }
+    int n = 0;
+    size_t used = 0;
+    v[n++] = argv[0];
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t l = end ? (size_t)(end - line) : strlen(line);
+        const char *eq = memchr(line, '=', l);
+        if (line[0] != '#' && eq && eq > line) {
+            size_t nl = (size_t)(eq - line), vl = l - nl - 1;
+            while (nl && line[nl - 1] == ' ') nl--;
+            const char *val = eq + 1;
+            while (vl && *val == ' ') val++, vl--;
+            if (vl) {
+                v[n++] = buf + used;
+                used += (size_t)sprintf(buf + used, "--%.*s=%.*s", (int)nl, line, (int)vl, val) + 1;
+            }
+        }
+        line += l + (end ? 1 : 0);
+    }
+    for (int i = 1; i < argc; i++) v[n++] = argv[i];
+    *out_argc = n;
+    *store = buf;
+    return v;
+}
+
+void train_setup_init(TrainSetup *s) {
+    memset(s, 0, sizeof *s);
+    int n_opts = train_options_table(&s->o, s->table);
+    snprintf(s->summary, sizeof s->summary,
+             "Train TAP on TRAIN.h5, validating on VALID.h5 (both from `tap prep`); writes OUT_DIR/"
+             "last.h5 (resumable state), best.h5 (best weights), best_stage1.h5, train.tsv, "
+             "valid_hyp.txt.\n%s\nExit codes: 0 finished, 1 runtime error, 2 bad usage, 3 "
+             "interrupted by SIGINT/SIGTERM after saving last.h5 (a second signal quits at once).",
+             train_presets_help());
+    s->spec = (CliSpec){"train", "[options] TRAIN.h5 VALID.h5 OUT_DIR", s->summary, s->table, n_opts};
+}
+
+int train_setup_parse(TrainSetup *s, int argc, char **argv, FILE *help_out, char *msg,
+                      size_t len) {
+    int rc = parse_args(s, argc, argv, help_out, msg, len);
+    if (rc == CLI_HELP) return TRAIN_SETUP_HELP;
+    if (rc == CLI_OK && s->n_pos != 3) {
+        snprintf(msg, len, "expected TRAIN.h5 VALID.h5 OUT_DIR, got %d argument(s)", s->n_pos);
+        rc = CLI_USAGE;
+    }
+    if (rc != CLI_OK) return TRAIN_SETUP_USAGE;
+    char last[4096];
+    snprintf(last, sizeof last, "%s/last.h5", s->pos[2]);
+    if (s->o.resume) {
+        static char stored[TAP_CHECKPOINT_TEXT_MAX];
+        TrainState st;
+        TapError err;
+        if (train_state_peek(last, &st, stored, sizeof stored, &err)) {
+            snprintf(msg, len, "--resume: %s", err.msg);
+            return TRAIN_SETUP_ERROR;
+        }
+        int argc2;
+        s->argv2 = resume_argv(stored, argc, argv, &argc2, &s->store);
+        if (!s->argv2) {
+            snprintf(msg, len, "out of memory");
+            return TRAIN_SETUP_ERROR;
+        }
+        rc = parse_args(s, argc2, s->argv2, help_out, msg, len);
+        if (rc != CLI_OK || s->n_pos != 3) {
+            if (rc == CLI_OK) snprintf(msg, len, "bad arguments");
+            return TRAIN_SETUP_USAGE;
+        }
+    } else if (access(last, F_OK) == 0) {
+        snprintf(msg, len, "%s exists: add --resume to continue that run, or choose a new OUT_DIR",
+                 last);
+        return TRAIN_SETUP_USAGE;
+    }
+    if (train_options_resolve(&s->o, &s->plan, msg, len)) return TRAIN_SETUP_USAGE;
+    s->threads = s->o.threads > 0 ? s->o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (s->threads < 1) s->threads = 1;
+    size_t need = cli_format_config(&s->spec, NULL, 0) + strlen(s->pos[0]) + strlen(s->pos[1]) + 64;
+    if (!(s->config_text = malloc(need))) {
+        snprintf(msg, len, "out of memory");
+        return TRAIN_SETUP_ERROR;
+    }
+    size_t used = cli_format_config(&s->spec, s->config_text, need);
+    snprintf(s->config_text + used, need - used, "# train: %s\n# valid: %s\n", s->pos[0], s->pos[1]);
+    return TRAIN_SETUP_OK;
+}
+
+void train_setup_free(TrainSetup *s) {
+    free(s->config_text);
+    free(s->pos);
+    free(s->argv2);
+    free(s->store);
+    s->config_text = NULL, s->pos = NULL, s->argv2 = NULL, s->store = NULL;
+}
