@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "commands.h"
 #include "rec_cli.h"
 #include "recognize.h"
@@ -83,13 +83,13 @@ int tap_decode_main(int argc, char **argv) {
         return 2;
     }
     RecSetup rs = {0};
-    RecOutFile of = {0};
+    OutFile of = {0};
     DecodeRun run = {.out = stdout, .in = &rs.in, .v = &rs.v, .att_dir = o.attention};
     TapError err;
     int status = 1;
     if (rec_setup_open(&rs, pos[0], &o.rec, pos + 1, n_pos - 1, &err) ||
         (o.attention && rec_mkdir(o.attention, &err)) ||
-        (o.output && rec_out_open(&of, o.output, &err))) {
+        (o.output && outfile_open(&of, o.output, &err))) {
         fprintf(stderr, "tap decode: error: %s\n", err.msg);
         goto done;
     }
@@ -97,16 +97,14 @@ int tap_decode_main(int argc, char **argv) {
     rs.m.cfg.threads = rs.opt.threads >= 2 * rs.in.n ? 2 : 1; // spare cores: encoder directions
     for (int k = 0; k < rs.n_extra; k++) rs.extra[k].cfg.threads = rs.m.cfg.threads;
     run.pool = rs.pool;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = tap_now_seconds();
     rc = rec_decode_all(&rs.m, &rs.in, &rs.opt, emit_line, &run, &err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = tap_now_seconds() - t0;
     if (rc < 0)
         fprintf(stderr, "tap decode: error: %s\n", err.msg);
     else if (rc > 0)
         fprintf(stderr, "tap decode: error: %s\n", run.err.msg);
     if (rc != 0) goto done;
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if (!o.quiet)
         fprintf(stderr,
                 "tap decode: %d decoded, %d skipped, %.2f s wall (%.2f expr/s, %d threads, %.1f ms "
@@ -118,7 +116,7 @@ int tap_decode_main(int argc, char **argv) {
         goto done;
     }
     if (of.f) {
-        rc = rec_out_commit(&of, &err);
+        rc = outfile_commit(&of, &err);
         if (rc != TAP_OK) {
             fprintf(stderr, "tap decode: error: %s\n", err.msg);
             goto done;
@@ -129,7 +127,7 @@ int tap_decode_main(int argc, char **argv) {
     }
     status = 0;
 done:
-    rec_out_abort(&of);
+    outfile_abort(&of);
     rec_setup_close(&rs);
     free(pos);
     free(args);

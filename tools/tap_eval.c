@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "metrics.h"
+#include "outfile.h"
 #include "recognize.h"
 #include "tsv.h"
 
@@ -121,6 +122,7 @@ int tap_eval_main(int argc, char **argv) {
     TsvTable hyp = {0}, ref = {0};
     TapError err;
     int status = 1;
+    OutFile dout = {0};
     FILE *details = NULL;
     EditLog log = {0};
     int *scratch = NULL;
@@ -139,9 +141,12 @@ int tap_eval_main(int argc, char **argv) {
         fprintf(stderr, "tap eval: error: out of memory\n");
         goto done;
     }
-    if (o.details && !(details = fopen(o.details, "w"))) {
-        fprintf(stderr, "tap eval: error: cannot write %s\n", o.details);
-        goto done;
+    if (o.details) {
+        if (outfile_open(&dout, o.details, &err) != TAP_OK) {
+            fprintf(stderr, "tap eval: error: %s\n", err.msg);
+            goto done;
+        }
+        details = dout.f;
     }
     if (details) fprintf(details, "uid\tdistance\tref_len\thyp_len\tmissing\tref\thyp\n");
     int max_r = 0, max_h = 0;
@@ -198,13 +203,12 @@ int tap_eval_main(int argc, char **argv) {
         print_top(&log, "ins", "insertions", o.top);
     }
     status = 0;
-    if (details && fclose(details) != 0) {
-        fprintf(stderr, "tap eval: error: writing %s failed\n", o.details);
+    if (details && outfile_commit(&dout, &err) != TAP_OK) {
+        fprintf(stderr, "tap eval: error: %s\n", err.msg);
         status = 1;
     }
-    details = NULL;
 done:
-    if (details) fclose(details);
+    outfile_abort(&dout);
     for (size_t i = 0; i < log.n; i++) free(log.items[i]);
     free(log.items);
     free(scratch);

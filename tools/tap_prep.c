@@ -19,6 +19,7 @@
 
 #include "align.h"
 #include "cli.h"
+#include "clock.h"
 #include "commands.h"
 #include "dataset.h"
 #include "feature.h"
@@ -448,12 +449,6 @@ static int cmp_uid(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 // Accepts -o as a short form of --output (the shared parser takes long options only).
 int tap_prep_main(int argc, char **argv) {
     PrepOptions o = {.dict = "data/dictionary.txt", .unknown = "skip", .part = "rest",
@@ -597,7 +592,7 @@ int tap_prep_main(int argc, char **argv) {
     for (; started < n_threads; started++)
         if (pthread_create(&th[started], NULL, worker, &p)) break;
 
-    double t0 = now_s(), last_report = t0;
+    double t0 = tap_now_seconds(), last_report = t0;
     size_t counts[REASON_COUNT] = {0}, n_seen = 0, mapped = 0, from_mathml = 0, n_other = 0,
            n_canonical = 0;
     size_t checks[CHECK_COUNT] = {0};
@@ -661,7 +656,7 @@ int tap_prep_main(int argc, char **argv) {
         p.written = i + 1;
         pthread_cond_broadcast(&p.room);
         pthread_mutex_unlock(&p.mu);
-        double t = now_s();
+        double t = tap_now_seconds();
         if (!o.quiet && t - last_report > 2.0) {
             fprintf(stderr, "tap prep: %zu / %zu files\n", i + 1, inputs.n);
             last_report = t;
@@ -705,7 +700,7 @@ int tap_prep_main(int argc, char **argv) {
             fprintf(stderr, "tap prep: error: %s\n", err.msg);
         else {
             printf("tap prep: wrote %s: %d expressions in %.2f s\n", o.output, n_expr,
-                   now_s() - t0);
+                   tap_now_seconds() - t0);
             status = 0;
         }
     }

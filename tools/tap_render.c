@@ -290,9 +290,9 @@ static int write_index(const RenderRun *r, TapError *err) {
         }
     qsort(sorted, (size_t)m, sizeof *sorted, card_order);
     char *path = rec_uid_path(r->o->out, "index", ".html");
-    RecOutFile o;
+    OutFile o;
     int rc =
-        path ? rec_out_open(&o, path, err) : tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+        path ? outfile_open(&o, path, err) : tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     free(path);
     if (rc != TAP_OK) {
         free(sorted);
@@ -368,7 +368,7 @@ static int write_index(const RenderRun *r, TapError *err) {
     }
     fputs("</body></html>\n", f);
     free(sorted);
-    return rec_out_commit(&o, err);
+    return outfile_commit(&o, err);
 }
 
 int tap_render_main(int argc, char **argv) {

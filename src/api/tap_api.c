@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "beam.h"
+#include "clock.h"
 #include "feature.h"
 #include "inkml.h"
 #include "recognize.h"
@@ -42,12 +43,6 @@ static int fail_arg(char *err, size_t len, const char *msg) {
     TapError e;
     tap_error_set(&e, TAP_ERR_ARG, "%s", msg);
     return fail(&e, err, len);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int tap_recognizer_open(const char *model_path, const char *dict_path, TapRecognizer **out,
@@ -163,7 +158,7 @@ static int recognize_features(const TapRecognizer *r, const Features *f, int n_s
         tap_result_free(out);
         return fail_arg(err, err_len, "out of memory");
     }
-    out->seconds = now_s() - t0;
+    out->seconds = tap_now_seconds() - t0;
     return TAP_API_OK;
 }
 
@@ -171,7 +166,7 @@ int tap_recognize_strokes(const TapRecognizer *r, int n_strokes, const int *n_po
                           const double *const *x, const double *const *y,
                           const TapRecognizeOptions *opt, TapResult *out, char *err,
                           size_t err_len) {
-    double t0 = now_s();
+    double t0 = tap_now_seconds();
     if (!out) return fail_arg(err, err_len, "tap_recognize_strokes: out is NULL");
     memset(out, 0, sizeof *out);
     if (!r || !n_points || !x || !y)
@@ -222,7 +217,7 @@ int tap_recognize_strokes(const TapRecognizer *r, int n_strokes, const int *n_po
 
 int tap_recognize_inkml(const TapRecognizer *r, const char *path, const TapRecognizeOptions *opt,
                         TapResult *out, char *err, size_t err_len) {
-    double t0 = now_s();
+    double t0 = tap_now_seconds();
     if (!out) return fail_arg(err, err_len, "tap_recognize_inkml: out is NULL");
     memset(out, 0, sizeof *out);
     if (!r || !path) return fail_arg(err, err_len, "tap_recognize_inkml: NULL recognizer or path");

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outfile.h"
+
 #define FLUSH_BYTES ((size_t)8 << 20)
 #define DEFLATE_LEVEL 1 // level 4 saves 3% of the size for twice the time
 
@@ -339,9 +341,7 @@ int dataset_writer_close(DatasetWriter *w, TapError *err) {
     if (w->file >= 0 && H5Fclose(w->file) < 0 && rc == TAP_OK)
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot close", w->tmp);
     w->file = H5I_INVALID_HID;
-    if (rc == TAP_OK && rename(w->tmp, w->path) != 0)
-        rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot rename to %s: %s", w->tmp, w->path,
-                           strerror(errno));
+    if (rc == TAP_OK) rc = outfile_publish(w->tmp, w->path, 0, err);
     if (rc != TAP_OK) {
         dataset_writer_abort(w);
         return rc;

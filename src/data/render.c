@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outfile.h"
+
 #define FONT "DejaVu Sans"
 
 void render_token_color(int i, double rgb[3]) {
@@ -58,10 +60,8 @@ static int write_surface_png(cairo_surface_t *s, const char *path, TapError *err
         snprintf(tmp, plen, "%s.tmp", path);
         if (!png_image_write_to_file(&img, tmp, 0, rgba, 0, NULL))
             rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write PNG: %s", path, img.message);
-        else if (rename(tmp, path) != 0) {
-            remove(tmp);
-            rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot rename the finished PNG into place", path);
-        }
+        else
+            rc = outfile_publish(tmp, path, 0, err);
     }
     free(tmp);
     free(rgba);

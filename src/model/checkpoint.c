@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "outfile.h"
 #include "tap.h"
 
 static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -250,10 +251,7 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot finish writing (disk full?)", tmp);
         goto fail;
     }
-    if (rename(tmp, path) != 0) {
-        rc = tap_error_set(err, TAP_ERR_IO, "cannot rename %s to %s", tmp, path);
-        goto fail;
-    }
+    if ((rc = outfile_publish(tmp, path, 0, err)) != TAP_OK) goto fail;
     return TAP_OK;
 fail:
     close_id(&d, H5Dclose);

@@ -15,10 +15,12 @@
 
 #include "beam.h"
 #include "checkpoint.h"
+#include "clock.h"
 #include "feature.h"
 #include "inkml.h"
 #include "latex.h"
 #include "mathml.h"
+#include "outfile.h"
 
 // ---------------------------------------------------------------------------- inputs
 
@@ -298,16 +300,10 @@ typedef struct {
     unsigned char *done; // (n) 1 once res[i] is final
 } Shared;
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void decode_one(BeamDecoder *d, const Shared *s, int i, RecResult *r) {
     TapError err;
     RecInk ink;
-    double t0 = now_seconds();
+    double t0 = tap_now_seconds();
     r->status = rec_ink_load(s->in, i, &ink, &err);
     if (r->status != TAP_OK) {
         snprintf(r->msg, sizeof r->msg, "%s", err.msg);
@@ -341,7 +337,7 @@ static void decode_one(BeamDecoder *d, const Shared *s, int i, RecResult *r) {
         r->ink = ink;
     else
         rec_ink_free(&ink);
-    r->seconds = now_seconds() - t0;
+    r->seconds = tap_now_seconds() - t0;
 }
 
 static void *worker(void *arg) {
@@ -551,8 +547,8 @@ int rec_attention_save(const char *dir, const char *uid, const RecResult *r, con
                        int pool, TapError *err) {
     char *path = rec_uid_path(dir, uid, ".att");
     if (!path) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-    RecOutFile o;
-    int rc = rec_out_open(&o, path, err);
+    OutFile o;
+    int rc = outfile_open(&o, path, err);
     free(path);
     if (rc != TAP_OK) return rc;
     fprintf(o.f,
@@ -570,7 +566,7 @@ int rec_attention_save(const char *dir, const char *uid, const RecResult *r, con
         for (int s = 0; s < r->S; s++) fprintf(o.f, s ? " %.9g" : "%.9g", (double)a[s]);
         fputc('\n', o.f);
     }
-    return rec_out_commit(&o, err);
+    return outfile_commit(&o, err);
 }
 
 void rec_attention_free(RecAttention *a) {
@@ -699,46 +695,6 @@ int rec_refs_load(const char *path, TsvTable *t, TapError *err) {
 }
 
 // ---------------------------------------------------------------------------- files
-
-int rec_out_open(RecOutFile *o, const char *path, TapError *err) {
-    memset(o, 0, sizeof *o);
-    size_t len = strlen(path) + 5;
-    o->path = strdup(path);
-    o->tmp = malloc(len);
-    if (!o->path || !o->tmp) {
-        rec_out_abort(o);
-        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-    }
-    snprintf(o->tmp, len, "%s.tmp", path);
-    if (!(o->f = fopen(o->tmp, "w"))) {
-        int rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write: %s", o->tmp, strerror(errno));
-        rec_out_abort(o);
-        return rc;
-    }
-    return TAP_OK;
-}
-
-int rec_out_commit(RecOutFile *o, TapError *err) {
-    int bad = ferror(o->f) != 0;
-    bad |= fclose(o->f) != 0;
-    o->f = NULL;
-    int rc = TAP_OK;
-    if (bad)
-        rc = tap_error_set(err, TAP_ERR_IO, "%s: write failed", o->tmp);
-    else if (rename(o->tmp, o->path) != 0)
-        rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot rename into place: %s", o->path,
-                           strerror(errno));
-    rec_out_abort(o);
-    return rc;
-}
-
-void rec_out_abort(RecOutFile *o) {
-    if (o->f) fclose(o->f);
-    if (o->tmp) remove(o->tmp); // a no-op after a successful rename
-    free(o->path);
-    free(o->tmp);
-    memset(o, 0, sizeof *o);
-}
 
 // Creates dir when it does not exist yet (one level, as mkdir).
 int rec_mkdir(const char *dir, TapError *err) {

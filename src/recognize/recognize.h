@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "dataset.h"
+#include "outfile.h"
 #include "params.h"
 #include "tap.h"
 #include "tsv.h"
@@ -180,15 +181,6 @@ int rec_refs_load(const char *path, TsvTable *t, TapError *err);
 int rec_refs_build(TsvTable *t, int n, char *const *uids, const int *n_tok,
                    const char *const *const *tokens, TapError *err);
 
-// Writes a file atomically: data goes to path.tmp, renamed over path by rec_out_commit, so a
-// failed run never leaves a truncated file under the final name.
-typedef struct {
-    FILE *f;
-    char *path, *tmp;
-} RecOutFile;
-int rec_out_open(RecOutFile *o, const char *path, TapError *err);
-int rec_out_commit(RecOutFile *o, TapError *err); // closes, renames; removes tmp on failure
-void rec_out_abort(RecOutFile *o);
 
 // Creates dir when it does not exist yet (one level, as mkdir).
 int rec_mkdir(const char *dir, TapError *err);

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 LogRow log_row_empty(const char *kind) {
     return (LogRow){kind, 0, 0, 0, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 }
@@ -70,12 +72,6 @@ void train_log_close(TrainLog *l) {
 
 // ---------------------------------------------------------------------------- progress
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void progress_init(Progress *p, int every) {
     memset(p, 0, sizeof *p);
     p->tty = isatty(STDERR_FILENO);
@@ -100,7 +96,7 @@ void progress_update(Progress *p, const ProgressInfo *in, int n_expr, double sec
         p->rate = p->rate > 0.0 ? 0.9 * p->rate + 0.1 * r : r;
     }
     if (p->on_update) p->on_update(p->ctx, in);
-    double now = now_seconds();
+    double now = tap_now_seconds();
     int tty = p->tty && !p->on_line;
     int due = tty ? now - p->last_draw >= 0.25 : in->step % p->every == 0;
     if (!due) return;

@@ -15,17 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "loss.h"
 #include "mdl.h"
 #include "train_valid.h"
 
 _Static_assert(sizeof(int) == sizeof(int32_t), "batch orders are stored as int32");
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t data_seed(int seed) { return (uint64_t)(uint32_t)seed ^ 0x9E3779B97F4A7C15ull; }
 
@@ -55,7 +50,7 @@ static void set_eps(Trainer *t, double eps) {
     t->var.opt_ls2.cfg.eps = o->eps_ls2 > 0.0 ? eps * (o->eps_ls2 / o->eps) : eps;
 }
 
-static double elapsed(const Trainer *t) { return t->elapsed0 + now_seconds() - t->t_start; }
+static double elapsed(const Trainer *t) { return t->elapsed0 + tap_now_seconds() - t->t_start; }
 
 static int save_last(Trainer *t, TapError *err) {
     TrainState *s = &t->st;
@@ -67,7 +62,7 @@ static int save_last(Trainer *t, TapError *err) {
                               (const int32_t *)t->tb.order, t->config_text,
                               t->opt->debug_save_delay_ms, err);
     if (rc) return tap_error_prefix(err, "saving the training state");
-    t->last_save = now_seconds();
+    t->last_save = tap_now_seconds();
     t->saved_step = s->step;
     return TAP_OK;
 }
@@ -246,7 +241,7 @@ static int per_sequence_pass(Trainer *t, const int *idx, int nb, int poison, dou
 
 static int train_step(Trainer *t, TapError *err) {
     TrainState *s = &t->st;
-    double t0 = now_seconds();
+    double t0 = tap_now_seconds();
     int nb;
     const int *idx = batcher_batch(&t->tb, (int)s->cursor, &nb);
     int poison = t->opt->debug_nan_step > 0 && s->step + 1 == t->opt->debug_nan_step;
@@ -291,7 +286,7 @@ static int train_step(Trainer *t, TapError *err) {
     ProgressInfo pi = {(int)s->stage, s->epoch,        s->step, t->opt->max_steps,
                        s->cursor,     t->tb.n_batches, left,    mean,
                        s->eps};
-    progress_update(&t->prog, &pi, nb, now_seconds() - t0);
+    progress_update(&t->prog, &pi, nb, tap_now_seconds() - t0);
     return TAP_OK;
 }
 
@@ -500,7 +495,7 @@ int trainer_run(Trainer *t, TapError *err) {
             return rc;
         }
         if (o->valid_every > 0 && s->step % o->valid_every == 0) s->valid_pending = 1;
-        if (now_seconds() - t->last_save >= 60.0 * o->checkpoint_minutes &&
+        if (tap_now_seconds() - t->last_save >= 60.0 * o->checkpoint_minutes &&
             (rc = save_last(t, err)))
             return rc;
     }
@@ -535,7 +530,7 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     t->stop = stop;
     t->threads = threads;
     progress_init(&t->prog, opt->progress_every);
-    t->t_start = t->last_save = now_seconds();
+    t->t_start = t->last_save = tap_now_seconds();
     snprintf(t->path_last, sizeof t->path_last, "%s/last.h5", out_dir);
     snprintf(t->path_best, sizeof t->path_best, "%s/best.h5", out_dir);
     snprintf(t->path_best1, sizeof t->path_best1, "%s/best_stage1.h5", out_dir);

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "outfile.h"
+
 // A scalar attribute of /trainer: int64 or double.
 typedef struct {
     const char *name;
@@ -180,38 +182,6 @@ static void sleep_ms(int ms) {
 }
 
 // Flushes a file (or directory) to the disk; 0 or -1.
-static int sync_path(const char *path, int dir) {
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static void dir_of(const char *path, char *out, size_t cap) {
-    snprintf(out, cap, "%s", path);
-    char *slash = strrchr(out, '/');
-    if (!slash)
-        snprintf(out, cap, ".");
-    else if (slash == out)
-        out[1] = '\0';
-    else
-        *slash = '\0';
-}
-
-// Makes `tmp` (complete) durable and the new content of `path`.
-static int publish(const char *tmp, const char *path, TapError *err) {
-    if (sync_path(tmp, 0) != 0)
-        return tap_error_set(err, TAP_ERR_IO, "%s: cannot flush to disk: %s", tmp, strerror(errno));
-    if (rename(tmp, path) != 0)
-        return tap_error_set(err, TAP_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
-                             strerror(errno));
-    char dir[4096];
-    dir_of(path, dir, sizeof dir);
-    sync_path(dir, 1); // best effort: some file systems refuse fsync on directories
-    return TAP_OK;
-}
-
 static void make_scalars(CheckpointScalars *sc, int64_t step, int64_t epoch, const uint64_t *rng,
                          const char *text) {
     memset(sc, 0, sizeof *sc);
@@ -269,7 +239,7 @@ int train_state_save(const char *path, const TapConfig *cfg, const ParamTable *t
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write the trainer state (disk full?)", tmp);
         goto fail;
     }
-    if ((rc = publish(tmp, path, err))) goto fail;
+    if ((rc = outfile_publish(tmp, path, 1, err))) goto fail;
     return TAP_OK;
 fail:
     close_id(&gv, H5Gclose);
@@ -374,11 +344,11 @@ int train_weights_save(const char *path, const TapConfig *cfg, const ParamTable 
     CheckpointRole role = {"params", (float *)w};
     int rc = checkpoint_save(path, cfg, t, &role, 1, &sc, err);
     if (rc) return rc;
-    if (sync_path(path, 0) != 0)
+    if (outfile_sync(path, 0) != 0)
         return tap_error_set(err, TAP_ERR_IO, "%s: cannot flush to disk: %s", path,
                              strerror(errno));
     char dir[4096];
-    dir_of(path, dir, sizeof dir);
-    sync_path(dir, 1);
+    outfile_dir_of(path, dir, sizeof dir);
+    outfile_sync(dir, 1);
     return TAP_OK;
 }

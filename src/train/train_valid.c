@@ -11,13 +11,9 @@
 #include <time.h>
 
 #include "beam.h"
+#include "clock.h"
 #include "metrics.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "outfile.h"
 
 typedef struct {
     const TapModel *m;
@@ -101,7 +97,7 @@ static int valid_loss(TapModel *m, const Dataset *ds, Batcher *vb, Batch *bt, co
 int valid_run(TapModel *m, const Dataset *ds, Batcher *vb, Batch *bt, const ValidOptions *o,
               ValidResult *r, TapError *err) {
     memset(r, 0, sizeof *r);
-    double t0 = now_seconds();
+    double t0 = tap_now_seconds();
     int rc = valid_loss(m, ds, vb, bt, o, r, err);
     if (rc || r->interrupted) return rc;
     r->hyp = calloc((size_t)ds->n + 1, sizeof *r->hyp);
@@ -159,7 +155,7 @@ int valid_run(TapModel *m, const Dataset *ds, Batcher *vb, Batch *bt, const Vali
     r->n = tot.n;
     r->wer = eval_wer(&tot);
     r->exprate = eval_exprate(&tot);
-    r->seconds = now_seconds() - t0;
+    r->seconds = tap_now_seconds() - t0;
     return TAP_OK;
 }
 
@@ -171,27 +167,16 @@ void valid_result_free(ValidResult *r) {
 }
 
 int valid_write_hyps(const char *path, const Dataset *ds, const ValidResult *r, TapError *err) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return tap_error_set(err, TAP_ERR_ARG, "path too long");
-    FILE *f = fopen(tmp, "w");
-    if (!f) return tap_error_set(err, TAP_ERR_IO, "%s: cannot create", tmp);
+    OutFile o;
+    int rc = outfile_open(&o, path, err);
+    if (rc) return rc;
     for (int i = 0; i < ds->n && i < r->n_hyp; i++) {
-        fputs(ds->uids[i], f);
-        fputc('\t', f);
+        fputs(ds->uids[i], o.f);
+        fputc('\t', o.f);
         for (int k = 0; k < r->hyp_len[i]; k++)
-            fprintf(f, "%s%s", k ? " " : "",
+            fprintf(o.f, "%s%s", k ? " " : "",
                     r->hyp[i][k] >= 0 && r->hyp[i][k] < ds->V ? ds->vocab[r->hyp[i][k]] : "<unk>");
-        fputc('\n', f);
+        fputc('\n', o.f);
     }
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        remove(tmp);
-        return tap_error_set(err, TAP_ERR_IO, "%s: write failed (disk full?)", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return tap_error_set(err, TAP_ERR_IO, "cannot rename %s to %s", tmp, path);
-    }
-    return TAP_OK;
+    return outfile_commit(&o, err);
 }
