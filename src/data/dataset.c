@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5util.h"
 #include "outfile.h"
 
 #define FLUSH_BYTES ((size_t)8 << 20)
@@ -49,7 +50,6 @@ struct DatasetWriter {
     Column col[COL_COUNT];
 };
 
-static void hdf5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 // ----------------------------------------------------------------------------- writer
 
@@ -119,13 +119,7 @@ static int create_col(DatasetWriter *w, int idx, const char *name, hid_t file_ty
 }
 
 static int write_attr_int(hid_t obj, const char *name, int value) {
-    hid_t space = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
-    int ok = space >= 0 &&
-             (a = H5Acreate2(obj, name, H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
-             H5Awrite(a, H5T_NATIVE_INT, &value) >= 0;
-    if (a >= 0) H5Aclose(a);
-    if (space >= 0) H5Sclose(space);
-    return ok ? 0 : -1;
+    return h5u_write_attr(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, 0, &value);
 }
 
 static char *str_dup(const char *s) {
@@ -161,7 +155,7 @@ void dataset_writer_abort(DatasetWriter *w) {
 
 int dataset_writer_open(DatasetWriter **out, const char *path, const char *const *vocab, int V,
                         TapError *err) {
-    hdf5_quiet();
+    h5u_quiet();
     *out = NULL;
     if (V <= 0) return tap_error_set(err, TAP_ERR_ARG, "%s: empty vocabulary", path);
     DatasetWriter *w = calloc(1, sizeof *w);
@@ -454,12 +448,7 @@ static int read_strings(hid_t f, const char *path, const char *name, char ***out
 }
 
 static int read_attr_int(hid_t f, const char *name, int *v) {
-    if (H5Aexists(f, name) <= 0) return -1;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    int ok = H5Aread(a, H5T_NATIVE_INT, v) >= 0;
-    H5Aclose(a);
-    return ok ? 0 : -1;
+    return h5u_read_attr(f, name, H5T_NATIVE_INT, 1, v, NULL);
 }
 
 // Offsets: n+1 entries starting at 0, monotone (strictly when `strict`), ending at total.
@@ -533,7 +522,7 @@ static int validate(const char *path, Dataset *ds, size_t n_sources, size_t n_ns
 }
 
 int dataset_load(const char *path, Dataset *ds, TapError *err) {
-    hdf5_quiet();
+    h5u_quiet();
     memset(ds, 0, sizeof *ds);
     FILE *probe = fopen(path, "rb");
     if (!probe) return tap_error_set(err, TAP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));

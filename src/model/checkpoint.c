@@ -8,93 +8,40 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "h5util.h"
 #include "outfile.h"
 #include "tap.h"
-
-static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-static void close_id(hid_t *id, herr_t (*closer)(hid_t)) {
-    if (*id >= 0) closer(*id);
-    *id = H5I_INVALID_HID;
-}
-
-// ---------------------------------------------------------------------------- attributes
-
-static int write_attr(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, hsize_t n,
-                      const void *v) {
-    hid_t space = H5Screate_simple(1, &n, NULL);
-    hid_t a = space < 0 ? H5I_INVALID_HID
-                        : H5Acreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = a >= 0 && H5Awrite(a, mem_type, v) >= 0;
-    close_id(&a, H5Aclose);
-    close_id(&space, H5Sclose);
-    return ok ? 0 : -1;
-}
-
-static int write_attr_str(hid_t loc, const char *name, const char *s) {
-    hid_t type = H5Tcopy(H5T_C_S1);
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t a = H5I_INVALID_HID;
-    int ok = type >= 0 && space >= 0 && H5Tset_size(type, strlen(s) + 1) >= 0 &&
-             H5Tset_strpad(type, H5T_STR_NULLTERM) >= 0;
-    if (ok) a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    ok = ok && a >= 0 && H5Awrite(a, type, s) >= 0;
-    close_id(&a, H5Aclose);
-    close_id(&space, H5Sclose);
-    close_id(&type, H5Tclose);
-    return ok ? 0 : -1;
-}
 
 // Reads n values of attribute `name`; fails if absent or of another length.
 static int read_attr(hid_t loc, const char *name, hid_t mem_type, hsize_t n, void *v,
                      const char *path, TapError *err) {
-    if (H5Aexists(loc, name) <= 0)
+    long long got;
+    switch (h5u_read_attr(loc, name, mem_type, n, v, &got)) {
+    case H5U_OK: return TAP_OK;
+    case H5U_ABSENT:
         return tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' missing", path, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t space = a < 0 ? H5I_INVALID_HID : H5Aget_space(a);
-    hssize_t got = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
-    int rc = TAP_OK;
-    if (got != (hssize_t)n)
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' has %lld values, expected %llu",
-                           path, name, (long long)got, (unsigned long long)n);
-    else if (H5Aread(a, mem_type, v) < 0)
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: cannot read attribute '%s'", path, name);
-    close_id(&space, H5Sclose);
-    close_id(&a, H5Aclose);
-    return rc;
+    case H5U_SHAPE:
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' has %lld values, expected %llu",
+                             path, name, got, (unsigned long long)n);
+    default: return tap_error_set(err, TAP_ERR_FORMAT, "%s: cannot read attribute '%s'", path, name);
+    }
 }
 
 static int read_attr_str(hid_t loc, const char *name, char *out, size_t cap, const char *path,
                          TapError *err) {
-    out[0] = '\0';
-    if (H5Aexists(loc, name) <= 0)
+    size_t size;
+    switch (h5u_read_attr_str(loc, name, out, cap, &size)) {
+    case H5U_OK: return TAP_OK;
+    case H5U_ABSENT:
         return tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' missing", path, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t ftype = a < 0 ? H5I_INVALID_HID : H5Aget_type(a);
-    hid_t mtype = H5I_INVALID_HID;
-    int rc = TAP_OK;
-    if (ftype < 0 || H5Tget_class(ftype) != H5T_STRING || H5Tis_variable_str(ftype) > 0) {
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' is not a fixed-length string",
-                           path, name);
-        goto done;
+    case H5U_SHAPE:
+        if (size > cap)
+            return tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' is %zu bytes, limit %zu",
+                                 path, name, size, cap);
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' is not a fixed-length string",
+                             path, name);
+    default: return tap_error_set(err, TAP_ERR_FORMAT, "%s: cannot read attribute '%s'", path, name);
     }
-    size_t size = H5Tget_size(ftype);
-    if (size == 0 || size > cap) {
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute '%s' is %zu bytes, limit %zu", path,
-                           name, size, cap);
-        goto done;
-    }
-    mtype = H5Tcopy(H5T_C_S1);
-    if (mtype < 0 || H5Tset_size(mtype, size) < 0 || H5Aread(a, mtype, out) < 0) {
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: cannot read attribute '%s'", path, name);
-        goto done;
-    }
-    out[size - 1] = '\0';
-done:
-    close_id(&mtype, H5Tclose);
-    close_id(&ftype, H5Tclose);
-    close_id(&a, H5Aclose);
-    return rc;
 }
 
 // ---------------------------------------------------------------------------- config
@@ -103,11 +50,11 @@ static int write_config(hid_t f, const TapConfig *c) {
     const int scalars[] = {c->F, c->n_layers, c->D, c->E, c->V, c->K, c->Q, c->gate};
     const char *names[] = {"F", "n_layers", "D", "E", "V", "K", "Q", "gate"};
     for (int i = 0; i < 8; i++)
-        if (write_attr(f, names[i], H5T_STD_I32LE, H5T_NATIVE_INT, 1, &scalars[i])) return -1;
-    if (write_attr(f, "H", H5T_STD_I32LE, H5T_NATIVE_INT, (hsize_t)c->n_layers, c->H)) return -1;
-    if (write_attr(f, "pool", H5T_STD_I32LE, H5T_NATIVE_INT, (hsize_t)c->n_layers, c->pool))
+        if (h5u_write_attr(f, names[i], H5T_STD_I32LE, H5T_NATIVE_INT, 1, &scalars[i])) return -1;
+    if (h5u_write_attr(f, "H", H5T_STD_I32LE, H5T_NATIVE_INT, (hsize_t)c->n_layers, c->H)) return -1;
+    if (h5u_write_attr(f, "pool", H5T_STD_I32LE, H5T_NATIVE_INT, (hsize_t)c->n_layers, c->pool))
         return -1;
-    if (write_attr(f, "gamma", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &c->gamma)) return -1;
+    if (h5u_write_attr(f, "gamma", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &c->gamma)) return -1;
     return 0;
 }
 
@@ -158,7 +105,7 @@ static int compare_config(const TapConfig *got, const TapConfig *want, const cha
 
 // Opens an existing file read-only, telling "cannot open" apart from "not HDF5 / truncated".
 static int open_file(const char *path, hid_t *f, TapError *err) {
-    quiet_hdf5();
+    h5u_quiet();
     FILE *probe = fopen(path, "rb");
     if (!probe) return tap_error_set(err, TAP_ERR_IO, "%s: cannot open for reading", path);
     fclose(probe);
@@ -172,7 +119,7 @@ static int open_file(const char *path, hid_t *f, TapError *err) {
         rc = tap_error_set(err, TAP_ERR_FORMAT,
                            "%s: checkpoint format version %d, this build reads version %d", path,
                            version, TAP_CHECKPOINT_VERSION);
-    if (rc) close_id(f, H5Fclose);
+    if (rc) h5u_close(f, H5Fclose);
     return rc;
 }
 
@@ -183,7 +130,7 @@ static int valid_group_name(const char *g) { return g && *g && !strchr(g, '/') &
 int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
                     const CheckpointRole *roles, int n_roles, const CheckpointScalars *scalars,
                     TapError *err) {
-    quiet_hdf5();
+    h5u_quiet();
     for (int r = 0; r < n_roles; r++) {
         if (!valid_group_name(roles[r].group))
             return tap_error_set(err, TAP_ERR_ARG, "%s: bad role group name '%s'", path,
@@ -206,16 +153,16 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
     const int version = TAP_CHECKPOINT_VERSION;
     const int64_t zero64[2] = {0, 0};
     const uint64_t zero_rng[4] = {0, 0, 0, 0};
-    if (write_attr(f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &version) ||
+    if (h5u_write_attr(f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &version) ||
         write_config(f, cfg) ||
-        write_attr(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 1,
+        h5u_write_attr(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 1,
                    scalars ? &scalars->step : &zero64[0]) ||
-        write_attr(f, "epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, 1,
+        h5u_write_attr(f, "epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, 1,
                    scalars ? &scalars->epoch : &zero64[1]) ||
-        write_attr(f, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 4,
+        h5u_write_attr(f, "rng_state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 4,
                    scalars ? scalars->rng : zero_rng) ||
-        write_attr_str(f, "config_text", scalars ? scalars->text : "") ||
-        write_attr_str(f, "creator", "tap")) {
+        h5u_write_attr_str(f, "config_text", scalars ? scalars->text : "") ||
+        h5u_write_attr_str(f, "creator", "tap")) {
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write attributes", tmp);
         goto fail;
     }
@@ -240,10 +187,10 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
                                    p->name);
                 goto fail;
             }
-            close_id(&d, H5Dclose);
-            close_id(&space, H5Sclose);
+            h5u_close(&d, H5Dclose);
+            h5u_close(&space, H5Sclose);
         }
-        close_id(&g, H5Gclose);
+        h5u_close(&g, H5Gclose);
     }
     herr_t closed = H5Fclose(f);
     f = H5I_INVALID_HID;
@@ -254,10 +201,10 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
     if ((rc = outfile_publish(tmp, path, 0, err)) != TAP_OK) goto fail;
     return TAP_OK;
 fail:
-    close_id(&d, H5Dclose);
-    close_id(&space, H5Sclose);
-    close_id(&g, H5Gclose);
-    close_id(&f, H5Fclose);
+    h5u_close(&d, H5Dclose);
+    h5u_close(&space, H5Sclose);
+    h5u_close(&g, H5Gclose);
+    h5u_close(&f, H5Fclose);
     remove(tmp);
     return rc;
 }
@@ -324,9 +271,9 @@ static int check_group(hid_t g, const ParamTable *t, const char *path, const cha
                                    p->name, got_s, want_s);
             }
         }
-        close_id(&type, H5Tclose);
-        close_id(&space, H5Sclose);
-        close_id(&d, H5Dclose);
+        h5u_close(&type, H5Tclose);
+        h5u_close(&space, H5Sclose);
+        h5u_close(&d, H5Dclose);
         if (rc) return rc;
     }
     return TAP_OK;
@@ -340,7 +287,7 @@ static int read_group(hid_t g, const ParamTable *t, float *data, const char *pat
         herr_t ok =
             d < 0 ? -1
                   : H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data + p->offset);
-        close_id(&d, H5Dclose);
+        h5u_close(&d, H5Dclose);
         if (ok < 0)
             return tap_error_set(err, TAP_ERR_FORMAT,
                                  "%s (/%s): cannot read tensor '%s' (truncated file?)", path, group,
@@ -383,7 +330,7 @@ int checkpoint_load(const char *path, const TapConfig *cfg, const ParamTable *t,
             }
             rc = pass == 0 ? check_group(g, t, path, name, err)
                            : read_group(g, t, roles[r].data, path, name, err);
-            close_id(&g, H5Gclose);
+            h5u_close(&g, H5Gclose);
             if (rc) goto done;
         }
     }
@@ -396,8 +343,8 @@ int checkpoint_load(const char *path, const TapConfig *cfg, const ParamTable *t,
             goto done;
     }
 done:
-    close_id(&g, H5Gclose);
-    close_id(&f, H5Fclose);
+    h5u_close(&g, H5Gclose);
+    h5u_close(&f, H5Fclose);
     return rc;
 }
 
@@ -406,7 +353,7 @@ int checkpoint_read_config(const char *path, TapConfig *cfg, TapError *err) {
     int rc = open_file(path, &f, err);
     if (rc) return rc;
     rc = read_config(f, cfg, path, err);
-    close_id(&f, H5Fclose);
+    h5u_close(&f, H5Fclose);
     return rc;
 }
 
@@ -415,6 +362,6 @@ int checkpoint_has_role(const char *path, const char *group, TapError *err) {
     int rc = open_file(path, &f, err);
     if (rc) return rc;
     int has = valid_group_name(group) && H5Lexists(f, group, H5P_DEFAULT) > 0;
-    close_id(&f, H5Fclose);
+    h5u_close(&f, H5Fclose);
     return has;
 }

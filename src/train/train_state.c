@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "h5util.h"
 #include "outfile.h"
 
 // A scalar attribute of /trainer: int64 or double.
@@ -53,85 +54,6 @@ static int state_fields(TrainState *s, Field *f) {
 }
 
 #define MAX_FIELDS 32
-
-static void close_id(hid_t *id, herr_t (*closer)(hid_t)) {
-    if (*id >= 0) closer(*id);
-    *id = H5I_INVALID_HID;
-}
-
-static int write_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsize_t n,
-                      const void *v) {
-    hid_t space = H5Screate_simple(1, &n, NULL);
-    hid_t a =
-        space < 0 ? H5I_INVALID_HID : H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
-    close_id(&a, H5Aclose);
-    close_id(&space, H5Sclose);
-    return ok ? 0 : -1;
-}
-
-static int write_attr_str(hid_t loc, const char *name, const char *s) {
-    hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
-    int ok = type >= 0 && space >= 0 && H5Tset_size(type, strlen(s) + 1) >= 0;
-    if (ok) a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    ok = ok && a >= 0 && H5Awrite(a, type, s) >= 0;
-    close_id(&a, H5Aclose);
-    close_id(&space, H5Sclose);
-    close_id(&type, H5Tclose);
-    return ok ? 0 : -1;
-}
-
-// Reads n values of an attribute that must hold exactly n elements.
-static int read_attr(hid_t loc, const char *name, hid_t mtype, hsize_t n, void *v) {
-    if (H5Aexists(loc, name) <= 0) return -1;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t space = a < 0 ? H5I_INVALID_HID : H5Aget_space(a);
-    int ok = space >= 0 && H5Sget_simple_extent_npoints(space) == (hssize_t)n &&
-             H5Aread(a, mtype, v) >= 0;
-    close_id(&space, H5Sclose);
-    close_id(&a, H5Aclose);
-    return ok ? 0 : -1;
-}
-
-static int read_attr_str(hid_t loc, const char *name, char *out, size_t cap) {
-    if (H5Aexists(loc, name) <= 0) return -1;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t ftype = a < 0 ? H5I_INVALID_HID : H5Aget_type(a), mtype = H5I_INVALID_HID;
-    int ok = ftype >= 0 && H5Tget_class(ftype) == H5T_STRING && H5Tis_variable_str(ftype) == 0;
-    size_t size = ok ? H5Tget_size(ftype) : 0;
-    ok = ok && size > 0 && size <= cap;
-    if (ok) mtype = H5Tcopy(H5T_C_S1);
-    ok = ok && mtype >= 0 && H5Tset_size(mtype, size) >= 0 && H5Aread(a, mtype, out) >= 0;
-    if (ok) out[size - 1] = '\0';
-    close_id(&mtype, H5Tclose);
-    close_id(&ftype, H5Tclose);
-    close_id(&a, H5Aclose);
-    return ok ? 0 : -1;
-}
-
-static int write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsize_t n,
-                         const void *v) {
-    hsize_t dims = n ? n : 1;
-    hid_t space = n ? H5Screate_simple(1, &dims, NULL) : H5Screate(H5S_NULL);
-    hid_t d = space < 0
-                  ? H5I_INVALID_HID
-                  : H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = d >= 0 && (!n || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
-    close_id(&d, H5Dclose);
-    close_id(&space, H5Sclose);
-    return ok ? 0 : -1;
-}
-
-static int read_dataset(hid_t loc, const char *name, hid_t mtype, hsize_t n, void *v) {
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return -1;
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-    hid_t space = d < 0 ? H5I_INVALID_HID : H5Dget_space(d);
-    int ok = space >= 0 && H5Sget_simple_extent_npoints(space) == (hssize_t)n &&
-             (!n || H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
-    close_id(&space, H5Sclose);
-    close_id(&d, H5Dclose);
-    return ok ? 0 : -1;
-}
 
 // "opt_mu/rg2" -> "opt_mu_rg2": group and dataset names cannot hold '/'.
 static void flat_name(const char *name, char *out, size_t cap) {
@@ -219,20 +141,20 @@ int train_state_save(const char *path, const TapConfig *cfg, const ParamTable *t
     int nf = state_fields((TrainState *)s, fields);
     for (int i = 0; i < nf && !bad; i++)
         bad = fields[i].is_double
-                  ? write_attr(g, fields[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, fields[i].p)
-                  : write_attr(g, fields[i].name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, fields[i].p);
-    bad = bad || write_attr(g, "data_rng", H5T_STD_U64LE, H5T_NATIVE_UINT64, 4, s->data_rng) ||
-          write_attr_str(g, "var_kind", s->var_kind) ||
-          write_dataset(g, "order", H5T_STD_I32LE, H5T_NATIVE_INT32, (hsize_t)s->n_batches, order);
+                  ? h5u_write_attr(g, fields[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, fields[i].p)
+                  : h5u_write_attr(g, fields[i].name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, fields[i].p);
+    bad = bad || h5u_write_attr(g, "data_rng", H5T_STD_U64LE, H5T_NATIVE_UINT64, 4, s->data_rng) ||
+          h5u_write_attr_str(g, "var_kind", s->var_kind) ||
+          h5u_write_1d(g, "order", H5T_STD_I32LE, H5T_NATIVE_INT32, (hsize_t)s->n_batches, order);
     for (int i = 0; i < n_entries && !bad; i++) {
         if (is_role(&entries[i], v->n) || !strcmp(entries[i].name, "mu")) continue;
         char name[64];
         flat_name(entries[i].name, name, sizeof name);
-        bad = write_dataset(gv, name, state_ftype(entries[i].type), state_mtype(entries[i].type),
+        bad = h5u_write_1d(gv, name, state_ftype(entries[i].type), state_mtype(entries[i].type),
                             entries[i].len, entries[i].data);
     }
-    close_id(&gv, H5Gclose);
-    close_id(&g, H5Gclose);
+    h5u_close(&gv, H5Gclose);
+    h5u_close(&g, H5Gclose);
     herr_t closed = H5Fclose(f);
     f = H5I_INVALID_HID;
     if (bad || closed < 0) {
@@ -242,15 +164,15 @@ int train_state_save(const char *path, const TapConfig *cfg, const ParamTable *t
     if ((rc = outfile_publish(tmp, path, 1, err))) goto fail;
     return TAP_OK;
 fail:
-    close_id(&gv, H5Gclose);
-    close_id(&g, H5Gclose);
-    close_id(&f, H5Fclose);
+    h5u_close(&gv, H5Gclose);
+    h5u_close(&g, H5Gclose);
+    h5u_close(&f, H5Fclose);
     remove(tmp);
     return rc;
 }
 
 static int open_trainer(const char *path, hid_t *f, hid_t *g, TapError *err) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5u_quiet();
     *f = *g = H5I_INVALID_HID;
     if (access(path, R_OK) != 0)
         return tap_error_set(err, TAP_ERR_IO, "%s: cannot open for reading: %s", path,
@@ -259,7 +181,7 @@ static int open_trainer(const char *path, hid_t *f, hid_t *g, TapError *err) {
     if (*f < 0) return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a readable HDF5 file", path);
     if (H5Lexists(*f, "trainer", H5P_DEFAULT) <= 0 ||
         (*g = H5Gopen2(*f, "trainer", H5P_DEFAULT)) < 0) {
-        close_id(f, H5Fclose);
+        h5u_close(f, H5Fclose);
         return tap_error_set(err, TAP_ERR_FORMAT,
                              "%s: no /trainer state (a weights-only checkpoint? use --init)", path);
     }
@@ -275,24 +197,24 @@ int train_state_peek(const char *path, TrainState *s, char *config_text, size_t 
     Field fields[MAX_FIELDS];
     int nf = state_fields(s, fields);
     for (int i = 0; i < nf && !rc; i++)
-        if (read_attr(g, fields[i].name, fields[i].is_double ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64,
-                      1, fields[i].p))
+        if (h5u_read_attr(g, fields[i].name, fields[i].is_double ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64,
+                      1, fields[i].p, NULL))
             rc = tap_error_set(err, TAP_ERR_FORMAT,
                                "%s: trainer attribute '%s' missing or malformed", path,
                                fields[i].name);
-    if (!rc && read_attr(g, "data_rng", H5T_NATIVE_UINT64, 4, s->data_rng))
+    if (!rc && h5u_read_attr(g, "data_rng", H5T_NATIVE_UINT64, 4, s->data_rng, NULL))
         rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: trainer attribute 'data_rng' malformed", path);
-    if (!rc && read_attr_str(g, "var_kind", s->var_kind, sizeof s->var_kind))
+    if (!rc && h5u_read_attr_str(g, "var_kind", s->var_kind, sizeof s->var_kind, NULL))
         rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: trainer attribute 'var_kind' malformed", path);
-    if (!rc && config_text && read_attr_str(f, "config_text", config_text, cap))
+    if (!rc && config_text && h5u_read_attr_str(f, "config_text", config_text, cap, NULL))
         rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: attribute 'config_text' malformed", path);
     if (!rc && (s->stage < 1 || s->stage > 2 || s->n_batches < 1 || s->cursor < 0 ||
                 s->cursor > s->n_batches || s->step < 0 || !(s->eps > 0.0)))
         rc = tap_error_set(err, TAP_ERR_FORMAT,
                            "%s: trainer state out of range (stage %lld, cursor %lld/%lld)", path,
                            (long long)s->stage, (long long)s->cursor, (long long)s->n_batches);
-    close_id(&g, H5Gclose);
-    close_id(&f, H5Fclose);
+    h5u_close(&g, H5Gclose);
+    h5u_close(&f, H5Fclose);
     return rc;
 }
 
@@ -317,7 +239,7 @@ int train_state_load(const char *path, const TapConfig *cfg, const ParamTable *t
     hid_t gv =
         H5Lexists(g, "var", H5P_DEFAULT) > 0 ? H5Gopen2(g, "var", H5P_DEFAULT) : H5I_INVALID_HID;
     if (gv < 0) rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /trainer/var missing", path);
-    if (!rc && read_dataset(g, "order", H5T_NATIVE_INT32, (hsize_t)n_order, order))
+    if (!rc && h5u_read_1d(g, "order", H5T_NATIVE_INT32, (hsize_t)n_order, order))
         rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /trainer/order missing or malformed", path);
     for (int64_t i = 0; !rc && i < n_order; i++)
         if (order[i] < 0 || order[i] >= n_order)
@@ -327,13 +249,13 @@ int train_state_load(const char *path, const TapConfig *cfg, const ParamTable *t
         if (is_role(&entries[i], v->n) || !strcmp(entries[i].name, "mu")) continue;
         char name[64];
         flat_name(entries[i].name, name, sizeof name);
-        if (read_dataset(gv, name, state_mtype(entries[i].type), entries[i].len, entries[i].data))
+        if (h5u_read_1d(gv, name, state_mtype(entries[i].type), entries[i].len, entries[i].data))
             rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /trainer/var/%s missing or malformed",
                                path, name);
     }
-    close_id(&gv, H5Gclose);
-    close_id(&g, H5Gclose);
-    close_id(&f, H5Fclose);
+    h5u_close(&gv, H5Gclose);
+    h5u_close(&g, H5Gclose);
+    h5u_close(&f, H5Fclose);
     return rc;
 }
 
