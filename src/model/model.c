@@ -53,8 +53,9 @@ int model_init(TapModel *m, const TapConfig *cfg, int max_T, int max_L, int max_
     m->w = malloc(m->table.n * sizeof *m->w);
     m->g = calloc(m->table.n, sizeof *m->g);
     m->cost = calloc((size_t)max_B, sizeof *m->cost);
+    m->nll = calloc((size_t)max_B, sizeof *m->nll);
     m->dcost = calloc((size_t)max_B, sizeof *m->dcost);
-    if (!m->w || !m->g || !m->cost || !m->dcost ||
+    if (!m->w || !m->g || !m->cost || !m->nll || !m->dcost ||
         arena_init(&m->arena, model_arena_floats(cfg, max_T, max_L, max_B)) != TAP_OK) {
         model_free(m);
         return tap_error_set(err, TAP_ERR_NOMEM, "out of memory for the model (T=%d L=%d B=%d)",
@@ -74,6 +75,7 @@ void model_free(TapModel *m) {
     free(m->w);
     free(m->g);
     free(m->cost);
+    free(m->nll);
     free(m->dcost);
     arena_free(&m->arena);
     params_free(&m->table);
@@ -131,7 +133,7 @@ int model_loss(TapModel *m, const ModelBatch *b, double *cost_per_seq, double *m
     decoder_forward(&m->dec, c, m->es.ctx, m->es.ctx_mask, b->y, b->y_mask, S, L, B, &m->dc);
     if (b->a) loss_align_pool(c, b->a, b->a_mask, T, B, L, m->a_pool, m->mask_pool);
     loss_forward(c, m->dc.logits, b->y, b->y_mask, m->dc.alphas, b->a ? m->a_pool : NULL,
-                 m->mask_pool, L, B, S, m->cost, NULL, NULL);
+                 m->mask_pool, L, B, S, m->cost, m->nll, NULL);
     double sum = 0.0;
     for (int i = 0; i < B; i++) sum += m->cost[i];
     if (cost_per_seq) memcpy(cost_per_seq, m->cost, (size_t)B * sizeof *cost_per_seq);
@@ -165,13 +167,3 @@ void model_backward(TapModel *m) {
     encoder_backward(&m->enc, &m->es, b->x, m->dctx, m->bwd, &m->enc_g, NULL);
 }
 
-int model_save(const TapModel *m, const char *path, const CheckpointScalars *scalars,
-               TapError *err) {
-    CheckpointRole role = {"params", m->w};
-    return checkpoint_save(path, &m->cfg, &m->table, &role, 1, scalars, err);
-}
-
-int model_load(TapModel *m, const char *path, CheckpointScalars *scalars, TapError *err) {
-    CheckpointRole role = {"params", m->w};
-    return checkpoint_load(path, &m->cfg, &m->table, &role, 1, scalars, err);
-}

@@ -12,7 +12,6 @@
 #include <stdint.h>
 
 #include "arena.h"
-#include "checkpoint.h"
 #include "config.h"
 #include "decoder.h"
 #include "encoder.h"
@@ -48,6 +47,7 @@ typedef struct {
     float *bwd;                // backward scratch, bound by model_backward
     float *dctx;               // (S, B, C)
     double *cost;              // (max_B) per-sequence costs of the last batch
+    double *nll;               // (max_B) their label NLL parts (the cost without guidance)
     float *dcost;              // (max_B) d mean / d cost = 1/B
 } TapModel;
 
@@ -63,17 +63,13 @@ void model_free(TapModel *m);
 // Bytes held by the model: weights, gradients and the arena.
 size_t model_memory_bytes(const TapModel *m);
 
-// Forward pass and cost. cost_per_seq (B) may be NULL; *mean_cost gets the batch mean (TAP's
+// Forward pass and cost. cost_per_seq (B) may be NULL (m->cost and m->nll, the label NLL part
+// without the guidance term, always get them); *mean_cost gets the batch mean (TAP's
 // training objective). TAP_ERR_ARG when the batch exceeds the limits or is malformed (a token
 // id outside [0, V), a sequence without any valid frame); err says which.
 int model_loss(TapModel *m, const ModelBatch *b, double *cost_per_seq, double *mean_cost,
                struct TapError *err);
 // Gradient of the mean cost of the last model_loss batch into m->g (zeroed first).
 void model_backward(TapModel *m);
-
-// /params/<name> of a checkpoint (checkpoint.h), with the model's config.
-int model_save(const TapModel *m, const char *path, const CheckpointScalars *scalars,
-               struct TapError *err);
-int model_load(TapModel *m, const char *path, CheckpointScalars *scalars, struct TapError *err);
 
 #endif

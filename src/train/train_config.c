@@ -25,6 +25,8 @@ int train_options_default(TrainOptions *o, const char *preset) {
         .seed = 1234,
         .stage = "both",
         .init = NULL,
+        .optimizer = "adadelta",
+        .lr = 0.0,
         .rho = 0.95,
         .eps = 1e-8,
         .clip = 1000.0,
@@ -119,6 +121,10 @@ int train_options_table(TrainOptions *o, CliOption *out) {
         {"scratch", CLI_FLAG, &o->scratch,
          "--stage 2 from the random initialisation of --seed instead of --init (Graves' "
          "protocol: every method trained from scratch)"},
+        {"optimizer", CLI_STRING, &o->optimizer,
+         "adadelta (TAP), sgd (momentum 0.9) or adam; patience divides Adadelta's eps or the "
+         "others' learning rate by 10"},
+        {"lr", CLI_DOUBLE, &o->lr, "sgd and adam learning rate (0: sgd 1e-4, adam 2e-4)"},
         {"rho", CLI_DOUBLE, &o->rho, "Adadelta decay"},
         {"eps", CLI_DOUBLE, &o->eps, "Adadelta epsilon (TAP's 'lrate')"},
         {"eps-ls2", CLI_DOUBLE, &o->eps_ls2,
@@ -280,6 +286,10 @@ int train_options_resolve(const TrainOptions *o, TrainPlan *p, char *msg, size_t
     if (o->maxlen < 0) return BAD("--maxlen must be >= 0 (0: no limit)");
     if (!(o->rho > 0.0 && o->rho < 1.0)) return BAD("--rho must be in (0, 1)");
     if (!(o->eps > 0.0)) return BAD("--eps must be > 0");
+    if (optimizer_kind_parse(o->optimizer ? o->optimizer : "") < 0)
+        return BAD("unknown --optimizer '%s' (adadelta, sgd or adam)",
+                   o->optimizer ? o->optimizer : "");
+    if (!(o->lr >= 0.0)) return BAD("--lr must be >= 0 (0: the optimizer's default)");
     if (!(o->eps_ls2 >= 0.0)) return BAD("--eps-ls2 must be >= 0 (0: --eps)");
     if (o->patience < 0 || o->eps_decays < 0 || o->eps_decays2 < 0)
         return BAD("--patience, --eps-decays and --eps-decays2 must be >= 0");

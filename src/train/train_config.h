@@ -33,6 +33,8 @@ typedef struct {
     const char *stage;     // "1", "2" or "both"
     const char *init;      // checkpoint to start from (required by --stage 2)
     int scratch;           // --stage 2 from the seeded random initialisation instead
+    const char *optimizer; // adadelta (TAP), sgd (momentum 0.9) or adam (textbook, see README)
+    double lr;             // sgd and adam learning rate (0: theirs, 1e-4 and 2e-4)
     double rho, eps, clip; // Adadelta (TAP 0.95, 1e-8) and global-norm clip (TAP 1000)
     double eps_ls2;        // Adadelta epsilon of the ls2 optimizer (0: --eps)
     int patience;          // validations without improvement tolerated (TAP 15)

@@ -35,19 +35,38 @@ static void var_config(const Trainer *t, int stage, VarConfig *vc) {
     vc->sigma = (float)o->sigma;
     vc->prior_var = (float)o->prior_var;
     vc->prior_b = (float)o->prior_b;
+    OptimKind kind = (OptimKind)optimizer_kind_parse(o->optimizer);
+    if (kind != OPTIM_ADADELTA) { // sgd and adam keep their step size in lr, eps is adam's own
+        optimizer_config_default(&vc->opt_mu, kind);
+        optimizer_config_default(&vc->opt_ls2, kind);
+        if (o->lr > 0.0) vc->opt_mu.lr = vc->opt_ls2.lr = o->lr;
+    }
     vc->opt_mu.rho = vc->opt_ls2.rho = o->rho;
-    vc->opt_mu.eps = o->eps;
-    vc->opt_ls2.eps = o->eps_ls2 > 0.0 ? o->eps_ls2 : o->eps;
+    if (kind == OPTIM_ADADELTA) {
+        vc->opt_mu.eps = o->eps;
+        vc->opt_ls2.eps = o->eps_ls2 > 0.0 ? o->eps_ls2 : o->eps;
+    }
     vc->seed = (uint64_t)(uint32_t)o->seed * 4 + (uint64_t)stage;
     vc->per_sequence = stage == 2 && o->per_sequence;
 }
 
-// eps is the mu optimizer's; ls2's keeps its ratio to it through the decays. One step of
-// ln(sigma^2) is about 2048 sqrt(eps) sqrt(1/(1-rho)) at first, 9 with eps 1e-6: --eps-ls2.
+// The rate that patience divides by 10 (TAP's "lrate"): Adadelta's eps, or the learning rate
+// of sgd and adam. For Adadelta, ls2's eps keeps its ratio to mu's through the decays: one step
+// of ln(sigma^2) is about 2048 sqrt(eps) sqrt(1/(1-rho)) at first, 9 with eps 1e-6: --eps-ls2.
 static void set_eps(Trainer *t, double eps) {
     const TrainOptions *o = t->opt;
+    if (t->var.opt_mu.cfg.kind != OPTIM_ADADELTA) {
+        t->var.opt_mu.cfg.lr = t->var.opt_ls2.cfg.lr = eps;
+        return;
+    }
     t->var.opt_mu.cfg.eps = eps;
     t->var.opt_ls2.cfg.eps = o->eps_ls2 > 0.0 ? eps * (o->eps_ls2 / o->eps) : eps;
+}
+
+// The first value of that rate.
+static double first_rate(const Trainer *t) {
+    const Optimizer *m = &t->var.opt_mu;
+    return m->cfg.kind == OPTIM_ADADELTA ? t->opt->eps : m->cfg.lr;
 }
 
 static double elapsed(const Trainer *t) { return t->elapsed0 + tap_now_seconds() - t->t_start; }
@@ -130,10 +149,8 @@ static void *share_run(void *arg) {
     ModelBatch b = {bt->Tx, bt->Ty, bt->B, bt->x, bt->x_mask, bt->y, bt->y_mask, bt->a, bt->a_mask};
     sh->rc = model_loss(sh->m, &b, sh->cost, &sh->mean, &sh->err);
     if (sh->rc) return NULL;
-    // L^E codes the labels: the guidance term (a_pool NULL drops it) is not part of it.
-    const TapModel *m = sh->m;
-    loss_forward(&m->cfg, m->dc.logits, b.y, b.y_mask, m->dc.alphas, NULL, NULL, b.L, b.B, m->S,
-                 sh->nll, NULL, NULL);
+    // L^E codes the labels: the guidance term is not part of it.
+    memcpy(sh->nll, sh->m->nll, (size_t)b.B * sizeof *sh->nll);
     model_backward(sh->m);
     return NULL;
 }
@@ -339,7 +356,7 @@ static int end_stage(Trainer *t, TapError *err) {
             variational_free(&t->var);
             t->var = next;
             s->stage = 2;
-            s->eps = t->opt->eps;
+            s->eps = first_rate(t);
             s->decays = s->bad = s->n_valid = s->have_best = s->best_step = 0;
             s->best_score = s->best_wer = s->best_exprate = 0.0;
             snprintf(s->var_kind, sizeof s->var_kind, "%s", variational_kind_name(vc.kind));
@@ -616,7 +633,7 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     var_config(t, (int)s->stage, &vc);
     if ((rc = variational_init(&t->var, &vc, t->model.w, n, err))) return rc;
     t->var_ready = 1;
-    s->eps = opt->eps;
+    s->eps = first_rate(t);
     s->n_batches = t->tb.n_batches;
     snprintf(s->var_kind, sizeof s->var_kind, "%s", variational_kind_name(vc.kind));
     rng_seed(&t->data_rng, data_seed(opt->seed));

@@ -555,6 +555,32 @@ Test(train, keep_valid_keeps_the_last_validated_weights_and_tap_average_means_th
     free(w6[0]), free(w6), free(w9[0]), free(w9), free(wl[0]), free(wl), free(wa[0]), free(wa);
 }
 
+Test(train, sgd_and_adam_are_selectable_resume_exactly_and_decay_their_learning_rate) {
+    Fixture fx;
+    fixture(&fx);
+    const char *extra[] = {"--optimizer", "adam", "--lr", "0.003", NULL};
+    const char *g[] = {"params", "opt_mu_m", "opt_mu_v"};
+    check_resume(&fx, extra, 4, 9, g, 3);
+    Fixture straight = fx;
+    fixture_run(&straight, "straight");
+    char *s = slurp(straight.log);
+    cr_assert(strstr(s, "\t0.003\t"), "the rate column shows adam's learning rate:\n%s", s);
+    free(s);
+    // sgd: a patience of 0 and a jumpy loss criterion decay its learning rate by 10.
+    Fixture sgd = fx;
+    fixture_run(&sgd, "sgd");
+    const char *a[] = {"train",     TINY,         "--optimizer",   "sgd",        "--lr",
+                       "0.05",      "--patience", "0",             "--criterion1", "loss",
+                       "--valid-every", "1",      "--stage",       "1",          "--max-steps",
+                       "30",        sgd.train,    sgd.valid,       sgd.run,      NULL};
+    expect_exit(a, fx.out, CHILD_PLAIN, 0);
+    s = slurp(sgd.log);
+    cr_assert(strstr(s, "\t0.005\t"), "sgd's learning rate was never divided by 10:\n%s", s);
+    free(s);
+    const char *bad[] = {"train", TINY, "--optimizer", "rmsprop", fx.train, fx.valid, fx.run, NULL};
+    expect_exit(bad, fx.out, CHILD_PLAIN, 2);
+}
+
 // ---------------------------------------------------------------------------- stages
 
 Test(train, exhausted_patience_decays_eps_then_hands_the_best_weights_to_stage_two) {
