@@ -4,7 +4,8 @@
 #   2. converts data/sample/train (50 InkML files) and data/sample/test (20) to HDF5 datasets;
 #   3. trains the small preset on the 50 for about two minutes on all cores, validating on the
 #      20, and draws the learning curves;
-#   4. decodes the 20 test files with the bundled model data/model/small.h5 (beam 10) and scores
+#   4. decodes the 20 test files with the best bundled model (data/model/tap.h5 when it is there,
+#      else data/model/small.h5; beam 10) and scores
 #      the LaTeX against their truth;
 #   5. draws every test expression (strokes coloured by the token attending to them) and an HTML
 #      gallery, errors first;
@@ -17,7 +18,10 @@ cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 minutes=${TAP_DEMO_MINUTES:-2}
 threads=${TAP_DEMO_THREADS:-0}
-model=${TAP_DEMO_MODEL:-data/model/small.h5}
+# The best bundled model: the TAP-size one once it is committed, else the small one.
+default_model=data/model/small.h5
+[ -f data/model/tap.h5 ] && default_model=data/model/tap.h5
+model=${TAP_DEMO_MODEL:-$default_model}
 tap=$build/tap
 demo=out/demo
 

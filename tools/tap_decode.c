@@ -6,12 +6,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "clock.h"
 #include "commands.h"
 #include "rec_cli.h"
 #include "recognize.h"
+
+// Relative to the working directory, as the default dictionary is.
+#define BUNDLED_TAP "data/model/tap.h5"
+#define BUNDLED_SMALL "data/model/small.h5"
 
 typedef struct {
     const char *output, *attention;
@@ -52,6 +59,15 @@ static int emit_line(void *ctx, int i, RecResult *r) {
     return 0;
 }
 
+static int is_input(const char *path) {
+    struct stat st;
+    size_t n = strlen(path);
+    if (stat(path, &st) != 0) return n > 6 && !strcmp(path + n - 6, ".inkml");
+    if (S_ISDIR(st.st_mode)) return 1;
+    if (n > 6 && !strcmp(path + n - 6, ".inkml")) return 1;
+    return rec_is_hdf5(path) && checkpoint_has_role(path, "params", NULL) != 1;
+}
+
 int tap_decode_main(int argc, char **argv) {
     DecodeOptions o = {.rec = rec_cli_defaults()};
     CliOption opts[3 + REC_CLI_N_OPTS] = {
@@ -62,9 +78,10 @@ int tap_decode_main(int argc, char **argv) {
         {"quiet", CLI_FLAG, &o.quiet, "no summary line on stderr"},
     };
     rec_cli_options(&o.rec, opts + 3);
-    const CliSpec spec = {"decode", "[options] MODEL.h5 INPUT...",
+    const CliSpec spec = {"decode", "[options] [MODEL.h5] INPUT...",
                           "Recognise expressions (InkML files, directories, HDF5 datasets): "
-                          "uid<TAB>LaTeX tokens per line.",
+                          "uid<TAB>LaTeX tokens per line. Without MODEL.h5 the best bundled "
+                          "model decodes: " BUNDLED_TAP " when present, else " BUNDLED_SMALL ".",
                           opts, (int)(sizeof opts / sizeof opts[0])};
     char **args = cli_short_o(argc, argv), **pos = NULL, msg[512];
     int n_pos = 0;
@@ -74,8 +91,20 @@ int tap_decode_main(int argc, char **argv) {
         free(pos), free(args);
         return 0;
     }
-    if (rc == CLI_OK && n_pos < 2)
-        snprintf(msg, sizeof msg, "expected MODEL.h5 and at least one INPUT"), rc = CLI_USAGE;
+    // MODEL.h5 may be left out: when the first argument is plainly an input (an InkML file, a
+    // directory, a dataset), the best bundled model decodes (data/model/tap.h5 when present,
+    // else small.h5). Anything else is taken as the model, and errors as one.
+    const char *model = n_pos > 0 ? pos[0] : NULL;
+    int first_input = 1;
+    if (rc == CLI_OK && n_pos >= 1 && is_input(pos[0])) {
+        model = access(BUNDLED_TAP, R_OK) == 0 ? BUNDLED_TAP : BUNDLED_SMALL;
+        first_input = 0;
+        if (!o.quiet) fprintf(stderr, "tap decode: model %s (the bundled default)\n", model);
+    }
+    if (rc == CLI_OK && n_pos - first_input < 1)
+        snprintf(msg, sizeof msg,
+                 "expected MODEL.h5 and at least one INPUT (without MODEL.h5: the bundled model)"),
+            rc = CLI_USAGE;
     if (rc == CLI_OK && rec_cli_check(&o.rec, msg, sizeof msg)) rc = CLI_USAGE;
     if (rc != CLI_OK) {
         fprintf(stderr, "tap decode: error: %s\n", msg);
@@ -87,7 +116,7 @@ int tap_decode_main(int argc, char **argv) {
     DecodeRun run = {.out = stdout, .in = &rs.in, .v = &rs.v, .att_dir = o.attention};
     TapError err;
     int status = 1;
-    if (rec_setup_open(&rs, pos[0], &o.rec, pos + 1, n_pos - 1, &err) ||
+    if (rec_setup_open(&rs, model, &o.rec, pos + first_input, n_pos - first_input, &err) ||
         (o.attention && rec_mkdir(o.attention, &err)) ||
         (o.output && outfile_open(&of, o.output, &err))) {
         fprintf(stderr, "tap decode: error: %s\n", err.msg);

@@ -224,6 +224,27 @@ Test(decode, an_ensemble_of_the_model_with_itself_decodes_as_the_model_alone, .i
     cr_assert(strstr(err, "empty"), "%s", err);
 }
 
+Test(decode, without_a_model_the_bundled_one_decodes, .init = make_model) {
+    char cmd[8192], with[65536], without[65536], err[4096];
+    const int idx[] = {0, 1};
+    snprintf(cmd, sizeof cmd, "cd %s && %s/tap decode data/model/small.h5", tu_source_dir(),
+             TAP_BINARY_DIR);
+    tu_sample_args(cmd, sizeof cmd, idx, 2, "malformed.inkml");
+    cr_assert_eq(tu_run(cmd, with, sizeof with, NULL, 0), 0);
+    snprintf(cmd, sizeof cmd, "cd %s && %s/tap decode", tu_source_dir(), TAP_BINARY_DIR);
+    tu_sample_args(cmd, sizeof cmd, idx, 2, "malformed.inkml");
+    cr_assert_eq(tu_run(cmd, without, sizeof without, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(with, without);
+    cr_assert(strstr(err, "(the bundled default)"), "%s", err);
+    // A directory first is an input too.
+    snprintf(cmd, sizeof cmd, "cd %s && %s/tap decode --quiet data/sample/test", tu_source_dir(),
+             TAP_BINARY_DIR);
+    cr_assert_eq(tu_run(cmd, without, sizeof without, err, sizeof err), 0, "%s", err);
+    int lines = 0;
+    for (const char *p = without; *p; p++) lines += *p == '\n';
+    cr_assert_eq(lines, 20);
+}
+
 Test(decode, output_file_and_attention_files_are_written, .init = make_model) {
     char cmd[8192], out[4096], err[4096], outpath[400], attdir[400], opts[900];
     snprintf(outpath, sizeof outpath, "%s/hyp.tsv", dir);
