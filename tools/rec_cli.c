@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "beam.h"
+
 RecSettings rec_cli_defaults(void) {
     return (RecSettings){.dict = "data/dictionary.txt", .beam = 10, .max_len = 300};
 }
@@ -22,10 +24,10 @@ void rec_cli_options(RecSettings *o, CliOption *opts) {
 int rec_cli_check(const RecSettings *o, char *msg, size_t len) {
     if (o->beam < 1 || o->beam > 1000)
         snprintf(msg, len, "--beam must be in 1..1000");
-    else if (o->max_len < 1)
-        snprintf(msg, len, "--max-len must be positive");
-    else if (o->threads < 0)
-        snprintf(msg, len, "--threads must be >= 0");
+    else if (o->max_len < 1 || o->max_len > BEAM_MAX_LEN)
+        snprintf(msg, len, "--max-len must be in 1..%d", BEAM_MAX_LEN);
+    else if (o->threads < 0 || o->threads > 256)
+        snprintf(msg, len, "--threads must be in 0..256 (0: one per core)");
     else
         return 0;
     return 1;

@@ -472,6 +472,26 @@ static int check_offsets(const char *path, const char *name, const int64_t *o, s
     return TAP_OK;
 }
 
+static int cmp_uid_ptr(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// Every uid names one expression: hypotheses and references are matched by uid.
+static int check_unique_uids(const char *path, const Dataset *ds, TapError *err) {
+    if (ds->n < 2) return TAP_OK;
+    char **u = malloc((size_t)ds->n * sizeof *u);
+    if (!u) return tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", path);
+    memcpy(u, ds->uids, (size_t)ds->n * sizeof *u);
+    qsort(u, (size_t)ds->n, sizeof *u, cmp_uid_ptr);
+    int rc = TAP_OK;
+    for (int i = 1; i < ds->n && rc == TAP_OK; i++)
+        if (!strcmp(u[i - 1], u[i]))
+            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /uids: '%.200s' names two expressions",
+                               path, u[i]);
+    free(u);
+    return rc;
+}
+
 static int validate(const char *path, Dataset *ds, size_t n_sources, size_t n_ns, size_t n_fo,
                     size_t n_ps, size_t n_to, size_t n_ao, TapError *err) {
     size_t n = (size_t)ds->n;
@@ -518,7 +538,7 @@ static int validate(const char *path, Dataset *ds, size_t n_sources, size_t n_ns
                                          "%s: /align_strokes: stroke %d of %d in expression %zu",
                                          path, ds->align_strokes[a], ns, e);
     }
-    return TAP_OK;
+    return check_unique_uids(path, ds, err);
 }
 
 int dataset_load(const char *path, Dataset *ds, TapError *err) {

@@ -182,12 +182,9 @@ static const char *parse_number(const char *s, double *out) {
             if (!(*q >= '0' && *q <= '9')) return NULL;
             while (*q >= '0' && *q <= '9') q++;
         }
-        char tmp[64];
-        size_t len = (size_t)(q - s);
-        if (len >= sizeof tmp) len = sizeof tmp - 1; // more digits than a double holds
-        memcpy(tmp, s, len);
-        tmp[len] = '\0';
-        *out = strtod(tmp, NULL);
+        // s..q is a validated decimal number, which strtod reads to the same end, however long
+        // (a copy into a fixed buffer once cut long coordinates short).
+        *out = strtod(s, NULL);
         return q;
     }
     double v = (double)m / pow10_tab[frac];

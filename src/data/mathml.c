@@ -428,6 +428,11 @@ int mathml_choose_truth(const InkmlDoc *doc, const Vocab *vocab, TokenList *out,
     int lrc = doc->truth ? latex_tokenize(doc->truth, &lt, &le)
                          : tap_error_set(&le, TAP_ERR_FORMAT, "no <annotation type=\"truth\">");
     if (lrc == TAP_ERR_NOMEM) return tap_error_set(err, TAP_ERR_NOMEM, "%s", le.msg);
+    // An empty truth ("", "$$") is no label: it would score every hypothesis against nothing.
+    if (lrc == TAP_OK && lt.n == 0) {
+        token_list_free(&lt);
+        lrc = tap_error_set(&le, TAP_ERR_FORMAT, "empty LaTeX truth");
+    }
     int n_oov = 0;
     if (lrc == TAP_OK) {
         n_oov = out_of_vocab(&lt, vocab, oov, sizeof oov);
@@ -446,6 +451,11 @@ int mathml_choose_truth(const InkmlDoc *doc, const Vocab *vocab, TokenList *out,
     if (mrc == TAP_ERR_NOMEM) {
         token_list_free(&lt);
         return tap_error_set(err, TAP_ERR_NOMEM, "%s", me.msg);
+    }
+    if (mrc == TAP_OK && mt.n == 0) {
+        tap_error_set(&me, TAP_ERR_FORMAT, "the MathML truth is empty too");
+        mrc = TAP_ERR_FORMAT;
+        token_list_free(&mt);
     }
     if (mrc == TAP_OK && out_of_vocab(&mt, vocab, oov, sizeof oov) > 0) {
         tap_error_set(&me, TAP_ERR_FORMAT,

@@ -22,7 +22,9 @@ int beam_init_ensemble(BeamDecoder *d, int n_models, const TapConfig *const *cfg
                        TapError *err) {
     memset(d, 0, sizeof *d);
     if (beam < 1 || beam > 1000) return tap_error_set(err, TAP_ERR_ARG, "beam size %d out of range 1..1000", beam);
-    if (max_len < 1) return tap_error_set(err, TAP_ERR_ARG, "maximum length %d must be positive", max_len);
+    if (max_len < 1 || max_len > BEAM_MAX_LEN)
+        return tap_error_set(err, TAP_ERR_ARG, "maximum length %d out of range 1..%d", max_len,
+                             BEAM_MAX_LEN);
     if (n_models < 1 || n_models > BEAM_MAX_MODELS)
         return tap_error_set(err, TAP_ERR_ARG, "%d models; an ensemble has 1..%d", n_models,
                              BEAM_MAX_MODELS);

@@ -33,6 +33,8 @@ typedef struct {
 } BeamModel;
 
 #define BEAM_MAX_MODELS 8
+// Decoding steps at most: the history is max_len x beam x annotations floats (TAP used 1000).
+#define BEAM_MAX_LEN 100000
 
 typedef struct {
     const TapConfig *cfg; // the first model's (its attention is the one reported)

@@ -29,9 +29,11 @@ int config_check(const TapConfig *c, TapError *err) {
             return tap_error_set(err, TAP_ERR_ARG, "config: pool[%d]=%d is not 0 or 1", i, c->pool[i]);
     }
     if (c->D < 1 || c->D > 8192) return tap_error_set(err, TAP_ERR_ARG, "config: D=%d out of range", c->D);
-    if (c->E < 2 || c->E % 2) return tap_error_set(err, TAP_ERR_ARG, "config: E=%d must be even", c->E);
+    if (c->E < 2 || c->E % 2 || c->E > 8192)
+        return tap_error_set(err, TAP_ERR_ARG, "config: E=%d must be even, at most 8192", c->E);
     if (c->V < 2 || c->V > 100000) return tap_error_set(err, TAP_ERR_ARG, "config: V=%d out of range", c->V);
-    if (c->K < 1 || c->K % 2 == 0) return tap_error_set(err, TAP_ERR_ARG, "config: K=%d must be odd", c->K);
+    if (c->K < 1 || c->K % 2 == 0 || c->K > 4095)
+        return tap_error_set(err, TAP_ERR_ARG, "config: K=%d must be odd, at most 4095", c->K);
     if (c->Q < 1 || c->Q > 8192) return tap_error_set(err, TAP_ERR_ARG, "config: Q=%d out of range", c->Q);
     if (c->gate != 0 && c->gate != 1) return tap_error_set(err, TAP_ERR_ARG, "config: gate=%d", c->gate);
     if (!(c->gamma >= 0.0f)) return tap_error_set(err, TAP_ERR_ARG, "config: gamma must be >= 0");

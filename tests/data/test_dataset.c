@@ -328,3 +328,15 @@ Test(dataset, corrupted_contents_are_reported_with_file_and_dataset) {
     H5Fclose(f);
     expect_load_fails(p, "/features: non-finite value in row 20");
 }
+
+Test(dataset, duplicate_uids_fail_to_load) {
+    Fixture fx;
+    make_fixture(&fx);
+    fx.e[2].uid = "e0";
+    char *p = tmp_path("dup.h5");
+    write_fixture(p, &fx);
+    Dataset ds;
+    TapError err = {0};
+    cr_assert_eq(dataset_load(p, &ds, &err), TAP_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "/uids: 'e0' names two expressions"), "%s", err.msg);
+}

@@ -151,6 +151,24 @@ Test(inkml, parse_from_memory_takes_uid_from_the_name) {
     inkml_free(&d); // safe twice
 }
 
+Test(inkml, long_coordinates_are_read_whole) {
+    // 80 characters each: leading zeros, many decimals, an exponent after many digits.
+    char lead[128], decimals[128], expo[128], doc[1024];
+    snprintf(lead, sizeof lead, "%s12.5", "0000000000000000000000000000000000000000000000000000000000000000000000000000");
+    snprintf(decimals, sizeof decimals, "3.%s", "1415926535897932384626433832795028841971693993751058209749445923078164062862");
+    snprintf(expo, sizeof expo, "%se-70", "1000000000000000000000000000000000000000000000000000000000000000000000000000");
+    snprintf(doc, sizeof doc, "<ink><trace>%s %s, %s 7</trace></ink>", lead, decimals, expo);
+    InkmlDoc d;
+    TapError err = {0};
+    cr_assert_eq(inkml_parse(doc, strlen(doc), "long.inkml", &d, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(d.n_points, 2);
+    cr_expect_eq(d.x[0], 12.5);
+    cr_expect_eq(d.y[0], strtod(decimals, NULL));
+    cr_expect(d.y[0] > 3.14159 && d.y[0] < 3.1416, "%.17g", d.y[0]);
+    cr_expect_eq(d.x[1], 1e5, "%.17g", d.x[1]);
+    inkml_free(&d);
+}
+
 Test(inkml, more_than_ten_million_points_is_an_absurd_size) {
     size_t n = (size_t)INKML_MAX_POINTS + 1, len = 0;
     char *buf = malloc(n * 4 + 64);

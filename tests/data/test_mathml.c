@@ -224,6 +224,31 @@ Test(mathml, a_good_latex_truth_is_used_as_it_is) {
     inkml_free(&d);
 }
 
+Test(mathml, an_empty_truth_is_no_label) {
+    const char *empties[] = {"", "$$", "$$$$", " $ $ "};
+    for (int i = 0; i < 4; i++) {
+        InkmlDoc d;
+        TokenList t;
+        TruthSource src;
+        char note[300];
+        TapError err = {0};
+        // with a usable MathML truth, that is taken
+        parse_doc(empties[i], "<mi>x</mi>", NULL, &d);
+        cr_assert_eq(mathml_choose_truth(&d, dict(), &t, &src, note, sizeof note, &err), TAP_OK);
+        cr_expect_eq(src, TRUTH_MATHML);
+        cr_expect(strstr(note, "empty LaTeX truth"), "'%s': %s", empties[i], note);
+        cr_expect_eq(t.n, 1);
+        token_list_free(&t);
+        inkml_free(&d);
+        // with an empty MathML too, the file has no truth
+        parse_doc(empties[i], "", NULL, &d);
+        cr_expect_eq(mathml_choose_truth(&d, dict(), &t, &src, note, sizeof note, &err),
+                     TAP_ERR_FORMAT, "'%s' gave a label", empties[i]);
+        cr_expect(strstr(err.msg, "empty LaTeX truth"), "%s", err.msg);
+        inkml_free(&d);
+    }
+}
+
 Test(mathml, golden_files_take_the_truth_from_the_right_source) {
     char path[1024];
     snprintf(path, sizeof path, "%s/tests/golden/mathml/expected.tsv", tu_source_dir());

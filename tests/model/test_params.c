@@ -61,3 +61,24 @@ Test(params, bad_config_is_rejected_with_a_message) {
     cr_assert_eq(params_layout(&c, &t, &err), TAP_ERR_ARG);
     cr_assert(strstr(err.msg, "K=120") != NULL, "%s", err.msg);
 }
+
+Test(params, absurd_sizes_from_a_checkpoint_or_a_flag_are_rejected) {
+    const struct {
+        int E, K;
+        const char *want;
+    } cases[] = {{100000000, 121, "E=100000000"}, {256, 100001, "K=100001"}, {8194, 121, "E=8194"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TapConfig c;
+        config_default(&c);
+        c.E = cases[i].E, c.K = cases[i].K;
+        ParamTable t;
+        TapError err;
+        cr_assert_eq(params_layout(&c, &t, &err), TAP_ERR_ARG, "E=%d K=%d accepted", c.E, c.K);
+        cr_assert(strstr(err.msg, cases[i].want), "%s", err.msg);
+    }
+    TapConfig ok;
+    config_default(&ok);
+    ok.E = 8192, ok.K = 4095;
+    TapError err;
+    cr_assert_eq(config_check(&ok, &err), TAP_OK, "%s", err.msg);
+}

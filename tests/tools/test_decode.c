@@ -245,6 +245,18 @@ Test(decode, without_a_model_the_bundled_one_decodes, .init = make_model) {
     cr_assert_eq(lines, 20);
 }
 
+Test(decode, absurd_limits_are_bad_usage, .init = make_model) {
+    char cmd[8192], out[4096], err[4096];
+    const int one[] = {0};
+    const char *cases[][2] = {{"--max-len 2147483647", "--max-len must be in 1..100000"},
+                              {"--threads 1000", "--threads must be in 0..256"}};
+    for (int i = 0; i < 2; i++) {
+        decode_cmd(cmd, sizeof cmd, cases[i][0], one, 1);
+        cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", cases[i][0]);
+        cr_assert(strstr(err, cases[i][1]), "%s", err);
+    }
+}
+
 Test(decode, output_file_and_attention_files_are_written, .init = make_model) {
     char cmd[8192], out[4096], err[4096], outpath[400], attdir[400], opts[900];
     snprintf(outpath, sizeof outpath, "%s/hyp.tsv", dir);
