@@ -1,7 +1,7 @@
 // Recognising handwriting through tap's public interface alone (src/tap_api.h):
 //
 //   tap_example MODEL.h5 DICT.txt FILE.inkml [N]   the N best readings of an InkML file
-//   tap_example MODEL.h5 DICT.txt --strokes        a "1 + 1" written here as three strokes
+//   tap_example MODEL.h5 DICT.txt --strokes        a "1 + 1" written here as four strokes
 //
 // prints "rank<TAB>score<TAB>LaTeX" lines, best first, then which token each stroke went to.
 #include <stdio.h>

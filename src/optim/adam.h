@@ -1,6 +1,7 @@
-// Adam (Kingma & Ba 2015) in the form of TAP's optimizers.py `adam` (Algorithm 1 with the
-// bias corrections folded into the step size; epsilon added to sqrt(v), not to sqrt(v_hat)).
-// TAP writes b1 = 0.1, b2 = 0.001 for (1 - beta1), (1 - beta2); lr 2e-4.
+// Textbook Adam (Kingma & Ba 2015, Algorithm 1 with the bias corrections 1 - beta1^t and
+// 1 - beta2^t folded into the step size; epsilon added to sqrt(v), not to sqrt(v_hat)), at the
+// given rate. TAP's v1/optimizers.py `adam` differs: it corrects with 1 - 0.1^t and 1 - 0.001^t
+// (its b1, b2 used as if they were beta1, beta2) and always steps at 2e-4 (docs/optimizers.md).
 #ifndef TAP_OPTIM_ADAM_H
 #define TAP_OPTIM_ADAM_H
 

@@ -65,6 +65,43 @@ static char **resume_argv(const char *text, int argc, char **argv, int *out_argc
     return v;
 }
 
+// What --resume cannot change: the saved state already embodies it (model shape, data order and
+// batches, seeds, the stage and its method), so a new value would silently not apply. Every
+// other flag given with --resume overrides the stored one.
+static const char *const resume_fixed[] = {
+    "preset", "enc-layers", "enc-units", "pool",  "dec-units", "embed",     "coverage",
+    "kernel", "gate",       "batch-size", "maxlen", "seed",     "stage",     "init",
+    "scratch", "variational", "optimizer", "per-sequence"};
+
+static int may_change(const char *name, size_t len) {
+    for (size_t i = 0; i < sizeof resume_fixed / sizeof *resume_fixed; i++)
+        if (strlen(resume_fixed[i]) == len && !strncmp(resume_fixed[i], name, len)) return 0;
+    return 1;
+}
+
+// The first option whose resolved value differs between two "name = value" texts and that
+// --resume may not change; 0 when there is none.
+static int changed_fixed_option(const char *stored, const char *now, char *msg, size_t len) {
+    for (const char *a = stored, *b = now; *a && *b;) {
+        const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+        size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+        const char *eq = memchr(a, '=', la);
+        size_t nl = eq ? (size_t)(eq - a) : la;
+        while (nl && a[nl - 1] == ' ') nl--;
+        if ((la != lb || strncmp(a, b, la)) && !may_change(a, nl)) {
+            snprintf(msg, len,
+                     "--resume keeps the run's settings: '%.*s' was '%.*s' and cannot change "
+                     "(the saved state embodies it)",
+                     (int)nl, a, (int)(la - (eq ? (size_t)(eq - a) + 2 : la)),
+                     eq ? eq + 2 : a + la);
+            return 1;
+        }
+        a += la + (ea ? 1 : 0);
+        b += lb + (eb ? 1 : 0);
+    }
+    return 0;
+}
+
 void train_setup_init(TrainSetup *s) {
     memset(s, 0, sizeof *s);
     int n_opts = train_options_table(&s->o, s->table);
@@ -96,17 +133,35 @@ int train_setup_parse(TrainSetup *s, int argc, char **argv, FILE *help_out, char
             snprintf(msg, len, "--resume: %s", err.msg);
             return TRAIN_SETUP_ERROR;
         }
+        // The stored settings alone first (with the positional arguments, which may move).
         int argc2;
+        char *only[5] = {argv[0], s->pos[0], s->pos[1], s->pos[2], NULL}, *store0 = NULL;
+        char **argv0 = resume_argv(stored, 4, only, &argc2, &store0);
+        char *before = NULL;
+        rc = argv0 ? parse_args(s, argc2, argv0, help_out, msg, len) : CLI_USAGE;
+        size_t need = cli_format_config(&s->spec, NULL, 0) + 1;
+        if (rc == CLI_OK && (before = malloc(need))) cli_format_config(&s->spec, before, need);
+        free(argv0);
+        free(store0);
         s->argv2 = resume_argv(stored, argc, argv, &argc2, &s->store);
-        if (!s->argv2) {
-            snprintf(msg, len, "out of memory");
-            return TRAIN_SETUP_ERROR;
+        if (!s->argv2 || !before) {
+            free(before);
+            snprintf(msg, len, rc == CLI_OK ? "out of memory" : "the stored settings do not parse");
+            return rc == CLI_OK ? TRAIN_SETUP_ERROR : TRAIN_SETUP_USAGE;
         }
         rc = parse_args(s, argc2, s->argv2, help_out, msg, len);
         if (rc != CLI_OK || s->n_pos != 3) {
+            free(before);
             if (rc == CLI_OK) snprintf(msg, len, "bad arguments");
             return TRAIN_SETUP_USAGE;
         }
+        need = cli_format_config(&s->spec, NULL, 0) + 1;
+        char *after = malloc(need);
+        if (after) cli_format_config(&s->spec, after, need);
+        int fixed = after && changed_fixed_option(before, after, msg, len);
+        free(before);
+        free(after);
+        if (fixed) return TRAIN_SETUP_USAGE;
     } else if (access(last, F_OK) == 0) {
         snprintf(msg, len, "%s exists: add --resume to continue that run, or choose a new OUT_DIR",
                  last);

@@ -581,6 +581,26 @@ Test(train, sgd_and_adam_are_selectable_resume_exactly_and_decay_their_learning_
     expect_exit(bad, fx.out, CHILD_PLAIN, 2);
 }
 
+Test(train, resume_refuses_settings_that_would_silently_not_apply) {
+    Fixture fx;
+    fixture(&fx);
+    const char *args[] = {"train", TINY, "--max-steps", "2", fx.train, fx.valid, fx.run, NULL};
+    expect_exit(args, fx.out, CHILD_PLAIN, 0);
+    const char *seed[] = {"train", "--resume", "--seed", "99", fx.train, fx.valid, fx.run, NULL};
+    expect_exit(seed, fx.out, CHILD_PLAIN, 2);
+    char *o = slurp(fx.out);
+    cr_assert(strstr(o, "'seed' was '1234' and cannot change"), "%s", o);
+    free(o);
+    const char *preset[] = {"train", "--resume", "--preset", "small", fx.train, fx.valid, fx.run,
+                            NULL};
+    expect_exit(preset, fx.out, CHILD_PLAIN, 2);
+    // The same value, budgets and threads are fine.
+    const char *ok[] = {"train",       "--resume", "--seed", "1234",   "--max-steps", "4",
+                        "--threads",   "2",        "--keep-valid", "1", fx.train, fx.valid,
+                        fx.run,        NULL};
+    expect_exit(ok, fx.out, CHILD_PLAIN, 0);
+}
+
 // ---------------------------------------------------------------------------- stages
 
 Test(train, exhausted_patience_decays_eps_then_hands_the_best_weights_to_stage_two) {
