@@ -6,7 +6,6 @@
 // MathML truth (src/data/mathml.h), with a warning line naming the file, the reason and the result.
 // Exit: 0 when something was converted and written, 1 when nothing was or the output failed,
 // 2 on bad usage. The output appears under its name only when complete (PATH.tmp + rename).
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +28,7 @@
 #include "split.h"
 #include "tsv.h"
 #include "vocab.h"
+#include "walk.h"
 
 typedef struct {
     const char *output, *list, *dict, *labels, *unknown, *map_token, *part;
@@ -63,97 +63,36 @@ static const char *const reason_names[REASON_COUNT] = {
 
 // ----------------------------------------------------------------------------- inputs
 
-typedef struct {
-    char **v;
-    size_t n, cap;
-} PathList;
-
-static int paths_add(PathList *l, const char *p) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 1024;
-        char **v = realloc(l->v, cap * sizeof *v);
-        if (!v) return -1;
-        l->v = v;
-        l->cap = cap;
-    }
-    if (!(l->v[l->n] = strdup(p))) return -1;
-    l->n++;
-    return 0;
-}
-
-static void paths_free(PathList *l) {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-}
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int has_inkml_ext(const char *name) {
-    size_t n = strlen(name);
-    return n > 6 && !strcmp(name + n - 6, ".inkml");
-}
-
-// Adds *.inkml under dir, recursively, each directory's entries in name order.
-static int add_dir(PathList *out, const char *dir, int depth) {
-    if (depth > 64) return 0;
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "tap prep: warning: cannot read directory %s: %s\n", dir, strerror(errno));
-        return 0;
-    }
-    PathList names = {0};
-    struct dirent *e;
-    int rc = 0;
-    while ((e = readdir(d)) && rc == 0)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) rc = paths_add(&names, e->d_name);
-    closedir(d);
-    if (names.n) qsort(names.v, names.n, sizeof *names.v, cmp_str);
-    for (size_t i = 0; i < names.n && rc == 0; i++) {
-        size_t len = strlen(dir) + strlen(names.v[i]) + 2;
-        char *p = malloc(len);
-        if (!p) {
-            rc = -1;
-            break;
-        }
-        snprintf(p, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.v[i]);
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rc = add_dir(out, p, depth + 1);
-        else if (has_inkml_ext(names.v[i]))
-            rc = paths_add(out, p);
-        free(p);
-    }
-    paths_free(&names);
-    return rc;
-}
-
-// A directory is searched; anything else is taken as a file (if unreadable, it is skipped later).
-static int add_input(PathList *out, const char *p) {
+// A directory is searched (walk.h); anything else is taken as a file (if unreadable, it is
+// skipped later).
+static int add_input(WalkList *out, const char *p, TapError *err) {
     struct stat st;
-    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return add_dir(out, p, 0);
-    return paths_add(out, p);
+    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return walk_inkml(p, out, err);
+    return walk_list_add(out, p, err);
 }
 
-static int add_list(PathList *out, const char *list, char *msg, size_t len) {
+// --list: one input a line, # comments. Returns 0, 2 (usage) when the list cannot be read, or 1
+// when an input fails (an unreadable directory); msg says why.
+static int add_list(WalkList *out, const char *list, char *msg, size_t len) {
     FILE *f = fopen(list, "r");
     if (!f) {
         snprintf(msg, len, "cannot read list %s: %s", list, strerror(errno));
-        return -1;
+        return 2;
     }
     char line[8192];
-    int rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
+    TapError err = {0};
+    int rc = TAP_OK;
+    while (rc == TAP_OK && fgets(line, sizeof line, f)) {
         char *s = line, *e = line + strlen(line);
         while (*s == ' ' || *s == '\t') s++;
         while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
             *--e = '\0';
-        if (*s && *s != '#') rc = add_input(out, s);
+        if (*s && *s != '#') rc = add_input(out, s, &err);
     }
     fclose(f);
-    if (rc) snprintf(msg, len, "out of memory");
-    return rc;
+    if (rc == TAP_OK) return 0;
+    snprintf(msg, len, "%s", err.msg);
+    return 1;
 }
 
 // ----------------------------------------------------------------------------- one file
@@ -190,7 +129,7 @@ typedef struct {
     const Vocab *vocab;
     const TsvTable *labels; // or NULL
     int map_id;             // --map-token id, -1 for skip
-    PathList *inputs;
+    WalkList *inputs;
     Result *res;
     pthread_mutex_t mu;
     pthread_cond_t ready, room;
@@ -434,7 +373,7 @@ static void *worker(void *arg) {
         size_t i = p->next++;
         pthread_mutex_unlock(&p->mu);
         Result r = {0};
-        process(p, p->inputs->v[i], &r);
+        process(p, p->inputs->path[i], &r);
         pthread_mutex_lock(&p->mu);
         p->res[i % p->window] = r;
         p->res[i % p->window].done = 1;
@@ -443,10 +382,340 @@ static void *worker(void *arg) {
     }
 }
 
-// ----------------------------------------------------------------------------- main
-
 static int cmp_uid(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// ----------------------------------------------------------------------------- main
+
+// One run, stage by stage: what the stages share beside the workers' Prep.
+typedef struct {
+    const PrepOptions *o;
+    Vocab vocab;
+    TsvTable labels;
+    WalkList inputs;
+    Prep p;
+    DatasetWriter *w;
+    pthread_t *th; // (started)
+    int started;
+    struct sigaction old_int, old_term;
+    char **seen; // (inputs.n) uids converted so far, sorted for the duplicate check
+    size_t n_seen;
+    // the tally of the write loop
+    size_t counts[REASON_COUNT], checks[CHECK_COUNT];
+    size_t mapped, from_mathml, n_other, n_canonical;
+    int write_failed;
+    double t0;
+} PrepRun;
+
+// The checks cli_parse cannot make. Returns 0, or 2 (usage) with msg set.
+static int check_options(const PrepOptions *o, char *msg, size_t len) {
+    if (!o->output || !*o->output)
+        snprintf(msg, len, "no output file (-o OUT.h5)");
+    else if (strcmp(o->unknown, "skip") && strcmp(o->unknown, "map"))
+        snprintf(msg, len, "--unknown must be skip or map, got '%s'", o->unknown);
+    else if (!strcmp(o->unknown, "map") && !o->map_token)
+        snprintf(msg, len, "--unknown map needs --map-token TOKEN");
+    else if (!(o->holdout >= 0 && o->holdout <= 100))
+        snprintf(msg, len, "--holdout must be a percentage in [0, 100]");
+    else if (strcmp(o->part, "rest") && strcmp(o->part, "holdout"))
+        snprintf(msg, len, "--part must be rest or holdout, got '%s'", o->part);
+    else if (o->threads < 0)
+        snprintf(msg, len, "--threads must be >= 0");
+    else
+        return 0;
+    return 2;
+}
+
+// The positional inputs in order, then the --list ones. Returns 0, or the exit status with msg.
+static int collect_inputs(const PrepOptions *o, char **pos, int n_pos, WalkList *inputs,
+                          char *msg, size_t len) {
+    TapError err = {0};
+    for (int i = 0; i < n_pos; i++)
+        if (add_input(inputs, pos[i], &err) != TAP_OK) {
+            snprintf(msg, len, "%s", err.msg);
+            return 1;
+        }
+    int status = o->list ? add_list(inputs, o->list, msg, len) : 0;
+    if (status == 0 && inputs->n == 0) {
+        snprintf(msg, len, "no input files (give InkML files, directories or --list FILE)");
+        status = 2;
+    }
+    return status;
+}
+
+// The dictionary, the --map-token id and the --labels table. Returns 0 or the exit status
+// (messages printed).
+static int load_dictionary_and_labels(PrepRun *run) {
+    const PrepOptions *o = run->o;
+    TapError err = {0};
+    if (vocab_load(o->dict, &run->vocab, &err) != TAP_OK) {
+        fprintf(stderr,
+                "tap prep: error: dictionary: %s (use --dict FILE; TAP's is data/dictionary.txt)\n",
+                err.msg);
+        return 1;
+    }
+    if (o->map_token && !strcmp(o->unknown, "map") &&
+        (run->p.map_id = vocab_id(&run->vocab, o->map_token)) < 0) {
+        fprintf(stderr, "tap prep: error: --map-token '%s' is not in %s\n", o->map_token, o->dict);
+        return 2;
+    }
+    if (o->labels) {
+        if (tsv_load(o->labels, &run->labels, &err) != TAP_OK) {
+            fprintf(stderr, "tap prep: error: labels: %s\n", err.msg);
+            return 1;
+        }
+        run->p.labels = &run->labels;
+    }
+    return 0;
+}
+
+static void restore_signals(const PrepRun *run) {
+    sigaction(SIGINT, &run->old_int, NULL);
+    sigaction(SIGTERM, &run->old_term, NULL);
+}
+
+// Opens the output and starts the workers. Returns 0, or 1 (messages printed). No thread
+// started at all is reported here and fails the write loop, which then writes nothing.
+static int start_workers(PrepRun *run) {
+    Prep *p = &run->p;
+    int n_threads = run->o->threads ? run->o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n_threads < 1) n_threads = 1;
+    if ((size_t)n_threads > run->inputs.n) n_threads = (int)run->inputs.n;
+    p->o = run->o;
+    p->vocab = &run->vocab;
+    p->inputs = &run->inputs;
+    p->window = (size_t)n_threads * 64; // results waiting to be written, bounded for memory
+    p->res = calloc(p->window, sizeof *p->res);
+    run->th = calloc((size_t)n_threads, sizeof *run->th);
+    run->seen = calloc(run->inputs.n, sizeof *run->seen);
+    if (!p->res || !run->th || !run->seen) {
+        fprintf(stderr, "tap prep: error: out of memory\n");
+        return 1;
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &run->old_int);
+    sigaction(SIGTERM, &sa, &run->old_term);
+    TapError err = {0};
+    if (dataset_writer_open(&run->w, run->o->output, (const char *const *)run->vocab.tokens,
+                            run->vocab.n, &err) != TAP_OK) {
+        fprintf(stderr, "tap prep: error: %s\n", err.msg);
+        restore_signals(run);
+        return 1;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->ready, NULL);
+    pthread_cond_init(&p->room, NULL);
+    for (; run->started < n_threads; run->started++)
+        if (pthread_create(&run->th[run->started], NULL, worker, p)) break;
+    run->write_failed = run->started == 0;
+    if (run->started == 0) fprintf(stderr, "tap prep: error: cannot start threads\n");
+    return 0;
+}
+
+// Waits for the result in r. Returns 0 when interrupted instead.
+static int wait_result(Prep *p, const Result *r) {
+    pthread_mutex_lock(&p->mu);
+    while (!r->done && !g_interrupted) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100000000L;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&p->ready, &p->mu, &until);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return !g_interrupted;
+}
+
+// Writes converted input i; its uid moves into the sorted list of those seen.
+static void write_result(PrepRun *run, size_t i, Result *r) {
+    if (r->mapped || r->from_mathml) fprintf(stderr, "tap prep: warning: %s\n", r->msg);
+    run->mapped += (size_t)r->mapped;
+    run->from_mathml += (size_t)r->from_mathml;
+    run->n_canonical += (size_t)r->canonical;
+    DatasetEntry e = {.uid = r->uid,
+                      .source = run->inputs.path[i],
+                      .n_rows = r->feat.n_rows,
+                      .features = r->feat.f,
+                      .point_stroke = r->feat.stroke,
+                      .n_strokes = r->n_strokes,
+                      .n_tokens = r->n_tokens,
+                      .tokens = r->tokens,
+                      .align_start = r->align.start,
+                      .align_strokes = r->align.strokes};
+    TapError err = {0};
+    if (dataset_writer_add(run->w, &e, &err) != TAP_OK) {
+        fprintf(stderr, "tap prep: error: %s\n", err.msg);
+        run->write_failed = 1;
+        return;
+    }
+    // Keep the uids sorted for duplicate checks (insertion: n is small enough).
+    size_t k = run->n_seen;
+    while (k > 0 && strcmp(run->seen[k - 1], r->uid) > 0) run->seen[k] = run->seen[k - 1], k--;
+    run->seen[k] = r->uid;
+    r->uid = NULL;
+    run->n_seen++;
+}
+
+// Reports input i's result, writes it when converted, and counts it.
+static void take_result(PrepRun *run, size_t i, Result *r) {
+    if (r->other_part) {
+        run->n_other++;
+    } else {
+        if (r->reason == REASON_OK &&
+            bsearch(&r->uid, run->seen, run->n_seen, sizeof *run->seen, cmp_uid)) {
+            r->reason = REASON_DUPLICATE;
+            snprintf(r->msg, sizeof r->msg, "%s: uid %s was already converted from an earlier file",
+                     run->inputs.path[i], r->uid);
+        }
+        if (r->reason != REASON_OK)
+            fprintf(stderr, "tap prep: skipping %s\n", r->msg);
+        else
+            write_result(run, i, r);
+        run->counts[r->reason]++;
+    }
+    run->checks[r->check]++;
+    if (r->check_msg) fprintf(stderr, "tap prep: truths differ: %s\n", r->check_msg);
+}
+
+// Takes the results in input order. An interrupt ends the process here.
+static void write_loop(PrepRun *run) {
+    Prep *p = &run->p;
+    double last_report = run->t0 = tap_now_seconds();
+    for (size_t i = 0; i < run->inputs.n && !run->write_failed; i++) {
+        Result *r = &p->res[i % p->window];
+        if (!wait_result(p, r)) break;
+        take_result(run, i, r);
+        pthread_mutex_lock(&p->mu);
+        result_clear(r);
+        p->written = i + 1;
+        pthread_cond_broadcast(&p->room);
+        pthread_mutex_unlock(&p->mu);
+        double t = tap_now_seconds();
+        if (!run->o->quiet && t - last_report > 2.0) {
+            fprintf(stderr, "tap prep: %zu / %zu files\n", i + 1, run->inputs.n);
+            last_report = t;
+        }
+    }
+    if (g_interrupted) {
+        // A worker may be blocked in a read (a FIFO, a stalled network file): remove the
+        // temporary output and leave without waiting for it.
+        dataset_writer_abort(run->w);
+        fprintf(stderr, "tap prep: interrupted; %s was not written\n", run->o->output);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(128 + g_interrupted);
+    }
+}
+
+static void stop_workers(PrepRun *run) {
+    Prep *p = &run->p;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->room);
+    pthread_mutex_unlock(&p->mu);
+    for (int t = 0; t < run->started; t++) pthread_join(run->th[t], NULL);
+    for (size_t k = 0; k < p->window; k++) result_clear(&p->res[k]);
+    pthread_cond_destroy(&p->room);
+    pthread_cond_destroy(&p->ready);
+    pthread_mutex_destroy(&p->mu);
+}
+
+static size_t n_skipped(const PrepRun *run) {
+    size_t skipped = 0;
+    for (int k = 1; k < REASON_COUNT; k++) skipped += run->counts[k];
+    return skipped;
+}
+
+// Commits the output, or removes it when a write failed or nothing was converted. Returns the
+// exit status.
+static int finish_output(PrepRun *run) {
+    DatasetWriter *w = run->w;
+    run->w = NULL;
+    if (run->write_failed || run->counts[REASON_OK] == 0) {
+        dataset_writer_abort(w);
+        if (!run->write_failed)
+            fprintf(stderr,
+                    "tap prep: error: nothing converted (%zu files skipped); %s was not written\n",
+                    n_skipped(run), run->o->output);
+        return 1;
+    }
+    int n_expr = dataset_writer_count(w);
+    TapError err = {0};
+    if (dataset_writer_close(w, &err) != TAP_OK) {
+        fprintf(stderr, "tap prep: error: %s\n", err.msg);
+        return 1;
+    }
+    printf("tap prep: wrote %s: %d expressions in %.2f s\n", run->o->output, n_expr,
+           tap_now_seconds() - run->t0);
+    return 0;
+}
+
+static void print_truth_check(const size_t *checks /* (CHECK_COUNT) */) {
+    size_t both = checks[CHECK_IDENTICAL] + checks[CHECK_SAME] + checks[CHECK_DIFFER];
+    double d = both ? 100.0 / (double)both : 0.0;
+    printf("tap prep: truth check: %zu files with a LaTeX and a MathML truth that convert: "
+           "%zu identical (%.2f%%), %zu more the same up to script order and \\limits "
+           "(%.2f%% in all), %zu differ; %zu LaTeX only, %zu MathML only, %zu neither\n",
+           both, checks[CHECK_IDENTICAL], d * (double)checks[CHECK_IDENTICAL], checks[CHECK_SAME],
+           d * (double)(checks[CHECK_IDENTICAL] + checks[CHECK_SAME]), checks[CHECK_DIFFER],
+           checks[CHECK_LATEX_ONLY], checks[CHECK_MATHML_ONLY], checks[CHECK_NEITHER]);
+}
+
+static void print_summary(const PrepRun *run) {
+    const PrepOptions *o = run->o;
+    size_t skipped = n_skipped(run);
+    printf("tap prep: %zu files: %zu converted, %zu skipped", run->inputs.n - run->n_other,
+           run->counts[REASON_OK], skipped);
+    const char *sep = " (";
+    for (int k = 1; k < REASON_COUNT; k++)
+        if (run->counts[k]) {
+            printf("%s%zu %s", sep, run->counts[k], reason_names[k]);
+            sep = ", ";
+        }
+    printf("%s\n", skipped ? ")" : "");
+    if (o->canonical)
+        printf("tap prep: %zu label%s written in canonical form (--no-canonical keeps them as "
+               "written)\n",
+               run->n_canonical, run->n_canonical == 1 ? "" : "s");
+    if (o->holdout > 0)
+        printf("tap prep: --holdout %g --holdout-seed %d: wrote the %s part; %zu files belong to "
+               "the %s part\n",
+               o->holdout, o->holdout_seed, o->part, run->n_other,
+               strcmp(o->part, "rest") ? "rest" : "holdout");
+    if (run->mapped)
+        printf("tap prep: %zu unknown tokens mapped to '%s'\n", run->mapped, o->map_token);
+    if (run->from_mathml)
+        printf("tap prep: %zu label%s taken from the MathML truth (LaTeX truth missing, malformed "
+               "or outside the dictionary; see the warnings)\n",
+               run->from_mathml, run->from_mathml > 1 ? "s" : "");
+    if (o->check_truth) print_truth_check(run->checks);
+    fflush(stdout);
+}
+
+// Converts every input and writes the output. Returns the exit status.
+static int convert_all(PrepRun *run) {
+    if (start_workers(run)) return 1;
+    write_loop(run);
+    stop_workers(run);
+    int status = finish_output(run);
+    restore_signals(run);
+    print_summary(run);
+    return status;
+}
+
+static void prep_run_free(PrepRun *run) {
+    if (run->w) dataset_writer_abort(run->w);
+    if (run->seen)
+        for (size_t k = 0; k < run->inputs.n; k++) free(run->seen[k]);
+    free(run->seen);
+    free(run->th);
+    free(run->p.res);
+    tsv_free(&run->labels);
+    vocab_free(&run->vocab);
+    walk_list_free(&run->inputs);
 }
 
 // Accepts -o as a short form of --output (the shared parser takes long options only).
@@ -483,6 +752,7 @@ int tap_prep_main(int argc, char **argv) {
         (int)(sizeof opts / sizeof opts[0])};
     char **args = cli_short_o(argc, argv), **pos = NULL, msg[1024] = "";
     int n_pos = 0;
+    PrepRun run = {.o = &o, .p = {.map_id = -1}};
     if (!args) {
         fprintf(stderr, "tap prep: error: out of memory\n");
         return 1;
@@ -493,274 +763,16 @@ int tap_prep_main(int argc, char **argv) {
         free(args);
         return 0;
     }
-    int status = 2;
-    Vocab vocab = {0};
-    TsvTable labels = {0};
-    PathList inputs = {0};
-    Prep p = {.o = &o, .map_id = -1};
-    DatasetWriter *w = NULL;
-    pthread_t *th = NULL;
-    int n_threads = 0;
-    char **seen = NULL;
-    if (rc != CLI_OK) goto usage;
-    if (!o.output || !*o.output) {
-        snprintf(msg, sizeof msg, "no output file (-o OUT.h5)");
-        goto usage;
+    int status = rc != CLI_OK ? 2 : check_options(&o, msg, sizeof msg);
+    if (status == 0) status = collect_inputs(&o, pos, n_pos, &run.inputs, msg, sizeof msg);
+    if (status) {
+        fprintf(stderr, "tap prep: error: %s\n", msg);
+        if (status == 2) cli_print_help(&spec, stderr);
+    } else if ((status = load_dictionary_and_labels(&run)) == 0) {
+        if (!o.quiet) cli_print_config(&spec, stderr, "tap prep: ");
+        status = convert_all(&run);
     }
-    if (strcmp(o.unknown, "skip") && strcmp(o.unknown, "map")) {
-        snprintf(msg, sizeof msg, "--unknown must be skip or map, got '%s'", o.unknown);
-        goto usage;
-    }
-    if (!strcmp(o.unknown, "map") && !o.map_token) {
-        snprintf(msg, sizeof msg, "--unknown map needs --map-token TOKEN");
-        goto usage;
-    }
-    if (!(o.holdout >= 0 && o.holdout <= 100)) {
-        snprintf(msg, sizeof msg, "--holdout must be a percentage in [0, 100]");
-        goto usage;
-    }
-    if (strcmp(o.part, "rest") && strcmp(o.part, "holdout")) {
-        snprintf(msg, sizeof msg, "--part must be rest or holdout, got '%s'", o.part);
-        goto usage;
-    }
-    if (o.threads < 0) {
-        snprintf(msg, sizeof msg, "--threads must be >= 0");
-        goto usage;
-    }
-    for (int i = 0; i < n_pos; i++)
-        if (add_input(&inputs, pos[i])) {
-            snprintf(msg, sizeof msg, "out of memory");
-            goto fail;
-        }
-    if (o.list && add_list(&inputs, o.list, msg, sizeof msg)) goto usage;
-    if (inputs.n == 0) {
-        snprintf(msg, sizeof msg, "no input files (give InkML files, directories or --list FILE)");
-        goto usage;
-    }
-    status = 1;
-    TapError err = {0};
-    if (vocab_load(o.dict, &vocab, &err) != TAP_OK) {
-        fprintf(stderr,
-                "tap prep: error: dictionary: %s (use --dict FILE; TAP's is data/dictionary.txt)\n",
-                err.msg);
-        goto done;
-    }
-    if (o.map_token && !strcmp(o.unknown, "map") &&
-        (p.map_id = vocab_id(&vocab, o.map_token)) < 0) {
-        fprintf(stderr, "tap prep: error: --map-token '%s' is not in %s\n", o.map_token, o.dict);
-        status = 2;
-        goto done;
-    }
-    if (o.labels) {
-        if (tsv_load(o.labels, &labels, &err) != TAP_OK) {
-            fprintf(stderr, "tap prep: error: labels: %s\n", err.msg);
-            goto done;
-        }
-        p.labels = &labels;
-    }
-    if (!o.quiet) cli_print_config(&spec, stderr, "tap prep: ");
-
-    n_threads = o.threads ? o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (n_threads < 1) n_threads = 1;
-    if ((size_t)n_threads > inputs.n) n_threads = (int)inputs.n;
-    p.vocab = &vocab;
-    p.inputs = &inputs;
-    p.window = (size_t)n_threads * 64; // results waiting to be written, bounded for memory
-    p.res = calloc(p.window, sizeof *p.res);
-    th = calloc((size_t)n_threads, sizeof *th);
-    seen = calloc(inputs.n, sizeof *seen);
-    if (!p.res || !th || !seen) {
-        fprintf(stderr, "tap prep: error: out of memory\n");
-        goto done;
-    }
-    struct sigaction sa = {0}, old_int, old_term;
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    if (dataset_writer_open(&w, o.output, (const char *const *)vocab.tokens, vocab.n, &err) !=
-        TAP_OK) {
-        fprintf(stderr, "tap prep: error: %s\n", err.msg);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        goto done;
-    }
-    pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.ready, NULL);
-    pthread_cond_init(&p.room, NULL);
-    int started = 0;
-    for (; started < n_threads; started++)
-        if (pthread_create(&th[started], NULL, worker, &p)) break;
-
-    double t0 = tap_now_seconds(), last_report = t0;
-    size_t counts[REASON_COUNT] = {0}, n_seen = 0, mapped = 0, from_mathml = 0, n_other = 0,
-           n_canonical = 0;
-    size_t checks[CHECK_COUNT] = {0};
-    int write_failed = started == 0;
-    if (started == 0) fprintf(stderr, "tap prep: error: cannot start threads\n");
-    for (size_t i = 0; i < inputs.n && !write_failed; i++) {
-        Result *r = &p.res[i % p.window];
-        pthread_mutex_lock(&p.mu);
-        while (!r->done && !g_interrupted) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += 100000000L;
-            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-            pthread_cond_timedwait(&p.ready, &p.mu, &until);
-        }
-        pthread_mutex_unlock(&p.mu);
-        if (g_interrupted) break;
-        if (r->other_part) {
-            n_other++;
-        } else if (r->reason == REASON_OK && bsearch(&r->uid, seen, n_seen, sizeof *seen, cmp_uid)) {
-            r->reason = REASON_DUPLICATE;
-            snprintf(r->msg, sizeof r->msg, "%s: uid %s was already converted from an earlier file",
-                     inputs.v[i], r->uid);
-        }
-        if (r->other_part) {
-        } else if (r->reason != REASON_OK) {
-            fprintf(stderr, "tap prep: skipping %s\n", r->msg);
-        } else {
-            if (r->mapped || r->from_mathml) fprintf(stderr, "tap prep: warning: %s\n", r->msg);
-            mapped += (size_t)r->mapped;
-            from_mathml += (size_t)r->from_mathml;
-            n_canonical += (size_t)r->canonical;
-            DatasetEntry e = {.uid = r->uid,
-                              .source = inputs.v[i],
-                              .n_rows = r->feat.n_rows,
-                              .features = r->feat.f,
-                              .point_stroke = r->feat.stroke,
-                              .n_strokes = r->n_strokes,
-                              .n_tokens = r->n_tokens,
-                              .tokens = r->tokens,
-                              .align_start = r->align.start,
-                              .align_strokes = r->align.strokes};
-            int wrc = dataset_writer_add(w, &e, &err);
-            if (wrc != TAP_OK) {
-                fprintf(stderr, "tap prep: error: %s\n", err.msg);
-                write_failed = 1;
-            } else {
-                // Keep the uids sorted for duplicate checks (insertion: n is small enough).
-                size_t k = n_seen;
-                while (k > 0 && strcmp(seen[k - 1], r->uid) > 0) seen[k] = seen[k - 1], k--;
-                seen[k] = r->uid;
-                r->uid = NULL;
-                n_seen++;
-            }
-        }
-        if (!r->other_part) counts[r->reason]++;
-        checks[r->check]++;
-        if (r->check_msg) fprintf(stderr, "tap prep: truths differ: %s\n", r->check_msg);
-        pthread_mutex_lock(&p.mu);
-        result_clear(r);
-        p.written = i + 1;
-        pthread_cond_broadcast(&p.room);
-        pthread_mutex_unlock(&p.mu);
-        double t = tap_now_seconds();
-        if (!o.quiet && t - last_report > 2.0) {
-            fprintf(stderr, "tap prep: %zu / %zu files\n", i + 1, inputs.n);
-            last_report = t;
-        }
-    }
-    if (g_interrupted) {
-        // A worker may be blocked in a read (a FIFO, a stalled network file): remove the
-        // temporary output and leave without waiting for it.
-        dataset_writer_abort(w);
-        fprintf(stderr, "tap prep: interrupted; %s was not written\n", o.output);
-        fflush(stdout);
-        fflush(stderr);
-        _exit(128 + g_interrupted);
-    }
-    pthread_mutex_lock(&p.mu);
-    p.stop = 1;
-    pthread_cond_broadcast(&p.room);
-    pthread_mutex_unlock(&p.mu);
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
-    for (size_t k = 0; k < p.window; k++) result_clear(&p.res[k]);
-    pthread_cond_destroy(&p.room);
-    pthread_cond_destroy(&p.ready);
-    pthread_mutex_destroy(&p.mu);
-
-    size_t converted = counts[REASON_OK], skipped = 0;
-    for (int k = 1; k < REASON_COUNT; k++) skipped += counts[k];
-    if (write_failed) {
-        dataset_writer_abort(w);
-        w = NULL;
-    } else if (converted == 0) {
-        dataset_writer_abort(w);
-        w = NULL;
-        fprintf(stderr,
-                "tap prep: error: nothing converted (%zu files skipped); %s was not written\n",
-                skipped, o.output);
-    } else {
-        int n_expr = dataset_writer_count(w);
-        int crc = dataset_writer_close(w, &err);
-        w = NULL;
-        if (crc != TAP_OK)
-            fprintf(stderr, "tap prep: error: %s\n", err.msg);
-        else {
-            printf("tap prep: wrote %s: %d expressions in %.2f s\n", o.output, n_expr,
-                   tap_now_seconds() - t0);
-            status = 0;
-        }
-    }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    printf("tap prep: %zu files: %zu converted, %zu skipped", inputs.n - n_other, converted,
-           skipped);
-    const char *sep = " (";
-    for (int k = 1; k < REASON_COUNT; k++)
-        if (counts[k]) {
-            printf("%s%zu %s", sep, counts[k], reason_names[k]);
-            sep = ", ";
-        }
-    printf("%s\n", skipped ? ")" : "");
-    if (o.canonical)
-        printf("tap prep: %zu label%s written in canonical form (--no-canonical keeps them as "
-               "written)\n",
-               n_canonical, n_canonical == 1 ? "" : "s");
-    if (o.holdout > 0)
-        printf("tap prep: --holdout %g --holdout-seed %d: wrote the %s part; %zu files belong to "
-               "the %s part\n",
-               o.holdout, o.holdout_seed, o.part, n_other,
-               strcmp(o.part, "rest") ? "rest" : "holdout");
-    if (mapped) printf("tap prep: %zu unknown tokens mapped to '%s'\n", mapped, o.map_token);
-    if (from_mathml)
-        printf("tap prep: %zu label%s taken from the MathML truth (LaTeX truth missing, malformed "
-               "or outside the dictionary; see the warnings)\n",
-               from_mathml, from_mathml > 1 ? "s" : "");
-    if (o.check_truth) {
-        size_t both = checks[CHECK_IDENTICAL] + checks[CHECK_SAME] + checks[CHECK_DIFFER];
-        double d = both ? 100.0 / (double)both : 0.0;
-        printf("tap prep: truth check: %zu files with a LaTeX and a MathML truth that convert: "
-               "%zu identical (%.2f%%), %zu more the same up to script order and \\limits "
-               "(%.2f%% in all), %zu differ; %zu LaTeX only, %zu MathML only, %zu neither\n",
-               both, checks[CHECK_IDENTICAL], d * (double)checks[CHECK_IDENTICAL],
-               checks[CHECK_SAME], d * (double)(checks[CHECK_IDENTICAL] + checks[CHECK_SAME]),
-               checks[CHECK_DIFFER], checks[CHECK_LATEX_ONLY], checks[CHECK_MATHML_ONLY],
-               checks[CHECK_NEITHER]);
-    }
-    fflush(stdout);
-    goto done;
-
-usage:
-    fprintf(stderr, "tap prep: error: %s\n", msg);
-    cli_print_help(&spec, stderr);
-    status = 2;
-    goto done;
-fail:
-    fprintf(stderr, "tap prep: error: %s\n", msg);
-    status = 1;
-done:
-    if (w) dataset_writer_abort(w);
-    if (seen)
-        for (size_t k = 0; k < inputs.n; k++) free(seen[k]);
-    free(seen);
-    free(th);
-    free(p.res);
-    tsv_free(&labels);
-    vocab_free(&vocab);
-    paths_free(&inputs);
+    prep_run_free(&run);
     free(pos);
     free(args);
     return status;

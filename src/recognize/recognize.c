@@ -3,7 +3,6 @@
 #include "recognize.h"
 
 #include <cblas.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -21,68 +20,13 @@
 #include "latex.h"
 #include "mathml.h"
 #include "outfile.h"
+#include "walk.h"
 
 // ---------------------------------------------------------------------------- inputs
-
-typedef struct {
-    char **v;
-    int n, cap;
-} StrList;
-
-static int strlist_push(StrList *l, const char *s) {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 64;
-        char **v = realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v) return -1;
-        l->v = v;
-        l->cap = cap;
-    }
-    if (!(l->v[l->n] = strdup(s))) return -1;
-    l->n++;
-    return 0;
-}
-
-static void strlist_free(StrList *l) {
-    for (int i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-static int cmp_cstr(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && !strcmp(s + n - m, suffix);
-}
-
-// Appends every *.inkml below dir (any depth) to out.
-static int walk_dir(const char *dir, StrList *out, TapError *err) {
-    DIR *d = opendir(dir);
-    if (!d)
-        return tap_error_set(err, TAP_ERR_IO, "%s: cannot open directory: %s", dir,
-                             strerror(errno));
-    int rc = TAP_OK;
-    struct dirent *e;
-    while (rc == TAP_OK && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue; // ".", ".." and hidden files
-        size_t len = strlen(dir) + strlen(e->d_name) + 2;
-        char *p = malloc(len);
-        if (!p) {
-            rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-            break;
-        }
-        snprintf(p, len, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rc = walk_dir(p, out, err);
-        else if (ends_with(e->d_name, ".inkml") && strlist_push(out, p))
-            rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-        free(p);
-    }
-    closedir(d);
-    return rc;
 }
 
 int rec_is_hdf5(const char *path) {
@@ -138,16 +82,12 @@ int rec_inputs_collect(RecInputs *in, char *const *paths, int n_paths, TapError 
             if (push_item(in, &cap, NULL, paths[p], -1, 0))
                 rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
         } else if (S_ISDIR(st.st_mode)) {
-            StrList files = {0};
-            rc = walk_dir(paths[p], &files, err);
-            if (rc == TAP_OK) {
-                if (files.n > 1) // qsort(NULL, 0, ...) is undefined
-                    qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_cstr);
-                for (int i = 0; i < files.n && rc == TAP_OK; i++)
-                    if (push_item(in, &cap, NULL, files.v[i], -1, 0))
-                        rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-            }
-            strlist_free(&files);
+            WalkList files = {0};
+            rc = walk_inkml(paths[p], &files, err);
+            for (size_t i = 0; i < files.n && rc == TAP_OK; i++)
+                if (push_item(in, &cap, NULL, files.path[i], -1, 0))
+                    rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+            walk_list_free(&files);
         } else if (rec_is_hdf5(paths[p])) {
             Dataset *v = realloc(in->ds, (size_t)(in->n_ds + 1) * sizeof *v);
             if (!v) {

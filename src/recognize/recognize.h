@@ -34,9 +34,10 @@ typedef struct {
     Dataset *ds; // (n_ds) loaded datasets
 } RecInputs;
 
-// Expands paths in order: a directory gives its *.inkml files recursively (sorted by path), an
-// HDF5 file (by its signature) all of its expressions, any other path is taken as InkML. An
-// unreadable dataset is an error; a bad or missing InkML file is only found on loading.
+// Expands paths in order: a directory gives its *.inkml files as walk_inkml (walk.h) finds them
+// (sorted by path), an HDF5 file (by its signature) all of its expressions, any other path is
+// taken as InkML. An unreadable dataset or directory is an error; a bad or missing InkML file is
+// only found on loading.
 int rec_inputs_collect(RecInputs *in, char *const *paths, int n_paths, TapError *err);
 void rec_inputs_free(RecInputs *in);
 // 1 if the file starts with the HDF5 signature, 0 if not (or unreadable).

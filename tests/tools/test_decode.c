@@ -469,3 +469,72 @@ Test(decode, temporary_directories_are_removed_when_a_test_process_ends) {
     cr_assert_eq(tu_run(cmd, NULL, 0, err, sizeof err), 0, "%s", err);
     cr_assert_geq(count_entries(base), 2, "TAP_KEEP_TMP=1 kept nothing");
 }
+
+// File name without directory and ".inkml".
+static void base_name(const char *path, char *buf, size_t len) {
+    const char *b = strrchr(path, '/');
+    snprintf(buf, len, "%s", b ? b + 1 : path);
+    char *dot = strstr(buf, ".inkml");
+    if (dot) *dot = '\0';
+}
+
+// Both commands expand a directory with walk_inkml: in full-path strcmp order, where a
+// name-by-name order per directory would put a/ before "a b/", a-b.inkml and a.inkml.
+Test(decode, prep_and_decode_list_a_nested_directory_in_the_same_order, .init = make_model) {
+    char root[400], cmd[8192], out[65536], err[4096];
+    snprintf(root, sizeof root, "%s/walk", dir);
+    const char *sub[] = {"", "/a", "/a/b", "/a b"};
+    for (int i = 0; i < 4; i++) {
+        char d[500];
+        snprintf(d, sizeof d, "%s%s", root, sub[i]);
+        cr_assert_eq(mkdir(d, 0700), 0, "%s", d);
+    }
+    const char *files[TU_N_SAMPLES] = {"a-b.inkml", "a.inkml", "a/c.inkml", "a/b/d.inkml",
+                                       "a b/e.inkml"};
+    for (int i = 0; i < TU_N_SAMPLES; i++) {
+        char from[600], to[600];
+        sample_path(from, sizeof from, i);
+        snprintf(to, sizeof to, "%s/%s", root, files[i]);
+        size_t len;
+        char *text = tu_read_file(from, &len);
+        cr_assert_not_null(text, "%s", from);
+        FILE *f = fopen(to, "w");
+        cr_assert_not_null(f, "%s", to);
+        cr_assert_eq(fwrite(text, 1, len, f), len);
+        fclose(f);
+        free(text);
+    }
+    char loop[500];
+    snprintf(loop, sizeof loop, "%s/a/loop", root);
+    cr_assert_eq(symlink("..", loop), 0); // entered once only, by either command
+    const char *want[TU_N_SAMPLES] = {"e", "a-b", "a", "d", "c"};
+
+    snprintf(cmd, sizeof cmd, "%s/tap decode --dict %s --max-len 3 %s %s", TAP_BINARY_DIR, dict,
+             model, root);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    char *line = out;
+    for (int i = 0; i < TU_N_SAMPLES; i++) {
+        char *tab = strchr(line, '\t'), *nl = tab ? strchr(tab, '\n') : NULL;
+        cr_assert(tab && nl, "line %d missing in:\n%s", i + 1, out);
+        *tab = '\0';
+        cr_expect_str_eq(line, want[i], "tap decode, line %d", i + 1);
+        line = nl + 1;
+    }
+    cr_expect_str_eq(line, "", "extra lines");
+
+    char h5[500];
+    snprintf(h5, sizeof h5, "%s/walk.h5", dir);
+    snprintf(cmd, sizeof cmd, "%s/tap prep --quiet --dict %s %s -o %s", TAP_BINARY_DIR, dict, root,
+             h5);
+    cr_assert_eq(tu_run(cmd, NULL, 0, err, sizeof err), 0, "%s", err);
+    Dataset ds;
+    TapError e = {0};
+    cr_assert_eq(dataset_load(h5, &ds, &e), TAP_OK, "%s", e.msg);
+    cr_assert_eq(ds.n, TU_N_SAMPLES);
+    for (int i = 0; i < ds.n; i++) {
+        char name[256];
+        base_name(ds.sources[i], name, sizeof name);
+        cr_expect_str_eq(name, want[i], "tap prep, expression %d (%s)", i, ds.sources[i]);
+    }
+    dataset_free(&ds);
+}

@@ -399,16 +399,17 @@ Test(prep, duplicate_uids_are_skipped_after_the_first) {
 Test(prep, an_interrupted_run_leaves_neither_output_nor_temporary_file) {
     const char *in = make_inputs(0);
     char fifo[1024], o[1024], tmp[1100], cmd[4096];
-    // A FIFO with no writer blocks its reader: the run is guaranteed to be in progress.
+    // A FIFO with no writer blocks its reader: the run is guaranteed to be in progress. It is
+    // named on the command line: a directory walk never lists one.
     snprintf(fifo, sizeof fifo, "%s/zz_stall.inkml", in);
     cr_assert_eq(mkfifo(fifo, 0600), 0);
     snprintf(o, sizeof o, "%s/i.h5", tu_tmpdir());
     snprintf(tmp, sizeof tmp, "%s.tmp", o);
     snprintf(cmd, sizeof cmd,
-             "%s prep --quiet --dict %s %s -o %s & pid=$!; "
+             "%s prep --quiet --dict %s %s %s -o %s & pid=$!; "
              "for i in $(seq 50); do [ -e %s ] && break; sleep 0.1; done; sleep 0.3; "
              "kill -TERM $pid; wait $pid",
-             TAP, DICT, in, o, tmp);
+             TAP, DICT, in, fifo, o, tmp);
     char *errs;
     int st = run(cmd, NULL, &errs);
     cr_expect_eq(st, 128 + 15, "exit status %d: %s", st, errs);
