@@ -10,7 +10,8 @@
 // Threads: a TapRecognizer is read-only once opened. Any number of threads may call
 // tap_recognize_strokes and tap_recognize_inkml on the same recognizer at the same time (each
 // call decodes with its own state); close it after the last call returned. tap_train runs on
-// the calling thread and starts its own workers; two tap_train calls must not share OUT_DIR.
+// the calling thread and starts its own workers; it sets OpenBLAS's thread count, which is
+// process-wide, so run one tap_train per process at a time (and never two on one OUT_DIR).
 #ifndef TAP_API_H
 #define TAP_API_H
 

@@ -268,14 +268,17 @@ int tap_train(const char *train_h5, const char *valid_h5, const char *out_dir,
     if (!train_h5 || !valid_h5 || !out_dir || n_options < 0 || (n_options > 0 && !options))
         return fail_arg(err, err_len, "tap_train: NULL paths or options");
     char **argv = calloc((size_t)n_options + 5, sizeof *argv);
-    static TrainSetup setup; // large; one training per process at a time
-    static Trainer t;
-    if (!argv) return fail_arg(err, err_len, "out of memory");
+    TrainSetup *setup = malloc(sizeof *setup); // large: on the heap, one per call
+    Trainer *tr = malloc(sizeof *tr);
+    if (!argv || !setup || !tr) {
+        free(argv), free(setup), free(tr);
+        return fail_arg(err, err_len, "out of memory");
+    }
     int argc = 0;
     argv[argc++] = (char *)"train";
     for (int i = 0; i < n_options; i++) {
         if (!options[i] || strncmp(options[i], "--", 2)) {
-            free(argv);
+            free(argv), free(setup), free(tr);
             return fail_arg(err, err_len, "tap_train: options are \"--name=value\" strings");
         }
         argv[argc++] = (char *)options[i];
@@ -284,31 +287,32 @@ int tap_train(const char *train_h5, const char *valid_h5, const char *out_dir,
     argv[argc++] = (char *)valid_h5;
     argv[argc++] = (char *)out_dir;
     char msg[1024];
-    train_setup_init(&setup);
+    train_setup_init(setup);
     FILE *devnull = fopen("/dev/null", "w");
-    int rc = train_setup_parse(&setup, argc, argv, devnull ? devnull : stderr, msg, sizeof msg);
+    int rc = train_setup_parse(setup, argc, argv, devnull ? devnull : stderr, msg, sizeof msg);
     if (devnull) fclose(devnull);
     free(argv);
     if (rc != TRAIN_SETUP_OK) {
-        train_setup_free(&setup);
+        train_setup_free(setup);
+        free(tr), free(setup);
         fail_arg(err, err_len, rc == TRAIN_SETUP_HELP ? "--help: nothing to run" : msg);
         return rc == TRAIN_SETUP_ERROR ? TAP_API_ERR_IO : TAP_API_ERR_ARG;
     }
-    openblas_set_num_threads(setup.threads);
-    TrainCtx c = {.cb = cb, .ctx = ctx, .t = &t};
+    openblas_set_num_threads(setup->threads);
+    TrainCtx c = {.cb = cb, .ctx = ctx, .t = tr};
     TapError e = {0};
-    rc = trainer_init(&t, &setup.o, &setup.plan, setup.pos[0], setup.pos[1], setup.pos[2],
-                      setup.config_text, &c.stop, setup.threads, &e);
+    rc = trainer_init(tr, &setup->o, &setup->plan, setup->pos[0], setup->pos[1], setup->pos[2],
+                      setup->config_text, &c.stop, setup->threads, &e);
     int status = TAP_API_OK;
     if (rc == TAP_OK) {
-        t.prog.on_line = on_line;
-        t.prog.on_update = on_update;
-        t.prog.ctx = &c;
-        rc = trainer_run(&t, &e);
+        tr->prog.on_line = on_line;
+        tr->prog.on_update = on_update;
+        tr->prog.ctx = &c;
+        rc = trainer_run(tr, &e);
         if (rc == TRAIN_INTERRUPTED) {
             snprintf(err ? err : msg, err ? err_len : sizeof msg,
                      "stopped by the callback at update %lld; %s holds the state (--resume)",
-                     (long long)t.st.step, t.path_last);
+                     (long long)tr->st.step, tr->path_last);
             status = TAP_API_ERR_STOPPED;
         } else if (rc < 0) {
             status = fail(&e, err, err_len);
@@ -316,7 +320,8 @@ int tap_train(const char *train_h5, const char *valid_h5, const char *out_dir,
     } else {
         status = fail(&e, err, err_len);
     }
-    trainer_free(&t);
-    train_setup_free(&setup);
+    trainer_free(tr);
+    train_setup_free(setup);
+    free(tr), free(setup);
     return status;
 }

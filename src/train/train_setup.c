@@ -126,10 +126,10 @@ int train_setup_parse(TrainSetup *s, int argc, char **argv, FILE *help_out, char
     char last[4096];
     snprintf(last, sizeof last, "%s/last.h5", s->pos[2]);
     if (s->o.resume) {
-        static char stored[TAP_CHECKPOINT_TEXT_MAX];
+        char *stored = s->stored;
         TrainState st;
         TapError err;
-        if (train_state_peek(last, &st, stored, sizeof stored, &err)) {
+        if (train_state_peek(last, &st, stored, sizeof s->stored, &err)) {
             snprintf(msg, len, "--resume: %s", err.msg);
             return TRAIN_SETUP_ERROR;
         }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "train_config.h"
 
@@ -21,6 +22,7 @@ typedef struct {
     char *config_text; // the resolved options plus "# train:" / "# valid:" lines
     char **argv2;      // --resume: the stored options followed by the given ones
     char *store;
+    char stored[TAP_CHECKPOINT_TEXT_MAX]; // --resume: the configuration text of last.h5
 } TrainSetup;
 
 enum { TRAIN_SETUP_OK = 0, TRAIN_SETUP_HELP = 1, TRAIN_SETUP_USAGE = 2, TRAIN_SETUP_ERROR = 3 };
