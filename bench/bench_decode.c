@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     params_init(&table, w, &rng);
     params_bind(&table, w, "ff_logit_b")[0] = -30.0f; // <eol> never among the best candidates
     EncoderParams ep;
-    encoder_params_bind(&ep, &cfg, &table, w);
+    encoder_params_bind(&ep, &table, w, &cfg);
     char line[256];
     double ts[64], te[64], tc[64], tce[64];
     while (fgets(line, sizeof line, stdin)) {

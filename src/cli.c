@@ -3,8 +3,30 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+// String values read from --config files outlive the parse (the option fields point at them):
+// one copy per distinct value, kept for the process, so parsing again (tap train --resume parses
+// twice; tap_train may run many times in one process) adds nothing.
+static char *intern(const char *s) {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char **all;
+    static size_t n, cap;
+    char *got = NULL;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < n && !got; i++)
+        if (!strcmp(all[i], s)) got = all[i];
+    if (!got && n == cap) {
+        size_t c = cap ? 2 * cap : 16;
+        char **grown = realloc(all, c * sizeof *grown);
+        if (grown) all = grown, cap = c;
+    }
+    if (!got && n < cap && (got = strdup(s))) all[n++] = got;
+    pthread_mutex_unlock(&mu);
+    return got;
+}
 
 static const CliOption *find_option(const CliSpec *s, const char *name, size_t len) {
     for (int i = 0; i < s->n_opts; i++)
@@ -58,9 +80,10 @@ static int load_config(const CliSpec *s, const char *path, const unsigned char *
         snprintf(err, errlen, "cannot read config file '%s': %s", path, strerror(errno));
         return CLI_USAGE;
     }
-    char line[4096];
+    char *line = NULL; // a line of any length is one line
+    size_t line_cap = 0;
     int lineno = 0, rc = CLI_OK;
-    while (rc == CLI_OK && fgets(line, sizeof line, f)) {
+    while (rc == CLI_OK && getline(&line, &line_cap, f) >= 0) {
         lineno++;
         char *p = line;
         char *hash = strchr(p, '#');
@@ -86,15 +109,15 @@ static int load_config(const CliSpec *s, const char *path, const unsigned char *
             break;
         }
         if (set_on_cli[o - s->opts]) continue;
-        char *copy = strdup(value);
+        char *copy = o->type == CLI_STRING ? intern(value) : value;
         if (!copy) {
             snprintf(err, errlen, "out of memory");
             rc = CLI_USAGE;
             break;
         }
         rc = set_value(o, copy, err, errlen);
-        if (o->type != CLI_STRING) free(copy);
     }
+    free(line);
     fclose(f);
     return rc;
 }

@@ -3,12 +3,46 @@
 #include <stdarg.h>
 #include <string.h>
 
+// Copies a message of len bytes into msg (cap bytes). One that does not fit keeps its start and
+// its end with "..." between: paths come first and reasons last, so a long path never hides why.
+static void put_message(char *msg, size_t cap, const char *s, size_t len) {
+    if (len < cap) {
+        memcpy(msg, s, len + 1);
+        return;
+    }
+    size_t head = (cap - 4) / 3, tail = cap - 4 - head;
+    memcpy(msg, s, head);
+    memcpy(msg + head, "...", 3);
+    memcpy(msg + head + 3, s + len - tail, tail);
+    msg[cap - 1] = '\0';
+}
+
+static void set_message(TapError *err, const char *fmt, va_list ap) {
+    char local[2048];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(local, sizeof local, fmt, ap);
+    if (n < 0) {
+        err->msg[0] = '\0';
+    } else if ((size_t)n < sizeof local) {
+        put_message(err->msg, sizeof err->msg, local, (size_t)n);
+    } else {
+        char *big = malloc((size_t)n + 1);
+        if (big && vsnprintf(big, (size_t)n + 1, fmt, ap2) == n)
+            put_message(err->msg, sizeof err->msg, big, (size_t)n);
+        else
+            put_message(err->msg, sizeof err->msg, local, sizeof local - 1);
+        free(big);
+    }
+    va_end(ap2);
+}
+
 int tap_error_set(TapError *err, int code, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
         err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        set_message(err, fmt, ap);
         va_end(ap);
     }
     return code;
@@ -16,22 +50,14 @@ int tap_error_set(TapError *err, int code, const char *fmt, ...) {
 
 int tap_error_prefix(TapError *err, const char *fmt, ...) {
     if (!err) return 0;
-    char out[sizeof err->msg];
+    char pre[sizeof err->msg], old[sizeof err->msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(out, sizeof out, fmt, ap);
+    vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
-    size_t used = strlen(out), room = sizeof out - 1 - used;
-    const char *tail[2] = {": ", err->msg};
-    for (int i = 0; i < 2 && room > 0; i++) {
-        size_t n = strlen(tail[i]);
-        if (n > room) n = room;
-        memcpy(out + used, tail[i], n);
-        used += n;
-        room -= n;
-    }
-    out[used] = '\0';
-    memcpy(err->msg, out, used + 1);
+    memcpy(old, err->msg, sizeof old);
+    old[sizeof old - 1] = '\0';
+    tap_error_set(err, err->code, "%s: %s", pre, old);
     return err->code;
 }
 

@@ -21,7 +21,9 @@ typedef struct TapError {
     char msg[512];
 } TapError;
 
-// Sets err (if not NULL) to code and a printf-formatted message; returns code.
+// Sets err (if not NULL) to code and a printf-formatted message; returns code. A message longer
+// than msg keeps its first third and its end, joined by "...": the reason (last) survives a
+// long path (first).
 int tap_error_set(TapError *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 // Prepends "prefix: " to an existing message (for adding a file name or a context).

@@ -1,6 +1,8 @@
 #include "h5util.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void h5u_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
@@ -100,5 +102,123 @@ int h5u_read_1d(hid_t loc, const char *name, hid_t mem_type, hsize_t n, void *v)
                                                                                : H5U_OK;
     h5u_close(&space, H5Sclose);
     h5u_close(&d, H5Dclose);
+    return rc;
+}
+
+long h5u_open_files(void) {
+    ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE);
+    return n < 0 ? 1 : (long)n; // an ID table HDF5 cannot even count is no better
+}
+
+// ---------------------------------------------------------------------------- integrity stamp
+
+static const unsigned char stamp_magic[8] = {0x89, 'T', 'A', 'P', 'c', 'r', 'c', '1'};
+static const unsigned char hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+enum { STAMP_HEAD = 20 };
+
+uint32_t h5u_crc32(uint32_t crc, const void *data, size_t n) {
+    static uint32_t table[8][256];
+    static int ready; // the tables are the same whoever fills them, so a race is harmless
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+            table[0][i] = c;
+        }
+        for (int t = 1; t < 8; t++)
+            for (int i = 0; i < 256; i++)
+                table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
+        ready = 1;
+    }
+    const unsigned char *p = data;
+    crc = ~crc;
+    for (; n >= 8; n -= 8, p += 8) { // slicing by 8
+        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                             (uint32_t)p[3] << 24);
+        crc = table[7][lo & 0xff] ^ table[6][(lo >> 8) & 0xff] ^ table[5][(lo >> 16) & 0xff] ^
+              table[4][lo >> 24] ^ table[3][p[4]] ^ table[2][p[5]] ^ table[1][p[6]] ^
+              table[0][p[7]];
+    }
+    while (n--) crc = table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+hid_t h5u_stamp_fcpl(void) {
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fcpl >= 0 && H5Pset_userblock(fcpl, H5U_STAMP_BLOCK) < 0) h5u_close(&fcpl, H5Pclose);
+    return fcpl;
+}
+
+// CRC of f's bytes from STAMP_HEAD to the end; 0 or -1 on a read error.
+static int crc_rest(FILE *f, uint32_t *crc) {
+    unsigned char buf[1 << 16];
+    *crc = 0;
+    if (fseek(f, STAMP_HEAD, SEEK_SET) != 0) return -1;
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) *crc = h5u_crc32(*crc, buf, got);
+    return ferror(f) ? -1 : 0;
+}
+
+static void put_le(unsigned char *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+int h5u_stamp(const char *path) {
+    FILE *f = fopen(path, "r+b");
+    if (!f) return H5U_FAILED;
+    struct stat st;
+    unsigned char sig[8], head[STAMP_HEAD];
+    uint32_t crc;
+    int ok = fstat(fileno(f), &st) == 0 && st.st_size > H5U_STAMP_BLOCK + 8 &&
+             fseek(f, H5U_STAMP_BLOCK, SEEK_SET) == 0 && fread(sig, 1, 8, f) == 8 &&
+             !memcmp(sig, hdf5_signature, 8); // made with the user block
+    if (ok) { // the head's own bytes are outside the CRC; the length and magic are compared
+        memset(head, 0, sizeof head);
+        ok = fseek(f, 0, SEEK_SET) == 0 && fwrite(head, 1, STAMP_HEAD, f) == STAMP_HEAD &&
+             fflush(f) == 0 && crc_rest(f, &crc) == 0;
+    }
+    if (ok) {
+        memcpy(head, stamp_magic, 8);
+        put_le(head + 8, (uint64_t)st.st_size, 8);
+        put_le(head + 16, crc, 4);
+        ok = fseek(f, 0, SEEK_SET) == 0 && fwrite(head, 1, STAMP_HEAD, f) == STAMP_HEAD;
+    }
+    ok &= fclose(f) == 0;
+    return ok ? H5U_OK : H5U_FAILED;
+}
+
+int h5u_verify(const char *path, const char **why) {
+    static const char *dummy;
+    if (!why) why = &dummy;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *why = "cannot open";
+        return H5U_FAILED;
+    }
+    unsigned char head[STAMP_HEAD];
+    struct stat st;
+    int rc = H5U_FAILED;
+    uint32_t crc;
+    if (fstat(fileno(f), &st) != 0 || fread(head, 1, STAMP_HEAD, f) != STAMP_HEAD)
+        *why = "too short (truncated?)", rc = H5U_NOT_HDF5;
+    else if (!memcmp(head, hdf5_signature, 8))
+        rc = H5U_ABSENT;
+    else if (memcmp(head, stamp_magic, 8))
+        *why = "no HDF5 signature and no tap checksum at its start", rc = H5U_NOT_HDF5;
+    else if (get_le(head + 8, 8) != (uint64_t)st.st_size)
+        *why = "its length is not the one it was written with (truncated or appended to)";
+    else if (crc_rest(f, &crc) != 0)
+        *why = "read error";
+    else if (crc != (uint32_t)get_le(head + 16, 4))
+        *why = "checksum mismatch: the file was changed or damaged after it was written";
+    else
+        rc = H5U_OK;
+    fclose(f);
     return rc;
 }

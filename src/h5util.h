@@ -6,11 +6,36 @@
 
 #include <hdf5.h>
 #include <stddef.h>
+#include <stdint.h>
 
-enum { H5U_OK = 0, H5U_ABSENT = -1, H5U_SHAPE = -2, H5U_FAILED = -3 };
+enum { H5U_OK = 0, H5U_ABSENT = -1, H5U_SHAPE = -2, H5U_FAILED = -3, H5U_NOT_HDF5 = -4 };
 
 // HDF5 prints a stack of errors on stderr by default; tap reports its own.
 void h5u_quiet(void);
+// ---- integrity stamp: every file tap writes carries a CRC-32 of all its bytes, checked before
+// HDF5 parses anything (HDF5 trusts its own structures: a changed byte in a heap or a header can
+// crash the library or silently change the data).
+// Layout: a 512-byte HDF5 user block (the superblock follows at 512, where HDF5, h5dump and h5py
+// look for it) whose first 20 bytes are the magic "\x89TAPcrc1", the file length (uint64 LE)
+// and the CRC-32 (zlib's polynomial, uint32 LE) of bytes 20 .. length; the rest is zero.
+enum { H5U_STAMP_BLOCK = 512 };
+// A file-creation property list with the user block (H5Pclose it), or H5I_INVALID_HID.
+hid_t h5u_stamp_fcpl(void);
+// Writes the stamp into a closed file made with h5u_stamp_fcpl: H5U_OK or H5U_FAILED.
+int h5u_stamp(const char *path);
+// H5U_OK: the stamp matches. H5U_ABSENT: a file without one (made before stamps, or by another
+// program: HDF5 signature at byte 0), which is read unverified. H5U_NOT_HDF5: neither that
+// signature nor a stamp (too short, garbage, a damaged first block). H5U_FAILED: a stamp that
+// does not match (a changed byte or length) or a read error. *why (static text) says which.
+int h5u_verify(const char *path, const char **why);
+// The CRC-32 of n bytes continuing crc (start with 0).
+uint32_t h5u_crc32(uint32_t crc, const void *data, size_t n);
+
+// Files HDF5 still holds open. After a failed close of a file being written (a full disk,
+// RLIMIT_FSIZE) HDF5 1.10 keeps the file half-closed and crashes in its exit handler
+// (H5_term_library closing it again): a program that sees a count > 0 at its end leaves through
+// _exit instead of exit (tools/tap.c does, for every command).
+long h5u_open_files(void);
 // Closes *id with closer when it is valid and marks it invalid.
 void h5u_close(hid_t *id, herr_t (*closer)(hid_t));
 

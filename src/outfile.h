@@ -16,6 +16,11 @@ int outfile_tmp_name(const char *path, char *tmp, size_t cap, TapError *err);
 int outfile_publish(const char *tmp, const char *path, int durable, TapError *err);
 // fsync of a file or (dir = 1) a directory; 0 or -1 with errno.
 int outfile_sync(const char *path, int dir);
+// Refuses an output path whose writing would lose a file: one that exists and is not a regular
+// file (a FIFO, a device, a directory: the rename would replace the node, or opening it would
+// block), likewise its PATH.tmp, or one that is the same file (device and inode) as one of the
+// n inputs (NULL entries are skipped). TAP_ERR_ARG with one line naming path and the input.
+int outfile_check(const char *path, const char *const *inputs, size_t n, TapError *err);
 // The directory part of path ("." when there is none) into out.
 void outfile_dir_of(const char *path, char *out, size_t cap);
 

@@ -9,7 +9,8 @@
 //
 // Threads: a TapRecognizer is read-only once opened. Any number of threads may call
 // tap_recognize_strokes and tap_recognize_inkml on the same recognizer at the same time (each
-// call decodes with its own state); close it after the last call returned. tap_train runs on
+// call decodes with its own state, or with the caller's TapDecoder, one per thread); close it
+// after the last call returned. tap_train runs on
 // the calling thread and starts its own workers; it sets OpenBLAS's thread count, which is
 // process-wide, so run one tap_train per process at a time (and never two on one OUT_DIR).
 #ifndef TAP_API_H
@@ -37,8 +38,10 @@ enum {
 
 typedef struct TapRecognizer TapRecognizer;
 
-// Opens a checkpoint (best.h5, data/model/small.h5, ...) and its dictionary (TAP's
-// `token<TAB>id` file, e.g. data/dictionary.txt; it must have the model's vocabulary size).
+// Opens a checkpoint (best.h5, data/model/small.h5, ...) and its dictionary. dict_path NULL:
+// the vocabulary the checkpoint carries (saved by tap train), or for older checkpoints without
+// one data/dictionary.txt (relative to the working directory). Given, a `token<TAB>id` file
+// with the model's vocabulary size, used instead.
 int tap_recognizer_open(const char *model_path, const char *dict_path, TapRecognizer **out,
                         char *err, size_t err_len);
 void tap_recognizer_close(TapRecognizer *r);
@@ -50,6 +53,8 @@ typedef struct {
     int beam;    // beam width; 0: 10 (TAP); 1 is greedy decoding
     int max_len; // decoding steps at most; 0: 300
     int n_best;  // hypotheses to return, best first; 0: 1; at most the beam width
+    int max_points; // inputs with more points (as given, before thinning) are refused with
+                    // TAP_API_ERR_ARG before decoding (a server's bound on work); 0: no limit
 } TapRecognizeOptions;
 
 typedef struct {
@@ -85,7 +90,39 @@ int tap_recognize_strokes(const TapRecognizer *r, int n_strokes, const int *n_po
 // The same for an InkML file (CROHME 2011-2019).
 int tap_recognize_inkml(const TapRecognizer *r, const char *path, const TapRecognizeOptions *opt,
                         TapResult *out, char *err, size_t err_len);
+// The same for InkML held in memory (len bytes at buf, e.g. a request body); name is used in
+// messages (NULL: "inkml").
+int tap_recognize_inkml_buffer(const TapRecognizer *r, const char *buf, size_t len,
+                               const char *name, const TapRecognizeOptions *opt, TapResult *out,
+                               char *err, size_t err_len);
 void tap_result_free(TapResult *res);
+
+// ---------------------------------------------------------------------------- reusable decoders
+
+// Each tap_recognize_* call above builds a beam decoder (the decoder's step weights packed, its
+// memory sized) and frees it. A TapDecoder keeps one between calls: its memory grows to the
+// longest input seen, and it is rebuilt only when a call asks for another beam or max_len. The
+// answers are those of tap_recognize_* to the bit.
+// Threads: a decoder holds mutable state and is not locked, so use it from one thread at a time
+// (one per worker thread). Any number of decoders may share one recognizer and run at the same
+// time; close every decoder before its recognizer.
+typedef struct TapDecoder TapDecoder;
+
+int tap_decoder_open(const TapRecognizer *r, TapDecoder **out, char *err, size_t err_len);
+void tap_decoder_close(TapDecoder *d);
+int tap_decoder_strokes(TapDecoder *d, int n_strokes, const int *n_points,
+                        const double *const *x, const double *const *y,
+                        const TapRecognizeOptions *opt, TapResult *out, char *err,
+                        size_t err_len);
+int tap_decoder_inkml(TapDecoder *d, const char *path, const TapRecognizeOptions *opt,
+                      TapResult *out, char *err, size_t err_len);
+int tap_decoder_inkml_buffer(TapDecoder *d, const char *buf, size_t len, const char *name,
+                             const TapRecognizeOptions *opt, TapResult *out, char *err,
+                             size_t err_len);
+
+// The colour `tap render` gives token i of a hypothesis (and the strokes that went to it), as
+// 8-bit RGB; the palette repeats.
+void tap_token_color(int i, unsigned char rgb[3]);
 
 // ---------------------------------------------------------------------------- training
 

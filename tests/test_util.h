@@ -90,7 +90,7 @@ static inline void tu_tiny_model(const char *path) {
     params_init(&t, w, &rng);
     for (size_t i = 0; i < t.n; i++) w[i] *= 40.0f;
     params_bind(&t, w, "ff_logit_b")[0] += 1.0f;
-    CheckpointRole role = {"params", w};
+    CheckpointRole role = {"params", w, CHECKPOINT_F32};
     TapError err;
     cr_assert_eq(checkpoint_save(path, &c, &t, &role, 1, NULL, &err), TAP_OK, "%s", err.msg);
     free(w);

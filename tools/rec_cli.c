@@ -5,7 +5,7 @@
 #include "beam.h"
 
 RecSettings rec_cli_defaults(void) {
-    return (RecSettings){.dict = "data/dictionary.txt", .beam = 10, .max_len = 300};
+    return (RecSettings){.dict = NULL, .beam = 10, .max_len = 300};
 }
 
 void rec_cli_options(RecSettings *o, CliOption *opts) {
@@ -15,7 +15,8 @@ void rec_cli_options(RecSettings *o, CliOption *opts) {
         "decoding steps at most (TAP: 1000; the longest CROHME 2014 caption has 204 tokens)"};
     opts[2] = (CliOption){"threads", CLI_INT, &o->threads, "decoding threads (0 = one per core)"};
     opts[3] = (CliOption){"dict", CLI_STRING, &o->dict,
-                          "TAP dictionary (token<TAB>id) of the model's vocabulary"};
+                          "dictionary (token<TAB>id) to decode with instead of the model's own "
+                          "vocabulary (checkpoints without one: " REC_DEFAULT_DICT ")"};
     opts[4] = (CliOption){"ensemble", CLI_STRING, &o->ensemble,
                           "more checkpoints (comma list) decoded with the model as one ensemble: "
                           "each step averages their log-probabilities"};

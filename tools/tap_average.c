@@ -1,7 +1,9 @@
 // tap average IN.h5... -o OUT.h5: the mean of the /params of checkpoints of one model
 // configuration (checkpoint averaging: e.g. the last validated weights that `tap train
-// --keep-valid K` keeps in OUT_DIR/valid/). OUT.h5 is a weights-only checkpoint, written whole
-// and renamed, that tap decode reads like any other.
+// --keep-valid K` keeps in OUT_DIR/valid/).
+// tap export IN.h5 -o OUT.h5: the weights of one checkpoint (a training state's /params), as
+// IEEE half precision (deflated) unless --float32: the compact file that is shipped.
+// Both write a weights-only checkpoint, whole and renamed, that tap decode reads like any other.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,66 +13,133 @@
 #include "commands.h"
 #include "recognize.h"
 
-int tap_average_main(int argc, char **argv) {
-    const char *output = NULL;
-    const CliOption opts[] = {
-        {"output", CLI_STRING, &output, "the averaged checkpoint (also -o)"},
-    };
-    const CliSpec spec = {"average", "IN.h5... -o OUT.h5",
-                          "Average the weights (/params) of checkpoints of one configuration.",
-                          opts, 1};
-    char **args = cli_short_o(argc, argv), **pos = NULL, msg[512];
-    int n_pos = 0;
-    if (!args) return 1;
-    int rc = cli_parse(&spec, argc, args, &pos, &n_pos, msg, sizeof msg, stdout);
-    if (rc == CLI_HELP) {
-        free(pos), free(args);
-        return 0;
-    }
-    if (rc == CLI_OK && n_pos < 1) snprintf(msg, sizeof msg, "no input checkpoints"), rc = CLI_USAGE;
-    if (rc == CLI_OK && !output) snprintf(msg, sizeof msg, "no output (-o OUT.h5)"), rc = CLI_USAGE;
-    for (int i = 0; rc == CLI_OK && i < n_pos; i++)
-        if (!strcmp(pos[i], output))
-            snprintf(msg, sizeof msg, "the output %s is also an input", output), rc = CLI_USAGE;
-    if (rc != CLI_OK) {
-        fprintf(stderr, "tap average: error: %s\n", msg);
-        free(pos), free(args);
-        return 2;
-    }
+static int write_mean(const char *cmd, char **in, int n_in, const char *output,
+                      CheckpointStorage storage) {
     int status = 1;
     TapError err = {0};
     RecModel first = {0};
     double *sum = NULL;
+    char **vocab = NULL; // the first input's /vocab, carried into the output
+    int n_vocab = 0;
     static CheckpointScalars sc;
-    if (rec_model_load(&first, pos[0], &err) != TAP_OK) goto fail;
+    // The output is no input (same file by device and inode) and no FIFO or device.
+    if (outfile_check(output, (const char *const *)in, (size_t)n_in, &err) != TAP_OK) goto fail;
+    if (rec_model_load(&first, in[0], &err) != TAP_OK ||
+        checkpoint_read_vocab(in[0], &vocab, &n_vocab, &err) != TAP_OK)
+        goto fail;
     size_t n = first.table.n;
     if (!(sum = malloc(n * sizeof *sum))) {
         tap_error_set(&err, TAP_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    // The first file's vocabulary goes with the weights; the others must have the same one.
+    if (checkpoint_read_vocab(in[0], &vocab, &n_vocab, &err) != TAP_OK) goto fail;
+    for (int i = 1; i < n_in; i++) {
+        char **other = NULL;
+        int n_other = 0, same;
+        if (checkpoint_read_vocab(in[i], &other, &n_other, &err) != TAP_OK) goto fail;
+        same = n_other == 0 || n_vocab == 0 || n_other == n_vocab;
+        for (int k = 0; same && n_other && n_vocab && k < n_vocab; k++)
+            same = !strcmp(vocab[k], other[k]);
+        checkpoint_vocab_free(other, n_other);
+        if (!same) {
+            tap_error_set(&err, TAP_ERR_ARG, "%s has another vocabulary than %s", in[i], in[0]);
+            goto fail;
+        }
+    }
+    sc.vocab = (const char *const *)vocab, sc.n_vocab = n_vocab;
     for (size_t j = 0; j < n; j++) sum[j] = first.w[j];
-    for (int i = 1; i < n_pos; i++) {
+    for (int i = 1; i < n_in; i++) {
         // The first file's configuration: checkpoint_load refuses any other.
-        CheckpointRole role = {"params", first.w};
-        if (checkpoint_load(pos[i], &first.cfg, &first.table, &role, 1, NULL, &err) != TAP_OK)
+        CheckpointRole role = {"params", first.w, CHECKPOINT_F32};
+        if (checkpoint_load(in[i], &first.cfg, &first.table, &role, 1, NULL, &err) != TAP_OK)
             goto fail;
         for (size_t j = 0; j < n; j++) sum[j] += (double)first.w[j];
     }
-    for (size_t j = 0; j < n; j++) first.w[j] = (float)(sum[j] / n_pos);
-    size_t used = (size_t)snprintf(sc.text, sizeof sc.text, "# average of %d checkpoints:", n_pos);
-    for (int i = 0; i < n_pos && used < sizeof sc.text; i++)
-        used += (size_t)snprintf(sc.text + used, sizeof sc.text - used, " %s", pos[i]);
+    for (size_t j = 0; j < n; j++) first.w[j] = (float)(sum[j] / n_in);
+    const char *form = storage == CHECKPOINT_F16 ? "float16" : "float32";
+    size_t used = (size_t)snprintf(sc.text, sizeof sc.text, "# %s of %d checkpoint(s), %s:", cmd,
+                                   n_in, form);
+    for (int i = 0; i < n_in && used < sizeof sc.text; i++)
+        used += (size_t)snprintf(sc.text + used, sizeof sc.text - used, " %s", in[i]);
     if (used < sizeof sc.text) snprintf(sc.text + used, sizeof sc.text - used, "\n");
-    CheckpointRole role = {"params", first.w};
+    CheckpointRole role = {"params", first.w, storage};
+    sc.vocab = n_vocab > 0 ? (const char *const *)vocab : NULL;
+    sc.n_vocab = n_vocab;
     if (checkpoint_save(output, &first.cfg, &first.table, &role, 1, &sc, &err) != TAP_OK) goto fail;
-    printf("tap average: wrote %s: the mean of %d checkpoints (%zu weights)\n", output, n_pos, n);
+    if (n_in > 1)
+        printf("tap %s: wrote %s: the mean of %d checkpoints (%zu weights, %s)\n", cmd, output,
+               n_in, n, form);
+    else
+        printf("tap %s: wrote %s: %zu weights of %s, %s\n", cmd, output, n, in[0], form);
     status = 0;
     goto done;
 fail:
-    fprintf(stderr, "tap average: error: %s\n", err.msg);
+    fprintf(stderr, "tap %s: error: %s\n", cmd, err.msg);
 done:
+    sc.vocab = NULL;
+    checkpoint_vocab_free(vocab, n_vocab);
     free(sum);
     rec_model_free(&first);
-    free(pos), free(args);
     return status;
+}
+
+// Parses IN.h5... -o OUT.h5; 0 with *pos set, or the exit code (0 after --help, 2 bad usage).
+static int parse(const CliSpec *spec, int argc, char **argv, int max_in, char ***args,
+                 char ***pos, int *n_pos, const char **output, int *done) {
+    char msg[512];
+    *done = 1;
+    if (!(*args = cli_short_o(argc, argv))) return 1;
+    int rc = cli_parse(spec, argc, *args, pos, n_pos, msg, sizeof msg, stdout);
+    if (rc == CLI_HELP) return 0;
+    if (rc == CLI_OK && *n_pos < 1)
+        snprintf(msg, sizeof msg, "no input checkpoint"), rc = CLI_USAGE;
+    if (rc == CLI_OK && *n_pos > max_in)
+        snprintf(msg, sizeof msg, "one input checkpoint only"), rc = CLI_USAGE;
+    if (rc == CLI_OK && !*output) snprintf(msg, sizeof msg, "no output (-o OUT.h5)"), rc = CLI_USAGE;
+    for (int i = 0; rc == CLI_OK && i < *n_pos; i++)
+        if (!strcmp((*pos)[i], *output))
+            snprintf(msg, sizeof msg, "the output %s is also an input", *output), rc = CLI_USAGE;
+    if (rc != CLI_OK) {
+        fprintf(stderr, "tap %s: error: %s\n", spec->command, msg);
+        return 2;
+    }
+    *done = 0;
+    return 0;
+}
+
+int tap_average_main(int argc, char **argv) {
+    const char *output = NULL;
+    int half = 0;
+    const CliOption opts[] = {
+        {"output", CLI_STRING, &output, "the averaged checkpoint (also -o)"},
+        {"float16", CLI_FLAG, &half, "store the mean in half precision (as tap export does)"},
+    };
+    const CliSpec spec = {"average", "IN.h5... -o OUT.h5",
+                          "Average the weights (/params) of checkpoints of one configuration.",
+                          opts, 2};
+    char **args = NULL, **pos = NULL;
+    int n_pos = 0, done = 0;
+    int rc = parse(&spec, argc, argv, 1 << 20, &args, &pos, &n_pos, &output, &done);
+    if (!done) rc = write_mean("average", pos, n_pos, output, half ? CHECKPOINT_F16 : CHECKPOINT_F32);
+    free(pos), free(args);
+    return rc;
+}
+
+int tap_export_main(int argc, char **argv) {
+    const char *output = NULL;
+    int full = 0;
+    const CliOption opts[] = {
+        {"output", CLI_STRING, &output, "the weights-only checkpoint (also -o)"},
+        {"float32", CLI_FLAG, &full, "keep single precision (default: half, about half the size)"},
+    };
+    const CliSpec spec = {"export", "IN.h5 -o OUT.h5",
+                          "Write the weights of a checkpoint (e.g. best.h5) compactly for decoding.",
+                          opts, 2};
+    char **args = NULL, **pos = NULL;
+    int n_pos = 0, done = 0;
+    int rc = parse(&spec, argc, argv, 1, &args, &pos, &n_pos, &output, &done);
+    if (!done) rc = write_mean("export", pos, n_pos, output, full ? CHECKPOINT_F32 : CHECKPOINT_F16);
+    free(pos), free(args);
+    return rc;
 }

@@ -117,6 +117,7 @@ int tap_decode_main(int argc, char **argv) {
     TapError err;
     int status = 1;
     if (rec_setup_open(&rs, model, &o.rec, pos + first_input, n_pos - first_input, &err) ||
+        (o.output && rec_output_check(&rs, model, &o.rec, o.output, &err)) ||
         (o.attention && rec_mkdir(o.attention, &err)) ||
         (o.output && outfile_open(&of, o.output, &err))) {
         fprintf(stderr, "tap decode: error: %s\n", err.msg);

@@ -142,7 +142,8 @@ int tap_eval_main(int argc, char **argv) {
         goto done;
     }
     if (o.details) {
-        if (outfile_open(&dout, o.details, &err) != TAP_OK) {
+        if (outfile_check(o.details, (const char *const *)pos, 2, &err) != TAP_OK ||
+            outfile_open(&dout, o.details, &err) != TAP_OK) {
             fprintf(stderr, "tap eval: error: %s\n", err.msg);
             goto done;
         }

@@ -4,6 +4,10 @@
 // A bad input file costs one line on stderr and is skipped; the summary counts skips by reason.
 // The label is the LaTeX truth or, when that is missing, malformed or outside the dictionary, the
 // MathML truth (src/data/mathml.h), with a warning line naming the file, the reason and the result.
+// MathWriting files (src/data/mathwriting.h) are told apart by their normalizedLabel: that is
+// the label, --split selects by their splitTagOriginal, and having no symbol segmentation they
+// get no stroke alignments. --build-vocab writes the dictionary of the labels' tokens instead
+// of a dataset.
 // Exit: 0 when something was converted and written, 1 when nothing was or the output failed,
 // 2 on bad usage. The output appears under its name only when complete (PATH.tmp + rename).
 #include <errno.h>
@@ -25,6 +29,8 @@
 #include "inkml.h"
 #include "latex.h"
 #include "mathml.h"
+#include "mathwriting.h"
+#include "outfile.h"
 #include "split.h"
 #include "tsv.h"
 #include "vocab.h"
@@ -32,6 +38,9 @@
 
 typedef struct {
     const char *output, *list, *dict, *labels, *unknown, *map_token, *part;
+    const char *split;       // MathWriting: only files of this splitTagOriginal, or NULL
+    const char *build_vocab; // write a dictionary of the labels' tokens here (no dataset)
+    int min_count;           // --build-vocab: tokens seen fewer times are left out
     int threads, quiet, check_truth, holdout_seed, canonical;
     double holdout;
 } PrepOptions;
@@ -52,13 +61,14 @@ enum {
     REASON_ALIGN,
     REASON_DUPLICATE,
     REASON_NOMEM,
+    REASON_UID,
     REASON_COUNT
 };
 
 static const char *const reason_names[REASON_COUNT] = {
     "converted",     "unreadable",    "malformed XML",  "no ink",        "bad coordinates",
     "absurd size",   "bad structure", "degenerate ink", "missing truth", "bad LaTeX",
-    "unknown token", "alignment",     "duplicate uid",  "out of memory",
+    "unknown token", "alignment",     "duplicate uid",  "out of memory", "bad uid",
 };
 
 // ----------------------------------------------------------------------------- inputs
@@ -79,16 +89,19 @@ static int add_list(WalkList *out, const char *list, char *msg, size_t len) {
         snprintf(msg, len, "cannot read list %s: %s", list, strerror(errno));
         return 2;
     }
-    char line[8192];
+    char *line = NULL; // a line of any length is one path
+    size_t cap = 0;
+    ssize_t got;
     TapError err = {0};
     int rc = TAP_OK;
-    while (rc == TAP_OK && fgets(line, sizeof line, f)) {
-        char *s = line, *e = line + strlen(line);
+    while (rc == TAP_OK && (got = getline(&line, &cap, f)) >= 0) {
+        char *s = line, *e = line + got;
         while (*s == ' ' || *s == '\t') s++;
         while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
             *--e = '\0';
         if (*s && *s != '#') rc = add_input(out, s, &err);
     }
+    free(line);
     fclose(f);
     if (rc == TAP_OK) return 0;
     snprintf(msg, len, "%s", err.msg);
@@ -112,6 +125,9 @@ enum {
 typedef struct {
     int done, reason, mapped;
     int other_part; // --holdout: the file belongs to the part not written
+    int other_split; // --split: the file has another split tag, or none
+    int mathwriting; // a MathWriting file (label from normalizedLabel, no alignment)
+    TokenList words; // --build-vocab: the label's tokens
     int canonical;  // the label was rewritten in canonical form
     int from_mathml; // the label came from the MathML truth (msg says why)
     int check;       // --check-truth: a TruthCheck
@@ -165,6 +181,14 @@ static int label_tokens(const Prep *p, const InkmlDoc *doc, const char *path, To
                 return -1;
             }
         return 0;
+    }
+    if (mw_is_mathwriting(doc)) { // MathWriting: the normalised label, no MathML to fall back on
+        r->mathwriting = 1;
+        if (mw_tokenize(doc->normalized_label, tl, &err) == TAP_OK) return 0;
+        r->reason = err.code == TAP_ERR_NOMEM ? REASON_NOMEM : REASON_LATEX;
+        snprintf(r->msg, sizeof r->msg, "%s: uid %s: normalizedLabel: %s", path, doc->uid,
+                 err.msg);
+        return -1;
     }
     // The LaTeX truth, or the MathML truth when the LaTeX is missing, malformed or out of
     // the dictionary (--unknown map applies only when neither is in the dictionary).
@@ -295,6 +319,45 @@ static void check_truth(const InkmlDoc *doc, const char *path, Result *r) {
     token_list_free(&b);
 }
 
+// --build-vocab: the label's tokens as tap prep would write them (the --labels entry, the
+// MathWriting label, the LaTeX truth or else the MathML one; canonical unless --no-canonical).
+static void vocab_label(const Prep *p, const InkmlDoc *doc, const char *path, Result *r) {
+    TapError err = {0};
+    TokenList *tl = &r->words;
+    const TsvEntry *e = p->labels ? tsv_find(p->labels, doc->uid) : NULL;
+    int rc = TAP_OK;
+    if (e || mw_is_mathwriting(doc)) {
+        if (label_tokens(p, doc, path, tl, r)) return;
+    } else if (!doc->truth || (rc = latex_tokenize(doc->truth, tl, &err)) != TAP_OK) {
+        token_list_free(tl);
+        if (mathml_tokenize(doc, tl, NULL) != TAP_OK) {
+            r->reason = rc == TAP_ERR_NOMEM ? REASON_NOMEM : doc->truth ? REASON_LATEX
+                                                                       : REASON_NO_TRUTH;
+            snprintf(r->msg, sizeof r->msg, "%s: uid %s: %s", path, doc->uid,
+                     doc->truth ? err.msg : "missing truth (no LaTeX, no usable MathML)");
+            return;
+        }
+    }
+    if (!p->o->canonical) return;
+    // Labels are checked against the dictionary before the canonical rewriting: the spellings
+    // it removes (\limits, ') must be in the dictionary too, after the canonical tokens.
+    TokenList source = *tl;
+    *tl = (TokenList){0};
+    int rc2 = TAP_OK;
+    for (int k = 0; k < source.n && rc2 == TAP_OK; k++)
+        rc2 = token_list_push(tl, source.tok[k], &err);
+    if (rc2 == TAP_OK) rc2 = latex_canonicalize(tl, &r->canonical, &err);
+    for (int k = 0; k < source.n && rc2 == TAP_OK; k++)
+        if (!strcmp(source.tok[k], "\\limits") ||
+            latex_canonical_spelling(source.tok[k]) != source.tok[k])
+            rc2 = token_list_push(tl, source.tok[k], &err);
+    token_list_free(&source);
+    if (rc2 != TAP_OK) {
+        r->reason = REASON_NOMEM;
+        snprintf(r->msg, sizeof r->msg, "%s: %s", path, err.msg);
+    }
+}
+
 static void process(const Prep *p, const char *path, Result *r) {
     InkmlDoc doc;
     InkmlFail why;
@@ -313,10 +376,24 @@ static void process(const Prep *p, const char *path, Result *r) {
             goto done;
         }
     }
+    if (p->o->split && mw_split_parse(doc.split_tag) != mw_split_parse(p->o->split)) {
+        r->other_split = 1;
+        goto done;
+    }
     if (p->o->check_truth) check_truth(&doc, path, r);
     if (!(r->uid = strdup(doc.uid))) {
         r->reason = REASON_NOMEM;
         snprintf(r->msg, sizeof r->msg, "%s: out of memory", path);
+        goto done;
+    }
+    const char *bad_uid = tsv_uid_problem(doc.uid);
+    if (bad_uid) { // a space, tab or newline would break every uid<TAB>tokens file
+        r->reason = REASON_UID;
+        snprintf(r->msg, sizeof r->msg, "%s: unusable uid: %s (rename the file)", path, bad_uid);
+        goto done;
+    }
+    if (p->o->build_vocab) {
+        vocab_label(p, &doc, path, r);
         goto done;
     }
     if (feature_compute(&doc, &r->feat, &err) != TAP_OK) {
@@ -355,6 +432,7 @@ static void result_clear(Result *r) {
     free(r->uid);
     free(r->check_msg);
     free(r->tokens);
+    token_list_free(&r->words);
     feature_free(&r->feat);
     alignment_free(&r->align);
     memset(r, 0, sizeof *r);
@@ -382,8 +460,58 @@ static void *worker(void *arg) {
     }
 }
 
-static int cmp_uid(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+// ----------------------------------------------------------------------------- uids seen
+
+// The uids converted so far, for the duplicate check: an open-addressing hash set of owned
+// strings (constant time per file whatever the input order; a corpus of 600k files is fine).
+typedef struct {
+    char **slot; // (cap) NULL = empty
+    size_t cap, n;
+} UidSet;
+
+static uint64_t uid_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull; // FNV-1a-64
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int uid_set_has(const UidSet *u, const char *uid) {
+    if (!u->cap) return 0;
+    for (size_t h = uid_hash(uid) & (u->cap - 1); u->slot[h]; h = (h + 1) & (u->cap - 1))
+        if (!strcmp(u->slot[h], uid)) return 1;
+    return 0;
+}
+
+// Adds uid (taking it over). -1 when out of memory (uid is then freed).
+static int uid_set_add(UidSet *u, char *uid) {
+    if (2 * (u->n + 1) > u->cap) {
+        size_t cap = u->cap ? 2 * u->cap : 1024;
+        char **slot = calloc(cap, sizeof *slot);
+        if (!slot) {
+            free(uid);
+            return -1;
+        }
+        for (size_t k = 0; k < u->cap; k++)
+            if (u->slot[k]) {
+                size_t h = uid_hash(u->slot[k]) & (cap - 1);
+                while (slot[h]) h = (h + 1) & (cap - 1);
+                slot[h] = u->slot[k];
+            }
+        free(u->slot);
+        u->slot = slot;
+        u->cap = cap;
+    }
+    size_t h = uid_hash(uid) & (u->cap - 1);
+    while (u->slot[h]) h = (h + 1) & (u->cap - 1);
+    u->slot[h] = uid;
+    u->n++;
+    return 0;
+}
+
+static void uid_set_free(UidSet *u) {
+    for (size_t k = 0; k < u->cap; k++) free(u->slot[k]);
+    free(u->slot);
+    memset(u, 0, sizeof *u);
 }
 
 // ----------------------------------------------------------------------------- main
@@ -399,8 +527,9 @@ typedef struct {
     pthread_t *th; // (started)
     int started;
     struct sigaction old_int, old_term;
-    char **seen; // (inputs.n) uids converted so far, sorted for the duplicate check
-    size_t n_seen;
+    UidSet seen; // uids converted so far, for the duplicate check
+    VocabCounter counter; // --build-vocab: token counts
+    size_t n_other_split, n_mathwriting;
     // the tally of the write loop
     size_t counts[REASON_COUNT], checks[CHECK_COUNT];
     size_t mapped, from_mathml, n_other, n_canonical;
@@ -410,8 +539,15 @@ typedef struct {
 
 // The checks cli_parse cannot make. Returns 0, or 2 (usage) with msg set.
 static int check_options(const PrepOptions *o, char *msg, size_t len) {
-    if (!o->output || !*o->output)
-        snprintf(msg, len, "no output file (-o OUT.h5)");
+    if (o->build_vocab && o->output)
+        snprintf(msg, len, "--build-vocab writes a dictionary, not a dataset: leave out -o, then "
+                           "run tap prep again with --dict");
+    else if (!o->build_vocab && (!o->output || !*o->output))
+        snprintf(msg, len, "no output file (-o OUT.h5, or --build-vocab OUT.txt)");
+    else if (o->split && mw_split_parse(o->split) < 0)
+        snprintf(msg, len, "--split must be train, valid, test or synthetic, got '%s'", o->split);
+    else if (o->min_count < 1)
+        snprintf(msg, len, "--min-count must be >= 1");
     else if (strcmp(o->unknown, "skip") && strcmp(o->unknown, "map"))
         snprintf(msg, len, "--unknown must be skip or map, got '%s'", o->unknown);
     else if (!strcmp(o->unknown, "map") && !o->map_token)
@@ -444,12 +580,26 @@ static int collect_inputs(const PrepOptions *o, char **pos, int n_pos, WalkList 
     return status;
 }
 
+// The output may be none of the inputs (InkML, --list, --labels, --dict) and must be a regular
+// file if it exists (outfile_check). Returns 0, or 1 with msg set.
+static int check_output(const PrepOptions *o, const WalkList *inputs, char *msg, size_t len) {
+    const char *files[] = {o->list, o->labels, o->dict};
+    const char *out = o->output ? o->output : o->build_vocab;
+    TapError err = {0};
+    if (outfile_check(out, files, 3, &err) == TAP_OK &&
+        outfile_check(out, (const char *const *)inputs->path, inputs->n, &err) == TAP_OK)
+        return 0;
+    snprintf(msg, len, "%s", err.msg);
+    return 1;
+}
+
 // The dictionary, the --map-token id and the --labels table. Returns 0 or the exit status
 // (messages printed).
 static int load_dictionary_and_labels(PrepRun *run) {
     const PrepOptions *o = run->o;
     TapError err = {0};
-    if (vocab_load(o->dict, &run->vocab, &err) != TAP_OK) {
+    if (o->build_vocab) { // no dictionary yet: this run makes one
+    } else if (vocab_load(o->dict, &run->vocab, &err) != TAP_OK) {
         fprintf(stderr,
                 "tap prep: error: dictionary: %s (use --dict FILE; TAP's is data/dictionary.txt)\n",
                 err.msg);
@@ -488,8 +638,7 @@ static int start_workers(PrepRun *run) {
     p->window = (size_t)n_threads * 64; // results waiting to be written, bounded for memory
     p->res = calloc(p->window, sizeof *p->res);
     run->th = calloc((size_t)n_threads, sizeof *run->th);
-    run->seen = calloc(run->inputs.n, sizeof *run->seen);
-    if (!p->res || !run->th || !run->seen) {
+    if (!p->res || !run->th) {
         fprintf(stderr, "tap prep: error: out of memory\n");
         return 1;
     }
@@ -499,7 +648,7 @@ static int start_workers(PrepRun *run) {
     sigaction(SIGINT, &sa, &run->old_int);
     sigaction(SIGTERM, &sa, &run->old_term);
     TapError err = {0};
-    if (dataset_writer_open(&run->w, run->o->output, (const char *const *)run->vocab.tokens,
+    if (!run->o->build_vocab && dataset_writer_open(&run->w, run->o->output, (const char *const *)run->vocab.tokens,
                             run->vocab.n, &err) != TAP_OK) {
         fprintf(stderr, "tap prep: error: %s\n", err.msg);
         restore_signals(run);
@@ -529,43 +678,52 @@ static int wait_result(Prep *p, const Result *r) {
     return !g_interrupted;
 }
 
-// Writes converted input i; its uid moves into the sorted list of those seen.
+// Writes converted input i; its uid moves into the set of those seen.
 static void write_result(PrepRun *run, size_t i, Result *r) {
     if (r->mapped || r->from_mathml) fprintf(stderr, "tap prep: warning: %s\n", r->msg);
     run->mapped += (size_t)r->mapped;
     run->from_mathml += (size_t)r->from_mathml;
     run->n_canonical += (size_t)r->canonical;
-    DatasetEntry e = {.uid = r->uid,
-                      .source = run->inputs.path[i],
-                      .n_rows = r->feat.n_rows,
-                      .features = r->feat.f,
-                      .point_stroke = r->feat.stroke,
-                      .n_strokes = r->n_strokes,
-                      .n_tokens = r->n_tokens,
-                      .tokens = r->tokens,
-                      .align_start = r->align.start,
-                      .align_strokes = r->align.strokes};
     TapError err = {0};
-    if (dataset_writer_add(run->w, &e, &err) != TAP_OK) {
-        fprintf(stderr, "tap prep: error: %s\n", err.msg);
-        run->write_failed = 1;
-        return;
+    if (run->o->build_vocab) {
+        for (int k = 0; k < r->words.n && !run->write_failed; k++)
+            if (vocab_counter_add(&run->counter, r->words.tok[k], &err) != TAP_OK) {
+                fprintf(stderr, "tap prep: error: %s: %s\n", run->inputs.path[i], err.msg);
+                run->write_failed = 1;
+            }
+    } else {
+        DatasetEntry e = {.uid = r->uid,
+                          .source = run->inputs.path[i],
+                          .n_rows = r->feat.n_rows,
+                          .features = r->feat.f,
+                          .point_stroke = r->feat.stroke,
+                          .n_strokes = r->n_strokes,
+                          .n_tokens = r->n_tokens,
+                          .tokens = r->tokens,
+                          .align_start = r->align.start,
+                          .align_strokes = r->align.strokes};
+        if (dataset_writer_add(run->w, &e, &err) != TAP_OK) {
+            fprintf(stderr, "tap prep: error: %s\n", err.msg);
+            run->write_failed = 1;
+            return;
+        }
     }
-    // Keep the uids sorted for duplicate checks (insertion: n is small enough).
-    size_t k = run->n_seen;
-    while (k > 0 && strcmp(run->seen[k - 1], r->uid) > 0) run->seen[k] = run->seen[k - 1], k--;
-    run->seen[k] = r->uid;
+    run->n_mathwriting += (size_t)r->mathwriting;
+    if (uid_set_add(&run->seen, r->uid)) {
+        fprintf(stderr, "tap prep: error: out of memory\n");
+        run->write_failed = 1;
+    }
     r->uid = NULL;
-    run->n_seen++;
 }
 
 // Reports input i's result, writes it when converted, and counts it.
 static void take_result(PrepRun *run, size_t i, Result *r) {
     if (r->other_part) {
         run->n_other++;
+    } else if (r->other_split) {
+        run->n_other_split++;
     } else {
-        if (r->reason == REASON_OK &&
-            bsearch(&r->uid, run->seen, run->n_seen, sizeof *run->seen, cmp_uid)) {
+        if (r->reason == REASON_OK && uid_set_has(&run->seen, r->uid)) {
             r->reason = REASON_DUPLICATE;
             snprintf(r->msg, sizeof r->msg, "%s: uid %s was already converted from an earlier file",
                      run->inputs.path[i], r->uid);
@@ -632,6 +790,31 @@ static size_t n_skipped(const PrepRun *run) {
 // Commits the output, or removes it when a write failed or nothing was converted. Returns the
 // exit status.
 static int finish_output(PrepRun *run) {
+    if (run->o->build_vocab) {
+        if (run->write_failed || run->counts[REASON_OK] == 0) {
+            if (!run->write_failed)
+                fprintf(stderr,
+                        "tap prep: error: no label read (%zu files skipped); %s was not "
+                        "written\n",
+                        n_skipped(run), run->o->build_vocab);
+            return 1;
+        }
+        TapError err = {0};
+        int n_tok = 0, n_drop = 0;
+        if (vocab_counter_write(&run->counter, run->o->build_vocab, run->o->min_count, &n_tok,
+                                &n_drop, &err) != TAP_OK) {
+            fprintf(stderr, "tap prep: error: %s\n", err.msg);
+            return 1;
+        }
+        printf("tap prep: wrote %s: %d tokens (<eol> first, then by count) from %zu labels in "
+               "%.2f s",
+               run->o->build_vocab, n_tok, run->counts[REASON_OK], tap_now_seconds() - run->t0);
+        if (n_drop)
+            printf("; %d token%s seen fewer than %d times left out, '<unk>' added", n_drop,
+                   n_drop > 1 ? "s" : "", run->o->min_count);
+        printf("\n");
+        return 0;
+    }
     DatasetWriter *w = run->w;
     run->w = NULL;
     if (run->write_failed || run->counts[REASON_OK] == 0) {
@@ -667,7 +850,8 @@ static void print_truth_check(const size_t *checks /* (CHECK_COUNT) */) {
 static void print_summary(const PrepRun *run) {
     const PrepOptions *o = run->o;
     size_t skipped = n_skipped(run);
-    printf("tap prep: %zu files: %zu converted, %zu skipped", run->inputs.n - run->n_other,
+    printf("tap prep: %zu files: %zu converted, %zu skipped",
+           run->inputs.n - run->n_other - run->n_other_split,
            run->counts[REASON_OK], skipped);
     const char *sep = " (";
     for (int k = 1; k < REASON_COUNT; k++)
@@ -691,6 +875,14 @@ static void print_summary(const PrepRun *run) {
         printf("tap prep: %zu label%s taken from the MathML truth (LaTeX truth missing, malformed "
                "or outside the dictionary; see the warnings)\n",
                run->from_mathml, run->from_mathml > 1 ? "s" : "");
+    if (o->split)
+        printf("tap prep: --split %s: %zu files of other splits (or without a splitTagOriginal) "
+               "left out\n",
+               o->split, run->n_other_split);
+    if (run->n_mathwriting && !o->build_vocab)
+        printf("tap prep: %zu MathWriting file%s (label from normalizedLabel; no symbol "
+               "segmentation, so no stroke alignments: training skips the attention guidance)\n",
+               run->n_mathwriting, run->n_mathwriting > 1 ? "s" : "");
     if (o->check_truth) print_truth_check(run->checks);
     fflush(stdout);
 }
@@ -708,9 +900,8 @@ static int convert_all(PrepRun *run) {
 
 static void prep_run_free(PrepRun *run) {
     if (run->w) dataset_writer_abort(run->w);
-    if (run->seen)
-        for (size_t k = 0; k < run->inputs.n; k++) free(run->seen[k]);
-    free(run->seen);
+    uid_set_free(&run->seen);
+    vocab_counter_free(&run->counter);
     free(run->th);
     free(run->p.res);
     tsv_free(&run->labels);
@@ -721,7 +912,7 @@ static void prep_run_free(PrepRun *run) {
 // Accepts -o as a short form of --output (the shared parser takes long options only).
 int tap_prep_main(int argc, char **argv) {
     PrepOptions o = {.dict = "data/dictionary.txt", .unknown = "skip", .part = "rest",
-                     .holdout_seed = 1, .canonical = 1};
+                     .holdout_seed = 1, .canonical = 1, .min_count = 1};
     const CliOption opts[] = {
         {"output", CLI_STRING, &o.output, "output HDF5 file (-o)"},
         {"list", CLI_STRING, &o.list, "file with one InkML path (or directory) per line"},
@@ -742,12 +933,20 @@ int tap_prep_main(int argc, char **argv) {
          "hold out this percent of the writers (files without a writer: of the expressions)"},
         {"holdout-seed", CLI_INT, &o.holdout_seed, "seed of the --holdout rule"},
         {"part", CLI_STRING, &o.part, "with --holdout: write the rest or the holdout part"},
+        {"split", CLI_STRING, &o.split,
+         "only MathWriting files whose splitTagOriginal is train, valid, test or synthetic"},
+        {"build-vocab", CLI_STRING, &o.build_vocab,
+         "instead of a dataset, write the dictionary of the labels' tokens (token<TAB>id, "
+         "<eol> = 0, most frequent first) to this file"},
+        {"min-count", CLI_INT, &o.min_count,
+         "with --build-vocab: leave out tokens seen fewer times (then '<unk>' is added)"},
     };
     const CliSpec spec = {
         "prep", "[options] INPUT... -o OUT.h5",
         "Convert InkML files and directories (searched for *.inkml) to an HDF5 dataset. Labels are "
         "the LaTeX truth, or the MathML truth when the LaTeX is missing, malformed or outside the "
-        "dictionary (one warning line per such file).",
+        "dictionary (one warning line per such file). MathWriting files are recognised by their "
+        "normalizedLabel; --build-vocab OUT.txt writes a dictionary of the corpus instead.",
         opts,
         (int)(sizeof opts / sizeof opts[0])};
     char **args = cli_short_o(argc, argv), **pos = NULL, msg[1024] = "";
@@ -765,6 +964,7 @@ int tap_prep_main(int argc, char **argv) {
     }
     int status = rc != CLI_OK ? 2 : check_options(&o, msg, sizeof msg);
     if (status == 0) status = collect_inputs(&o, pos, n_pos, &run.inputs, msg, sizeof msg);
+    if (status == 0) status = check_output(&o, &run.inputs, msg, sizeof msg);
     if (status) {
         fprintf(stderr, "tap prep: error: %s\n", msg);
         if (status == 2) cli_print_help(&spec, stderr);

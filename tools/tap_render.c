@@ -234,22 +234,35 @@ static int draw_saved(RenderRun *r, int i) {
         return TAP_OK;
     }
     char *path = rec_uid_path(r->o->attention, r->in->items[i].uid, ".att");
-    RecAttention a;
+    RecAttention a = {0};
     int rc = path ? rec_attention_load(path, &a, &err)
                   : tap_error_set(&err, TAP_ERR_NOMEM, "out of memory");
     if (rc == TAP_OK && (a.n_rows != ink.n_rows || (a.n_rows + a.pool) / a.pool < a.S))
         rc = tap_error_set(&err, TAP_ERR_FORMAT,
                            "%s: made for %d points and %d annotations, the input has %d points",
                            path, a.n_rows, a.S, ink.n_rows);
-    if (rc != TAP_OK)
+    if (rc != TAP_OK) {
+        rec_attention_free(&a); // zeroed after a failed load; loaded when the sizes disagree
         card_fail(r, c, err.msg), rc = TAP_OK;
-    else {
+    } else {
         rc = draw(r, i, &ink, (const char *const *)a.tokens, a.n_att - a.finished, a.n_att, a.S,
                   a.pool, a.alphas, c);
         rec_attention_free(&a);
     }
     free(path);
     rec_ink_free(&ink);
+    return rc;
+}
+
+// DIR/index.html may be no input (a picture that is a FIFO or a device is refused when written).
+static int check_index(const RecSetup *rs, const char *model, const RenderOptions *o,
+                       TapError *err) {
+    char *index = rec_uid_path(o->out, "index", ".html");
+    if (!index) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    const char *refs[] = {o->ref};
+    int rc = rec_output_check(rs, model, &o->rec, index, err);
+    if (rc == TAP_OK) rc = outfile_check(index, refs, 1, err);
+    free(index);
     return rc;
 }
 
@@ -419,7 +432,8 @@ int tap_render_main(int argc, char **argv) {
     char *frames = NULL;
     const char *model = o.attention ? NULL : pos[0];
     if (rec_setup_open(&rs, model, &o.rec, pos + (need - 1), n_pos - (need - 1), &err) ||
-        (o.ref && rec_refs_load(o.ref, &refs, &err)) || rec_mkdir(o.out, &err)) {
+        (o.ref && rec_refs_load(o.ref, &refs, &err)) || check_index(&rs, model, &o, &err) ||
+        rec_mkdir(o.out, &err)) {
         fprintf(stderr, "tap render: error: %s\n", err.msg);
         goto done;
     }

@@ -13,11 +13,13 @@
 #include "cli.h"
 #include "commands.h"
 #include "train_loop.h"
+#include "train_mpi.h"
 #include "train_setup.h"
 
 #define TRAIN_EXIT_INTERRUPTED 3
 
 static volatile sig_atomic_t g_stop = 0;
+static int g_signal_quiet; // MPI ranks other than 0 do not announce signals
 
 // First SIGINT/SIGTERM: finish the update, save, exit 3. Any later one: the default action
 // (the process dies at once; last.h5 is whole since it is only ever replaced by rename).
@@ -34,6 +36,7 @@ static void on_signal(int sig) {
     g_stop = 1;
     static const char msg[] =
         "\ntap train: signal received: saving last.h5 and stopping (again: quit at once)\n";
+    if (g_signal_quiet) return;
     ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
     (void)w;
 }
@@ -48,16 +51,53 @@ static void install_signals(void) {
 }
 
 static int usage_error(const char *msg) {
-    fprintf(stderr, "tap train: error: %s\n", msg);
+    if (train_mpi_rank() == 0) fprintf(stderr, "tap train: error: %s\n", msg);
     return 2;
+}
+
+// With MPI (mpirun -np N): one line of what the allreduce cost, from rank 0.
+static void mpi_summary(const Trainer *t) {
+    double comm, wait, floats;
+    long updates;
+    train_mpi_comm_stats(&comm, &wait, &updates, &floats);
+    if (train_mpi_size() < 2 || train_mpi_rank() != 0 || updates == 0) return;
+    fprintf(stderr,
+            "tap train: MPI: %d ranks x %d replica(s); %ld updates, allreduce of %.0f floats: "
+            "%.4f s per update",
+            train_mpi_size(), t->n_rep, updates, floats, comm / (double)updates);
+    if (wait > 0.0) fprintf(stderr, " (of which %.4f s waiting at a barrier)", wait / (double)updates);
+    fprintf(stderr, "\n");
 }
 
 int tap_train_main(int argc, char **argv) {
     static TrainSetup p;
-    train_setup_init(&p);
     char msg[5120];
+    // Under mpirun: every rank runs all of this; rank 0 prints and writes (train_mpi.h).
+    if (train_mpi_init(&argc, &argv, msg, sizeof msg)) {
+        fprintf(stderr, "tap train: error: %s\n", msg);
+        return 1;
+    }
+    train_setup_init(&p);
     int status = 2;
-    int rc = train_setup_parse(&p, argc, argv, stdout, msg, sizeof msg);
+    FILE *help_out = stdout, *null_out = NULL;
+    if (train_mpi_rank() != 0 && (null_out = fopen("/dev/null", "w"))) help_out = null_out;
+    int rc = train_setup_parse(&p, argc, argv, help_out, msg, sizeof msg);
+    if (null_out) fclose(null_out);
+    // Every rank has checked OUT_DIR before rank 0 starts writing into it, and all stop if
+    // one cannot start: rank 0 says why, or the rank that alone failed.
+    if (train_mpi_size() > 1) {
+        int r0 = train_mpi_root(rc);
+        TapError agreed;
+        tap_error_clear(&agreed);
+        int worst = -train_mpi_agree(-rc, &agreed);
+        if (worst != TRAIN_SETUP_OK) {
+            if (rc != TRAIN_SETUP_OK && rc != TRAIN_SETUP_HELP &&
+                (train_mpi_rank() == 0 || r0 == TRAIN_SETUP_OK))
+                fprintf(stderr, "tap train: error: %s\n", msg);
+            status = worst == TRAIN_SETUP_HELP ? 0 : worst == TRAIN_SETUP_USAGE ? 2 : 1;
+            goto done;
+        }
+    }
     if (rc == TRAIN_SETUP_HELP) {
         status = 0;
         goto done;
@@ -73,11 +113,19 @@ int tap_train_main(int argc, char **argv) {
     }
     TrainPlan plan = p.plan;
     int threads = p.threads;
+    // --threads 0 (all cores): the ranks on one machine share its cores.
+    if (p.o.threads <= 0 && train_mpi_local_size() > 1) {
+        threads /= train_mpi_local_size();
+        if (threads < 1) threads = 1;
+    }
     char **pos = p.pos;
     openblas_set_num_threads(threads);
-    printf("tap train %s: resolved configuration\n%s", TAP_VERSION, p.config_text);
-    fflush(stdout);
+    if (train_mpi_rank() == 0) {
+        printf("tap train %s: resolved configuration\n%s", TAP_VERSION, p.config_text);
+        fflush(stdout);
+    }
 
+    g_signal_quiet = train_mpi_rank() != 0;
     install_signals();
     static Trainer t;
     TapError err;
@@ -85,24 +133,32 @@ int tap_train_main(int argc, char **argv) {
     rc = trainer_init(&t, &p.o, &plan, pos[0], pos[1], pos[2], p.config_text, &g_stop, threads,
                       &err);
     if (rc == TAP_OK) {
-        fprintf(stderr,
-                "tap train: %d training expressions in %d batches (%d dropped by --maxlen), "
-                "%d validation expressions; %zu weights, %.1f MB; %d thread(s), %d model "
-                "replica(s)%s\n",
-                t.tb.n_kept, t.tb.n_batches, t.tb.n_dropped, t.valid_view.n, t.model.table.n,
-                (double)trainer_memory_bytes(&t) / 1e6, threads, t.n_rep,
-                p.o.resume ? "; resumed" : "");
+        if (train_mpi_rank() == 0 && train_mpi_size() > 1)
+            fprintf(stderr, "tap train: MPI: %d ranks, each %d thread(s); rank 0 validates and "
+                    "writes\n", train_mpi_size(), threads);
+        if (train_mpi_rank() == 0)
+            fprintf(stderr,
+                    "tap train: %d training expressions in %d batches (%d dropped by --maxlen), "
+                    "%d validation expressions; %zu weights, %.1f MB; %d thread(s), %d model "
+                    "replica(s)%s\n",
+                    t.tb.n_kept, t.tb.n_batches, t.tb.n_dropped, t.valid_view.n,
+                    t.model.table.n, (double)trainer_memory_bytes(&t) / 1e6, threads, t.n_rep,
+                    p.o.resume ? "; resumed" : "");
         rc = trainer_run(&t, &err);
+        if (rc >= 0) mpi_summary(&t);
     }
     if (rc < 0) {
-        fprintf(stderr, "tap train: error: %s\n", err.msg);
+        train_mpi_fail(rc, err.msg); // with MPI: ends the whole job here
         status = 1;
     } else if (rc == TRAIN_INTERRUPTED) {
-        fprintf(stderr, "tap train: interrupted: %s saved at update %lld; continue with --resume\n",
-                t.path_last, (long long)t.st.step);
+        if (train_mpi_rank() == 0)
+            fprintf(stderr,
+                    "tap train: interrupted: %s saved at update %lld; continue with --resume\n",
+                    t.path_last, (long long)t.st.step);
         status = TRAIN_EXIT_INTERRUPTED;
     } else {
-        printf(
+        if (train_mpi_rank() == 0)
+            printf(
             "finished at update %lld (stage %lld, epoch %lld): best %s %.4f (WER %.2f%%, ExpRate "
             "%.2f%%) at update %lld -> %s\n",
             (long long)t.st.step, (long long)t.st.stage, (long long)t.st.epoch,
@@ -114,6 +170,7 @@ int tap_train_main(int argc, char **argv) {
     trainer_free(&t);
 done:
     train_setup_free(&p);
+    train_mpi_finalize(); // after a failed run train_mpi_fail has ended the MPI job already
     if (status == 1) {
         // After a failed H5Fclose (a full disk) HDF5 1.10 crashes in its exit handler while
         // closing the file again; everything of ours is closed, so end without the handlers.

@@ -1,5 +1,6 @@
 // tap_api.h over the library rooms: recognition on src/recognize and src/model's beam search,
-// training on src/train. Every call owns its decoder, so a recognizer is shared read-only.
+// training on src/train. Every call owns its decoder (a TapDecoder, or one built for the call),
+// so a recognizer is shared read-only.
 #include "tap_api.h"
 
 #include <cblas.h>
@@ -15,6 +16,7 @@
 #include "feature.h"
 #include "inkml.h"
 #include "recognize.h"
+#include "render.h"
 #include "tap.h"
 #include "train_loop.h"
 #include "train_setup.h"
@@ -49,13 +51,12 @@ int tap_recognizer_open(const char *model_path, const char *dict_path, TapRecogn
                         char *err, size_t err_len) {
     if (!out) return fail_arg(err, err_len, "tap_recognizer_open: out is NULL");
     *out = NULL;
-    if (!model_path || !dict_path)
-        return fail_arg(err, err_len, "tap_recognizer_open: a model and a dictionary are needed");
+    if (!model_path) return fail_arg(err, err_len, "tap_recognizer_open: a model is needed");
     TapRecognizer *r = calloc(1, sizeof *r);
     if (!r) return fail_arg(err, err_len, "out of memory");
     TapError e = {0};
     if (rec_model_load(&r->m, model_path, &e) != TAP_OK ||
-        rec_vocab_load(&r->v, dict_path, &r->m.cfg, &e) != TAP_OK) {
+        rec_model_vocab(&r->v, model_path, dict_path, &r->m.cfg, &e) != TAP_OK) {
         rec_model_free(&r->m);
         free(r);
         return fail(&e, err, err_len);
@@ -115,29 +116,54 @@ static int take_hypothesis(const TapRecognizer *r, const BeamResult *b, const Fe
     return 0;
 }
 
-// Decodes prepared features into out.
-static int recognize_features(const TapRecognizer *r, const Features *f, int n_strokes,
-                              const TapRecognizeOptions *opt, TapResult *out, double t0,
-                              char *err, size_t err_len) {
-    TapRecognizeOptions o = opt ? *opt : (TapRecognizeOptions){0};
-    if (o.beam == 0) o.beam = 10;
-    if (o.max_len == 0) o.max_len = 300;
-    if (o.n_best == 0) o.n_best = 1;
-    if (o.beam < 1 || o.beam > 1000 || o.max_len < 1 || o.max_len > 100000 || o.n_best < 1 ||
-        o.n_best > o.beam)
-        return fail_arg(err, err_len,
-                        "options: beam 1..1000, max_len 1..100000, n_best 1..beam (0: defaults)");
+struct TapDecoder {
+    const TapRecognizer *r;
     BeamDecoder d;
-    TapError e = {0};
-    if (beam_init(&d, &r->m.cfg, &r->m.table, r->m.w, o.beam, o.max_len, &e) != TAP_OK)
-        return fail(&e, err, err_len);
-    BeamResult b;
-    int rc = beam_decode(&d, f->f, f->n_rows, &b, &e);
-    if (rc != TAP_OK) {
-        beam_free(&d);
-        return fail(&e, err, err_len);
+    int built; // d holds a decoder for beam x max_len
+    int beam, max_len;
+};
+
+// The options with their defaults filled in, checked.
+static int resolve_options(const TapRecognizeOptions *opt, TapRecognizeOptions *o, char *err,
+                           size_t err_len) {
+    *o = opt ? *opt : (TapRecognizeOptions){0};
+    if (o->beam == 0) o->beam = 10;
+    if (o->max_len == 0) o->max_len = 300;
+    if (o->n_best == 0) o->n_best = 1;
+    if (o->beam < 1 || o->beam > 1000 || o->max_len < 1 || o->max_len > 100000 || o->n_best < 1 ||
+        o->n_best > o->beam || o->max_points < 0)
+        return fail_arg(err, err_len,
+                        "options: beam 1..1000, max_len 1..100000, n_best 1..beam, max_points >= 0 "
+                        "(0: defaults)");
+    return TAP_API_OK;
+}
+
+// Decodes prepared features into out with td's decoder, built or rebuilt for o's beam and
+// max_len first.
+static int recognize_features(TapDecoder *td, const Features *f, int n_strokes, long long points,
+                              const TapRecognizeOptions *o, TapResult *out, double t0,
+                              char *err, size_t err_len) {
+    const TapRecognizer *r = td->r;
+    if (o->max_points > 0 && points > o->max_points) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "too many points: %lld (at most %d)", points, o->max_points);
+        return fail_arg(err, err_len, msg);
     }
-    int n = d.n_ends < o.n_best ? d.n_ends : o.n_best;
+    BeamDecoder *d = &td->d;
+    TapError e = {0};
+    if (td->built && (td->beam != o->beam || td->max_len != o->max_len)) {
+        beam_free(d);
+        td->built = 0;
+    }
+    if (!td->built) {
+        if (beam_init(d, &r->m.cfg, &r->m.table, r->m.w, o->beam, o->max_len, &e) != TAP_OK)
+            return fail(&e, err, err_len);
+        td->built = 1, td->beam = o->beam, td->max_len = o->max_len;
+    }
+    BeamResult b;
+    int rc = beam_decode(d, f->f, f->n_rows, &b, &e);
+    if (rc != TAP_OK) return fail(&e, err, err_len);
+    int n = d->n_ends < o->n_best ? d->n_ends : o->n_best;
     out->hyp = calloc((size_t)n, sizeof *out->hyp);
     out->stroke_token = malloc(((size_t)n_strokes + 1) * sizeof *out->stroke_token);
     float *scratch = malloc(((size_t)n_strokes + 1) * sizeof *scratch);
@@ -145,7 +171,7 @@ static int recognize_features(const TapRecognizer *r, const Features *f, int n_s
     out->n_strokes = n_strokes;
     out->n_points = f->n_rows;
     for (int h = 0; h < n && !bad; h++) {
-        beam_hypothesis(&d, h, &b);
+        beam_hypothesis(d, h, &b);
         out->n_hyp = h + 1;
         bad = take_hypothesis(r, &b, f, n_strokes, &out->hyp[h]) != 0;
         if (h == 0 && !bad)
@@ -153,7 +179,6 @@ static int recognize_features(const TapRecognizer *r, const Features *f, int n_s
                               scratch, out->stroke_token);
     }
     free(scratch);
-    beam_free(&d);
     if (bad) {
         tap_result_free(out);
         return fail_arg(err, err_len, "out of memory");
@@ -162,15 +187,9 @@ static int recognize_features(const TapRecognizer *r, const Features *f, int n_s
     return TAP_API_OK;
 }
 
-int tap_recognize_strokes(const TapRecognizer *r, int n_strokes, const int *n_points,
-                          const double *const *x, const double *const *y,
-                          const TapRecognizeOptions *opt, TapResult *out, char *err,
-                          size_t err_len) {
-    double t0 = tap_now_seconds();
-    if (!out) return fail_arg(err, err_len, "tap_recognize_strokes: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!r || !n_points || !x || !y)
-        return fail_arg(err, err_len, "tap_recognize_strokes: NULL recognizer or strokes");
+// Checks strokes and computes their features (those tap prep computes for the same InkML).
+static int strokes_features(int n_strokes, const int *n_points, const double *const *x,
+                            const double *const *y, Features *f, char *err, size_t err_len) {
     if (n_strokes < 1) return fail_arg(err, err_len, "no strokes");
     if (n_strokes > INKML_MAX_POINTS) return fail_arg(err, err_len, "absurd number of strokes");
     long long total = 0;
@@ -205,36 +224,149 @@ int tap_recognize_strokes(const TapRecognizer *r, int n_strokes, const int *n_po
         memcpy(py + start[i], y[i], (size_t)n_points[i] * sizeof *py);
         start[i + 1] = start[i] + n_points[i];
     }
-    Features f;
     TapError e = {0};
-    int rc = feature_compute_traces(n_strokes, start, px, py, &f, &e);
+    int rc = feature_compute_traces(n_strokes, start, px, py, f, &e);
     free(start), free(px), free(py);
-    if (rc != TAP_OK) return fail(&e, err, err_len);
-    rc = recognize_features(r, &f, n_strokes, opt, out, t0, err, err_len);
+    return rc == TAP_OK ? TAP_API_OK : fail(&e, err, err_len);
+}
+
+static int decoder_strokes(TapDecoder *td, const char *fn, int n_strokes, const int *n_points,
+                           const double *const *x, const double *const *y,
+                           const TapRecognizeOptions *opt, TapResult *out, char *err,
+                           size_t err_len) {
+    double t0 = tap_now_seconds();
+    char msg[160];
+    if (!out) {
+        snprintf(msg, sizeof msg, "%s: out is NULL", fn);
+        return fail_arg(err, err_len, msg);
+    }
+    memset(out, 0, sizeof *out);
+    if (!td || !td->r || !n_points || !x || !y) {
+        snprintf(msg, sizeof msg, "%s: NULL recognizer or strokes", fn);
+        return fail_arg(err, err_len, msg);
+    }
+    TapRecognizeOptions o;
+    Features f;
+    int rc = strokes_features(n_strokes, n_points, x, y, &f, err, err_len);
+    if (rc != TAP_API_OK) return rc;
+    rc = resolve_options(opt, &o, err, err_len);
+    long long points = 0;
+    for (int i = 0; i < n_strokes; i++) points += n_points[i];
+    if (rc == TAP_API_OK)
+        rc = recognize_features(td, &f, n_strokes, points, &o, out, t0, err, err_len);
     feature_free(&f);
     return rc;
 }
 
-int tap_recognize_inkml(const TapRecognizer *r, const char *path, const TapRecognizeOptions *opt,
-                        TapResult *out, char *err, size_t err_len) {
+// An InkML file (buf NULL: read path) or buffer.
+static int decoder_inkml(TapDecoder *td, const char *fn, const char *path, const char *buf,
+                         size_t len, const TapRecognizeOptions *opt, TapResult *out, char *err,
+                         size_t err_len) {
     double t0 = tap_now_seconds();
-    if (!out) return fail_arg(err, err_len, "tap_recognize_inkml: out is NULL");
+    char msg[160];
+    if (!out) {
+        snprintf(msg, sizeof msg, "%s: out is NULL", fn);
+        return fail_arg(err, err_len, msg);
+    }
     memset(out, 0, sizeof *out);
-    if (!r || !path) return fail_arg(err, err_len, "tap_recognize_inkml: NULL recognizer or path");
+    if (!td || !td->r || !path || (!buf && len)) {
+        snprintf(msg, sizeof msg, "%s: NULL recognizer or input", fn);
+        return fail_arg(err, err_len, msg);
+    }
     InkmlDoc doc;
     TapError e = {0};
-    if (inkml_load(path, &doc, &e) != TAP_OK) return fail(&e, err, err_len);
+    int rc = buf ? inkml_parse(buf, len, path, &doc, &e) : inkml_load(path, &doc, &e);
+    if (rc != TAP_OK) return fail(&e, err, err_len);
     Features f;
-    int rc = feature_compute(&doc, &f, &e);
+    rc = feature_compute(&doc, &f, &e);
     int n_strokes = doc.n_traces;
+    long long points = doc.n_points;
     inkml_free(&doc);
     if (rc != TAP_OK) {
         tap_error_prefix(&e, "%s", path);
         return fail(&e, err, err_len);
     }
-    rc = recognize_features(r, &f, n_strokes, opt, out, t0, err, err_len);
+    TapRecognizeOptions o;
+    rc = resolve_options(opt, &o, err, err_len);
+    if (rc == TAP_API_OK)
+        rc = recognize_features(td, &f, n_strokes, points, &o, out, t0, err, err_len);
     feature_free(&f);
     return rc;
+}
+
+int tap_decoder_open(const TapRecognizer *r, TapDecoder **out, char *err, size_t err_len) {
+    if (!out) return fail_arg(err, err_len, "tap_decoder_open: out is NULL");
+    *out = NULL;
+    if (!r) return fail_arg(err, err_len, "tap_decoder_open: NULL recognizer");
+    TapDecoder *td = calloc(1, sizeof *td);
+    if (!td) return fail_arg(err, err_len, "out of memory");
+    td->r = r;
+    *out = td;
+    return TAP_API_OK;
+}
+
+void tap_decoder_close(TapDecoder *d) {
+    if (!d) return;
+    if (d->built) beam_free(&d->d);
+    free(d);
+}
+
+int tap_decoder_strokes(TapDecoder *d, int n_strokes, const int *n_points,
+                        const double *const *x, const double *const *y,
+                        const TapRecognizeOptions *opt, TapResult *out, char *err,
+                        size_t err_len) {
+    return decoder_strokes(d, "tap_decoder_strokes", n_strokes, n_points, x, y, opt, out, err,
+                           err_len);
+}
+
+int tap_decoder_inkml(TapDecoder *d, const char *path, const TapRecognizeOptions *opt,
+                      TapResult *out, char *err, size_t err_len) {
+    return decoder_inkml(d, "tap_decoder_inkml", path, NULL, 0, opt, out, err, err_len);
+}
+
+int tap_decoder_inkml_buffer(TapDecoder *d, const char *buf, size_t len, const char *name,
+                             const TapRecognizeOptions *opt, TapResult *out, char *err,
+                             size_t err_len) {
+    if (!buf) len = 0;
+    return decoder_inkml(d, "tap_decoder_inkml_buffer", name ? name : "inkml", buf ? buf : "",
+                         len, opt, out, err, err_len);
+}
+
+// The one-call functions: a decoder on the stack, freed on return.
+int tap_recognize_strokes(const TapRecognizer *r, int n_strokes, const int *n_points,
+                          const double *const *x, const double *const *y,
+                          const TapRecognizeOptions *opt, TapResult *out, char *err,
+                          size_t err_len) {
+    TapDecoder td = {.r = r};
+    int rc = decoder_strokes(&td, "tap_recognize_strokes", n_strokes, n_points, x, y, opt, out,
+                             err, err_len);
+    if (td.built) beam_free(&td.d);
+    return rc;
+}
+
+int tap_recognize_inkml(const TapRecognizer *r, const char *path, const TapRecognizeOptions *opt,
+                        TapResult *out, char *err, size_t err_len) {
+    TapDecoder td = {.r = r};
+    int rc = decoder_inkml(&td, "tap_recognize_inkml", path, NULL, 0, opt, out, err, err_len);
+    if (td.built) beam_free(&td.d);
+    return rc;
+}
+
+int tap_recognize_inkml_buffer(const TapRecognizer *r, const char *buf, size_t len,
+                               const char *name, const TapRecognizeOptions *opt, TapResult *out,
+                               char *err, size_t err_len) {
+    TapDecoder td = {.r = r};
+    if (!buf) len = 0;
+    int rc = decoder_inkml(&td, "tap_recognize_inkml_buffer", name ? name : "inkml",
+                           buf ? buf : "", len, opt, out, err, err_len);
+    if (td.built) beam_free(&td.d);
+    return rc;
+}
+
+void tap_token_color(int i, unsigned char rgb[3]) {
+    double c[3];
+    render_token_color(i, c);
+    for (int k = 0; k < 3; k++) rgb[k] = (unsigned char)lround(c[k] * 255.0);
 }
 
 // ---------------------------------------------------------------------------- training

@@ -158,6 +158,8 @@ int dataset_writer_open(DatasetWriter **out, const char *path, const char *const
     h5u_quiet();
     *out = NULL;
     if (V <= 0) return tap_error_set(err, TAP_ERR_ARG, "%s: empty vocabulary", path);
+    int bad = outfile_check(path, NULL, 0, err); // not a FIFO, a device or a directory
+    if (bad) return bad;
     DatasetWriter *w = calloc(1, sizeof *w);
     if (!w) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     w->file = w->str_type = H5I_INVALID_HID;
@@ -172,7 +174,9 @@ int dataset_writer_open(DatasetWriter **out, const char *path, const char *const
     snprintf(w->tmp, len + 5, "%s.tmp", path);
     w->V = V;
     errno = 0;
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fcpl = h5u_stamp_fcpl(); // the user block for the checksum (h5util.h)
+    w->file = fcpl < 0 ? H5I_INVALID_HID : H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    h5u_close(&fcpl, H5Pclose);
     if (w->file < 0) {
         int e = errno;
         tap_error_set(err, TAP_ERR_IO, "%s: cannot create%s%s", w->tmp, e ? ": " : "",
@@ -329,12 +333,15 @@ int dataset_writer_close(DatasetWriter *w, TapError *err) {
     int rc = flush_all(w, err);
     for (int i = 0; i < COL_COUNT; i++) {
         if (w->col[i].dset >= 0 && H5Dclose(w->col[i].dset) < 0 && rc == TAP_OK)
-            rc = tap_error_set(err, TAP_ERR_IO, "%s: /%s: cannot close", w->tmp, w->col[i].name);
+            rc = tap_error_set(err, TAP_ERR_IO, "%s: /%s: cannot write (disk full?)", w->tmp,
+                               w->col[i].name);
         w->col[i].dset = H5I_INVALID_HID;
     }
     if (w->file >= 0 && H5Fclose(w->file) < 0 && rc == TAP_OK)
-        rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot close", w->tmp);
+        rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot finish writing (disk full?)", w->tmp);
     w->file = H5I_INVALID_HID;
+    if (rc == TAP_OK && h5u_stamp(w->tmp) != H5U_OK)
+        rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write the checksum (disk full?)", w->tmp);
     if (rc == TAP_OK) rc = outfile_publish(w->tmp, w->path, 0, err);
     if (rc != TAP_OK) {
         dataset_writer_abort(w);
@@ -547,6 +554,13 @@ int dataset_load(const char *path, Dataset *ds, TapError *err) {
     FILE *probe = fopen(path, "rb");
     if (!probe) return tap_error_set(err, TAP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     fclose(probe);
+    const char *why = NULL;
+    int check = h5u_verify(path, &why); // before HDF5 reads a byte (files without one: as ever)
+    if (check == H5U_NOT_HDF5)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not an HDF5 file (or truncated): %s", path,
+                             why);
+    if (check == H5U_FAILED)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: corrupt dataset: %s", path, why);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return tap_error_set(err, TAP_ERR_FORMAT, "%s: not an HDF5 file (or truncated)", path);

@@ -24,6 +24,8 @@ typedef enum {
     EL_VIEW,
     EL_ANN_TRUTH,
     EL_ANN_WRITER, // the expression's <annotation type="writer">
+    EL_ANN_NORMALIZED, // MathWriting: the expression's <annotation type="normalizedLabel">
+    EL_ANN_SPLIT,      // MathWriting: the expression's <annotation type="splitTagOriginal">
     EL_ANN_XML,
     EL_MATHML_ROOT, // the expression's <annotationXML type="truth">
     EL_MATHML,      // an element inside it
@@ -370,6 +372,12 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
             k = EL_ANN_TRUTH;
         else if (type && !strcmp(type, "writer") && parent == EL_INK && !c->doc->writer)
             k = EL_ANN_WRITER;
+        else if (type && !strcmp(type, "normalizedLabel") && parent == EL_INK &&
+                 !c->doc->normalized_label)
+            k = EL_ANN_NORMALIZED;
+        else if (type && !strcmp(type, "splitTagOriginal") && parent == EL_INK &&
+                 !c->doc->split_tag)
+            k = EL_ANN_SPLIT;
     }
     if (grow((void **)&c->kinds, &c->cap_kinds, c->depth + 1, 1)) {
         fail_nomem(c);
@@ -402,6 +410,8 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
     }
     case EL_ANN_TRUTH:
     case EL_ANN_WRITER:
+    case EL_ANN_NORMALIZED:
+    case EL_ANN_SPLIT:
         if (c->capturing) break; // nested in a captured element: its text is part of that one
         text_reset(&c->text);
         c->capturing = c->depth;
@@ -531,6 +541,15 @@ static void XMLCALL on_end(void *ud, const char *name) {
             return;
         }
         break;
+    case EL_ANN_NORMALIZED:
+    case EL_ANN_SPLIT: {
+        char **dst = k == EL_ANN_SPLIT ? &d->split_tag : &d->normalized_label;
+        if (was_capturing && !*dst && !(*dst = dup_str(c->text.p ? c->text.p : ""))) {
+            fail_nomem(c);
+            return;
+        }
+        break;
+    }
     case EL_MATHML: mathml_close(c); break;
     case EL_MATHML_ROOT: c->ml_done = 1; break;
     case EL_GROUP: {
@@ -803,6 +822,8 @@ void inkml_free(InkmlDoc *doc) {
     free(doc->uid);
     free(doc->truth);
     free(doc->writer);
+    free(doc->normalized_label);
+    free(doc->split_tag);
     free(doc->trace_start);
     free(doc->x);
     free(doc->y);

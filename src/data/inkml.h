@@ -1,4 +1,5 @@
-// CROHME InkML (2011-2019 variants) -> traces, LaTeX and MathML truths and symbol segmentation.
+// CROHME InkML (2011-2019 variants) and MathWriting InkML -> traces, LaTeX and MathML truths and
+// symbol segmentation (CROHME), or the normalised label and split tag (MathWriting).
 // Parsed with expat (entity expansion off); latin-1 files are accepted.
 #ifndef TAP_DATA_INKML_H
 #define TAP_DATA_INKML_H
@@ -26,6 +27,9 @@ typedef struct {
     char *uid;          // file name without directory and .inkml (TAP's uid)
     char *writer;       // <annotation type="writer"> of the expression, as written, or NULL
     char *truth;        // <annotation type="truth"> of the expression, as written (with $...$), or NULL
+    // MathWriting (2024) files carry no "truth" but these (README: "MathWriting"), else NULL:
+    char *normalized_label; // <annotation type="normalizedLabel">: unspaced LaTeX, entities decoded
+    char *split_tag;        // <annotation type="splitTagOriginal">: train, valid, test, synthetic
     int n_traces;       // traces in document order; trace i = points [trace_start[i], trace_start[i+1])
     int *trace_start;   // (n_traces + 1)
     int n_points;

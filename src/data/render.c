@@ -59,7 +59,8 @@ static int write_surface_png(cairo_surface_t *s, const char *path, TapError *err
     else {
         snprintf(tmp, plen, "%s.tmp", path);
         if (!png_image_write_to_file(&img, tmp, 0, rgba, 0, NULL))
-            rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write PNG: %s", path, img.message);
+            rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write PNG (disk full?): %s", path,
+                               img.message);
         else
             rc = outfile_publish(tmp, path, 0, err);
     }

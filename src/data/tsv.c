@@ -12,6 +12,17 @@ static int by_uid(const void *a, const void *b) {
     return strcmp(((const TsvEntry *)a)->uid, ((const TsvEntry *)b)->uid);
 }
 
+const char *tsv_uid_problem(const char *uid) {
+    if (!uid || !*uid) return "it is empty";
+    for (const unsigned char *c = (const unsigned char *)uid; *c; c++) {
+        if (*c == ' ') return "it holds a space";
+        if (*c == '\t') return "it holds a tab";
+        if (*c == '\n' || *c == '\r') return "it holds a line break";
+        if (*c < 0x20 || *c == 0x7f) return "it holds a control character";
+    }
+    return NULL;
+}
+
 int tsv_load(const char *path, TsvTable *t, TapError *err) {
     memset(t, 0, sizeof *t);
     FILE *f = fopen(path, "rb");

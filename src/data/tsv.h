@@ -28,5 +28,10 @@ const TsvEntry *tsv_find(const TsvTable *t, const char *uid);
 // "'" as "\\prime"); returns how many entries changed, or -1 when out of memory (t unchanged).
 int tsv_canonicalize(TsvTable *t);
 void tsv_free(TsvTable *t);
+// Why uid cannot be a uid of these files, or NULL when it can: empty, or it holds a space, a
+// tab, a line break or another control character (they would split or end the line). tap prep,
+// tap decode and tap render refuse such uids (the file is skipped, naming this reason) rather
+// than escape them, so every TSV tap writes reads back as it was written.
+const char *tsv_uid_problem(const char *uid);
 
 #endif

@@ -3,7 +3,11 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "outfile.h"
 
 // Limits beyond which a dictionary file is garbage, not a vocabulary.
 #define VOCAB_MAX_TOKENS 100000
@@ -144,4 +148,141 @@ int vocab_id(const Vocab *v, const char *token) {
 
 const char *vocab_token(const Vocab *v, int id) {
     return id >= 0 && id < v->n ? v->tokens[id] : NULL;
+}
+
+// ----------------------------------------------------------------------------- from tokens
+
+static int token_ok(const char *s) {
+    if (!*s) return 0;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p == 0x7f) return 0;
+    return 1;
+}
+
+int vocab_from_tokens(Vocab *v, const char *const *tokens, int n, const char *what,
+                      TapError *err) {
+    memset(v, 0, sizeof(*v));
+    if (n <= 0) return tap_error_set(err, TAP_ERR_FORMAT, "%s: no tokens", what);
+    if (n > VOCAB_MAX_TOKENS)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: more than %d tokens", what,
+                             VOCAB_MAX_TOKENS);
+    Entry *e = calloc((size_t)n, sizeof *e);
+    if (!e) return tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", what);
+    int rc = TAP_OK;
+    for (int i = 0; i < n && rc == TAP_OK; i++) {
+        if (!tokens[i] || !token_ok(tokens[i]))
+            rc = tap_error_set(err, TAP_ERR_FORMAT,
+                               "%s: token %d is empty or contains whitespace or control bytes",
+                               what, i);
+        else if (!(e[i].token = strdup(tokens[i])))
+            rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", what);
+        e[i].id = i;
+        e[i].line = i + 1;
+    }
+    if (rc == TAP_OK) rc = build(v, e, n, what, err);
+    for (int i = 0; i < n; i++) free(e[i].token);
+    free(e);
+    if (rc != TAP_OK) vocab_free(v);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------- counting
+
+void vocab_counter_free(VocabCounter *c) {
+    if (!c) return;
+    for (int i = 0; i < c->n; i++) free(c->tokens[i]);
+    free(c->tokens);
+    free(c->count);
+    free(c->slots);
+    memset(c, 0, sizeof *c);
+}
+
+static int counter_grow(VocabCounter *c) {
+    int cap = c->cap ? 2 * c->cap : 256;
+    int *slots = malloc((size_t)cap * sizeof *slots);
+    char **tokens = realloc(c->tokens, (size_t)(cap / 2) * sizeof *tokens);
+    if (tokens) c->tokens = tokens;
+    long long *count = realloc(c->count, (size_t)(cap / 2) * sizeof *count);
+    if (count) c->count = count;
+    if (!slots || !tokens || !count) {
+        free(slots);
+        return -1;
+    }
+    for (int i = 0; i < cap; i++) slots[i] = -1;
+    for (int i = 0; i < c->n; i++) {
+        uint32_t h = hash_str(c->tokens[i]) & (uint32_t)(cap - 1);
+        while (slots[h] >= 0) h = (h + 1) & (uint32_t)(cap - 1);
+        slots[h] = i;
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->cap = cap;
+    return 0;
+}
+
+int vocab_counter_add(VocabCounter *c, const char *token, TapError *err) {
+    if (!token_ok(token))
+        return tap_error_set(err, TAP_ERR_FORMAT,
+                             "token \"%.60s\" is empty or contains whitespace or control bytes",
+                             token);
+    if (c->cap) {
+        uint32_t h = hash_str(token) & (uint32_t)(c->cap - 1);
+        for (; c->slots[h] >= 0; h = (h + 1) & (uint32_t)(c->cap - 1))
+            if (!strcmp(c->tokens[c->slots[h]], token)) {
+                c->count[c->slots[h]]++;
+                return TAP_OK;
+            }
+    }
+    if (2 * (c->n + 1) > c->cap) {
+        if (c->n >= VOCAB_MAX_TOKENS)
+            return tap_error_set(err, TAP_ERR_FORMAT, "more than %d distinct tokens",
+                                 VOCAB_MAX_TOKENS);
+        if (counter_grow(c)) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    }
+    char *s = strdup(token);
+    if (!s) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    uint32_t h = hash_str(token) & (uint32_t)(c->cap - 1);
+    while (c->slots[h] >= 0) h = (h + 1) & (uint32_t)(c->cap - 1);
+    c->slots[h] = c->n;
+    c->tokens[c->n] = s;
+    c->count[c->n] = 1;
+    c->n++;
+    return TAP_OK;
+}
+
+static const VocabCounter *g_sort_counter; // qsort has no context argument
+
+static int by_count(const void *a, const void *b) {
+    const VocabCounter *c = g_sort_counter;
+    int i = *(const int *)a, j = *(const int *)b;
+    if (c->count[i] != c->count[j]) return c->count[i] > c->count[j] ? -1 : 1;
+    return strcmp(c->tokens[i], c->tokens[j]);
+}
+
+int vocab_counter_write(const VocabCounter *c, const char *path, long long min_count,
+                        int *n_tokens, int *n_dropped, TapError *err) {
+    int *order = malloc(((size_t)c->n + 1) * sizeof *order);
+    if (!order) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    int m = 0, dropped = 0, has_unk = 0;
+    for (int i = 0; i < c->n; i++) {
+        if (!strcmp(c->tokens[i], "<eol>")) continue; // always id 0
+        if (c->count[i] >= min_count)
+            order[m++] = i, has_unk |= !strcmp(c->tokens[i], "<unk>");
+        else
+            dropped++;
+    }
+    g_sort_counter = c;
+    qsort(order, (size_t)m, sizeof *order, by_count);
+    OutFile f;
+    int rc = outfile_open(&f, path, err);
+    if (rc == TAP_OK) {
+        fprintf(f.f, "<eol>\t0\n");
+        for (int k = 0; k < m; k++) fprintf(f.f, "%s\t%d\n", c->tokens[order[k]], k + 1);
+        if (dropped && !has_unk) fprintf(f.f, "<unk>\t%d\n", m + 1);
+        rc = outfile_commit(&f, err);
+    }
+    free(order);
+    if (n_tokens) *n_tokens = 1 + m + (dropped && !has_unk);
+    if (n_dropped) *n_dropped = dropped;
+    return rc;
 }

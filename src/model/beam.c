@@ -9,7 +9,7 @@
 static int model_init(BeamModel *m, const TapConfig *cfg, const ParamTable *table, float *w,
                       TapError *err) {
     m->cfg = cfg;
-    encoder_params_bind(&m->enc, cfg, table, w);
+    encoder_params_bind(&m->enc, table, w, cfg);
     decoder_params_bind(&m->dec, table, w, cfg);
     m->packed = malloc(decoder_packed_floats(cfg) * sizeof *m->packed);
     if (!m->packed) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory for the packed weights");

@@ -6,6 +6,7 @@
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "h5util.h"
@@ -109,6 +110,13 @@ static int open_file(const char *path, hid_t *f, TapError *err) {
     FILE *probe = fopen(path, "rb");
     if (!probe) return tap_error_set(err, TAP_ERR_IO, "%s: cannot open for reading", path);
     fclose(probe);
+    const char *why = NULL;
+    int check = h5u_verify(path, &why); // before HDF5 reads a byte (files without one: as ever)
+    if (check == H5U_NOT_HDF5)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a readable HDF5 checkpoint: %s", path,
+                             why);
+    if (check == H5U_FAILED)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: corrupt checkpoint: %s", path, why);
     *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*f < 0)
         return tap_error_set(err, TAP_ERR_FORMAT,
@@ -123,9 +131,147 @@ static int open_file(const char *path, hid_t *f, TapError *err) {
     return rc;
 }
 
+// ---------------------------------------------------------------------------- vocabulary
+
+static hid_t utf8_string_type(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0))
+        h5u_close(&t, H5Tclose);
+    return t;
+}
+
+// /vocab: n variable-length UTF-8 strings. 0 or -1.
+static int write_vocab(hid_t f, const char *const *vocab, int n) {
+    if (n < 1) return -1;
+    hsize_t dim = (hsize_t)n;
+    hid_t type = utf8_string_type(), space = H5Screate_simple(1, &dim, NULL),
+          d = H5I_INVALID_HID;
+    int ok = type >= 0 && space >= 0 &&
+             (d = H5Dcreate2(f, "vocab", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+             H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, vocab) >= 0;
+    h5u_close(&d, H5Dclose);
+    h5u_close(&space, H5Sclose);
+    h5u_close(&type, H5Tclose);
+    return ok ? 0 : -1;
+}
+
+void checkpoint_vocab_free(char **tokens, int n) {
+    for (int i = 0; tokens && i < n; i++) free(tokens[i]);
+    free(tokens);
+}
+
+int checkpoint_read_vocab(const char *path, char ***tokens, int *n, TapError *err) {
+    *tokens = NULL;
+    *n = 0;
+    hid_t f = H5I_INVALID_HID;
+    int rc = open_file(path, &f, err);
+    if (rc) return rc;
+    if (H5Lexists(f, "vocab", H5P_DEFAULT) <= 0) { // saved before checkpoints had one
+        h5u_close(&f, H5Fclose);
+        return TAP_OK;
+    }
+    hid_t d = H5Dopen2(f, "vocab", H5P_DEFAULT), space = H5I_INVALID_HID,
+          type = H5I_INVALID_HID, mtype = utf8_string_type();
+    hsize_t dim = 0;
+    char **raw = NULL;
+    if (d >= 0) space = H5Dget_space(d), type = H5Dget_type(d);
+    if (d < 0 || space < 0 || type < 0 || mtype < 0 || H5Sget_simple_extent_ndims(space) != 1 ||
+        H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) <= 0 ||
+        H5Tset_cset(mtype, H5Tget_cset(type)) < 0 ||
+        H5Sget_simple_extent_dims(space, &dim, NULL) < 0 || dim < 1 || dim > 1000000)
+        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /vocab is not a list of strings", path);
+    else if (!(raw = calloc((size_t)dim, sizeof *raw)) ||
+             !(*tokens = calloc((size_t)dim, sizeof **tokens)))
+        rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", path);
+    else if (H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)
+        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: cannot read /vocab (truncated file?)", path);
+    else {
+        for (hsize_t i = 0; i < dim && rc == TAP_OK; i++)
+            if (!raw[i] || !raw[i][0])
+                rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /vocab: token %llu is empty", path,
+                                   (unsigned long long)i);
+            else if (!((*tokens)[i] = strdup(raw[i])))
+                rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", path);
+        H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, raw);
+    }
+    free(raw);
+    h5u_close(&mtype, H5Tclose);
+    h5u_close(&type, H5Tclose);
+    h5u_close(&space, H5Sclose);
+    h5u_close(&d, H5Dclose);
+    h5u_close(&f, H5Fclose);
+    if (rc == TAP_OK) {
+        *n = (int)dim;
+    } else {
+        checkpoint_vocab_free(*tokens, (int)dim);
+        *tokens = NULL;
+    }
+    return rc;
+}
+
 // ---------------------------------------------------------------------------- save
 
 static int valid_group_name(const char *g) { return g && *g && !strchr(g, '/') && strcmp(g, "."); }
+
+// IEEE 754 binary16, little-endian. HDF5 1.10 has no predefined half type; this is the layout
+// h5py and numpy's float16 use, so f["params"][name] reads as float16 there too.
+static hid_t half_type(void) {
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    if (t < 0) return t;
+    if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 ||
+        H5Tset_precision(t, 16) < 0 || H5Tset_ebias(t, 15) < 0) {
+        H5Tclose(t);
+        return H5I_INVALID_HID;
+    }
+    return t;
+}
+
+// Round to nearest even, overflow to infinity (as IEEE conversion does). Written by hand
+// because HDF5 1.10's float-to-half conversion loses the rounding carry into the exponent
+// (0.49995 is stored as 0.25).
+uint16_t checkpoint_half_from_float(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint32_t sign = (x >> 16) & 0x8000u, a = x & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u); // NaN
+    if (a >= 0x47800000u) return (uint16_t)(sign | 0x7c00u); // >= 2^16 (and inf): inf
+    uint32_t h, rem, half;
+    if (a >= 0x38800000u) { // a normal half: rebias the exponent, keep 10 of 23 mantissa bits
+        h = (a - (112u << 23)) >> 13;
+        rem = a & 0x1fffu;
+        half = 0x1000u;
+    } else { // a subnormal half: round(|f| * 2^24)
+        uint32_t e = a >> 23;
+        if (e < 102) return (uint16_t)sign; // below 2^-25: rounds to zero
+        uint32_t m = (a & 0x7fffffu) | 0x800000u, shift = 126 - e;
+        h = m >> shift;
+        rem = m & ((1u << shift) - 1);
+        half = 1u << (shift - 1);
+    }
+    if (rem > half || (rem == half && (h & 1))) h++; // a carry moves into the exponent: right
+    return (uint16_t)(sign | h);
+}
+
+// The dataset of one tensor in the role's storage. Half storage is chunked (one chunk up to
+// 64 Ki elements) with byte shuffle and deflate: about 10% smaller again than raw halves.
+static hid_t create_tensor(hid_t g, const ParamSpec *p, hid_t space, CheckpointStorage storage) {
+    if (storage != CHECKPOINT_F16)
+        return H5Dcreate2(g, p->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t type = half_type(), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = H5I_INVALID_HID;
+    hsize_t chunk[4];
+    size_t elems = 1;
+    for (int k = p->ndim - 1; k >= 0; k--) { // whole trailing dims while they fit in 64 Ki
+        size_t dim = (size_t)p->dims[k];
+        chunk[k] = elems * dim <= 65536 ? dim : (hsize_t)(65536 / elems > 0 ? 65536 / elems : 1);
+        elems *= (size_t)chunk[k];
+    }
+    if (type >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, p->ndim, chunk) >= 0 &&
+        H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, 6) >= 0)
+        d = H5Dcreate2(g, p->name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    h5u_close(&dcpl, H5Pclose);
+    h5u_close(&type, H5Tclose);
+    return d;
+}
 
 int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
                     const CheckpointRole *roles, int n_roles, const CheckpointScalars *scalars,
@@ -143,7 +289,16 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return tap_error_set(err, TAP_ERR_ARG, "checkpoint path too long");
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    size_t max_size = 0;
+    for (int i = 0; i < t->n_tensors; i++)
+        if (t->spec[i].size > max_size) max_size = t->spec[i].size;
+    uint16_t *halves = NULL;
+    for (int r = 0; r < n_roles && !halves; r++)
+        if (roles[r].storage == CHECKPOINT_F16 && !(halves = malloc(max_size * sizeof *halves + 1)))
+            return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    hid_t fcpl = h5u_stamp_fcpl(); // the user block for the checksum (h5util.h)
+    hid_t f = fcpl < 0 ? H5I_INVALID_HID : H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    h5u_close(&fcpl, H5Pclose);
     hid_t g = H5I_INVALID_HID, space = H5I_INVALID_HID, d = H5I_INVALID_HID;
     int rc = TAP_OK;
     if (f < 0) {
@@ -166,6 +321,10 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write attributes", tmp);
         goto fail;
     }
+    if (scalars && scalars->vocab && write_vocab(f, scalars->vocab, scalars->n_vocab) < 0) {
+        rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write /vocab", tmp);
+        goto fail;
+    }
     for (int r = 0; r < n_roles; r++) {
         g = H5Gcreate2(f, roles[r].group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) {
@@ -178,13 +337,20 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
             hsize_t dims[4];
             for (int k = 0; k < p->ndim; k++) dims[k] = (hsize_t)p->dims[k];
             space = H5Screate_simple(p->ndim, dims, NULL);
-            d = space < 0 ? H5I_INVALID_HID
-                          : H5Dcreate2(g, p->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
-                                       H5P_DEFAULT);
-            if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                  roles[r].data + p->offset) < 0) {
-                rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write /%s/%s", tmp, roles[r].group,
-                                   p->name);
+            d = space < 0 ? H5I_INVALID_HID : create_tensor(g, p, space, roles[r].storage);
+            const float *src = roles[r].data + p->offset;
+            herr_t wrote = -1;
+            if (d >= 0 && roles[r].storage == CHECKPOINT_F16) {
+                hid_t type = H5Dget_type(d); // the file's half type: written without conversion
+                for (size_t k = 0; k < p->size; k++) halves[k] = checkpoint_half_from_float(src[k]);
+                if (type >= 0) wrote = H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, halves);
+                h5u_close(&type, H5Tclose);
+            } else if (d >= 0) {
+                wrote = H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, src);
+            }
+            if (wrote < 0) {
+                rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write /%s/%s (disk full?)", tmp,
+                                   roles[r].group, p->name);
                 goto fail;
             }
             h5u_close(&d, H5Dclose);
@@ -194,11 +360,12 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
     }
     herr_t closed = H5Fclose(f);
     f = H5I_INVALID_HID;
-    if (closed < 0) {
+    if (closed < 0 || h5u_stamp(tmp) != H5U_OK) { // the checksum over the finished file
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot finish writing (disk full?)", tmp);
         goto fail;
     }
     if ((rc = outfile_publish(tmp, path, 0, err)) != TAP_OK) goto fail;
+    free(halves);
     return TAP_OK;
 fail:
     h5u_close(&d, H5Dclose);
@@ -206,6 +373,7 @@ fail:
     h5u_close(&g, H5Gclose);
     h5u_close(&f, H5Fclose);
     remove(tmp);
+    free(halves);
     return rc;
 }
 

@@ -15,10 +15,18 @@
 #define TAP_CHECKPOINT_VERSION 1
 #define TAP_CHECKPOINT_TEXT_MAX 16384
 
+// How save stores a role's floats. Load reads either (HDF5 converts on read).
+typedef enum {
+    CHECKPOINT_F32 = 0, // IEEE single, contiguous: training state, exact resume
+    CHECKPOINT_F16,     // IEEE half (round to nearest), chunked, shuffled and deflated: a
+                        // compact weights-only file for distribution (tap export)
+} CheckpointStorage;
+
 // A role array: group name (no slashes, e.g. "params") and table->n floats.
 typedef struct {
     const char *group;
     float *data; // read by save, filled by load
+    CheckpointStorage storage;
 } CheckpointRole;
 
 typedef struct {
@@ -26,9 +34,16 @@ typedef struct {
     int64_t epoch;
     uint64_t rng[4];                    // TapRng state
     char text[TAP_CHECKPOINT_TEXT_MAX]; // free text, e.g. the resolved command line config
+    // The vocabulary the model was trained with (id -> token, cfg->V of them), saved as /vocab
+    // (UTF-8 strings, as a dataset's /vocab) when vocab is not NULL; load leaves it alone.
+    const char *const *vocab;
+    int n_vocab;
 } CheckpointScalars;
 
 struct TapError;
+
+// IEEE half bits of f, rounded to nearest even (what CHECKPOINT_F16 stores).
+uint16_t checkpoint_half_from_float(float f);
 
 // Returns TAP_OK or a negative TapStatus with err naming the file (and the tensor).
 // scalars may be NULL (saved as zeros / empty text).
@@ -44,6 +59,12 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
 int checkpoint_load(const char *path, const TapConfig *cfg, const ParamTable *t,
                     const CheckpointRole *roles, int n_roles, CheckpointScalars *scalars,
                     struct TapError *err);
+
+// The /vocab of a checkpoint: *tokens (malloc'd, *n of them, each malloc'd) or, for a
+// checkpoint saved without one (before vocabularies were stored), *n = 0 and *tokens NULL.
+// Errors: unreadable file, /vocab that is not a 1-D dataset of strings, an empty token.
+int checkpoint_read_vocab(const char *path, char ***tokens, int *n, struct TapError *err);
+void checkpoint_vocab_free(char **tokens, int n);
 
 // Reads only the stored config (to build a model from a checkpoint before loading it).
 int checkpoint_read_config(const char *path, TapConfig *cfg, struct TapError *err);

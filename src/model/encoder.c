@@ -3,52 +3,44 @@
 // and leaves odd steps at zero.
 #include "encoder.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "parallel.h"
 #include "tap.h"
 
-static void bind_gru(const ParamTable *t, float *base, const char *prefix, float **W, float **b,
-                     float **U, float **Wx, float **bx, float **Ux) {
-    char name[64];
-    snprintf(name, sizeof name, "%s_W", prefix);
-    *W = params_bind(t, base, name);
-    snprintf(name, sizeof name, "%s_b", prefix);
-    *b = params_bind(t, base, name);
-    snprintf(name, sizeof name, "%s_U", prefix);
-    *U = params_bind(t, base, name);
-    snprintf(name, sizeof name, "%s_Wx", prefix);
-    *Wx = params_bind(t, base, name);
-    snprintf(name, sizeof name, "%s_bx", prefix);
-    *bx = params_bind(t, base, name);
-    snprintf(name, sizeof name, "%s_Ux", prefix);
-    *Ux = params_bind(t, base, name);
-}
+// One GRU's tensors, "<prefix>_W" ...; GruParams and GruGrads list the same six members.
+#define GRU_FIELDS(View)                                                                        \
+    {{offsetof(View, W), "_W"},   {offsetof(View, b), "_b"},   {offsetof(View, U), "_U"},      \
+     {offsetof(View, Wx), "_Wx"}, {offsetof(View, bx), "_bx"}, {offsetof(View, Ux), "_Ux"}}
+static const ParamField GRU_PARAM_FIELDS[] = GRU_FIELDS(GruParams);
+static const ParamField GRU_GRAD_FIELDS[] = GRU_FIELDS(GruGrads);
+#undef GRU_FIELDS
+enum { GRU_N_FIELDS = (int)(sizeof GRU_PARAM_FIELDS / sizeof *GRU_PARAM_FIELDS) };
 
-void encoder_grads_bind(EncoderGrads *g, const TapConfig *c, const ParamTable *t, float *grad) {
-    memset(g, 0, sizeof *g);
+// Binds fwd[l] to encoder<l>_* and rev[l] to encoder_r<l>_* for every layer.
+static void bind_layers(const ParamTable *t, float *base, const TapConfig *c, void *fwd, void *rev,
+                        size_t stride, const ParamField *fields) {
     for (int l = 0; l < c->n_layers; l++) {
         char pf[32], pr[32];
         snprintf(pf, sizeof pf, "encoder%d", l);
         snprintf(pr, sizeof pr, "encoder_r%d", l);
-        GruGrads *f = &g->fwd[l], *r = &g->rev[l];
-        bind_gru(t, grad, pf, &f->W, &f->b, &f->U, &f->Wx, &f->bx, &f->Ux);
-        bind_gru(t, grad, pr, &r->W, &r->b, &r->U, &r->Wx, &r->bx, &r->Ux);
+        params_bind_fields_prefixed(t, base, pf, (char *)fwd + l * stride, fields, GRU_N_FIELDS);
+        params_bind_fields_prefixed(t, base, pr, (char *)rev + l * stride, fields, GRU_N_FIELDS);
     }
 }
 
-void encoder_params_bind(EncoderParams *p, const TapConfig *c, const ParamTable *t,
-                         const float *w) {
-    // Same walk as the gradients; the weights are only read through the const views.
-    EncoderGrads v;
-    encoder_grads_bind(&v, c, t, (float *)w);
+void encoder_grads_bind(EncoderGrads *g, const ParamTable *t, float *grad, const TapConfig *c) {
+    memset(g, 0, sizeof *g);
+    bind_layers(t, grad, c, g->fwd, g->rev, sizeof g->fwd[0], GRU_GRAD_FIELDS);
+}
+
+void encoder_params_bind(EncoderParams *p, const ParamTable *t, const float *w,
+                         const TapConfig *c) {
+    // The weights are only read, through the views' const members.
     memset(p, 0, sizeof *p);
-    for (int l = 0; l < c->n_layers; l++) {
-        const GruGrads *f = &v.fwd[l], *r = &v.rev[l];
-        p->fwd[l] = (GruParams){f->W, f->b, f->U, f->Wx, f->bx, f->Ux};
-        p->rev[l] = (GruParams){r->W, r->b, r->U, r->Wx, r->bx, r->Ux};
-    }
+    bind_layers(t, (float *)w, c, p->fwd, p->rev, sizeof p->fwd[0], GRU_PARAM_FIELDS);
 }
 
 // Fills the per-layer dims; returns total floats and binds when mem != NULL.

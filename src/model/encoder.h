@@ -24,8 +24,9 @@ typedef struct {
     GruGrads rev[TAP_MAX_LAYERS];
 } EncoderGrads;
 
-void encoder_params_bind(EncoderParams *p, const TapConfig *c, const ParamTable *t, const float *w);
-void encoder_grads_bind(EncoderGrads *g, const TapConfig *c, const ParamTable *t, float *grad);
+// Every *_params_bind takes (view, table, role array, config), as decoder_params_bind does.
+void encoder_params_bind(EncoderParams *p, const ParamTable *t, const float *w, const TapConfig *c);
+void encoder_grads_bind(EncoderGrads *g, const ParamTable *t, float *grad, const TapConfig *c);
 
 // Activations of one batch, bound per batch from a caller buffer of encoder_floats(c, T, B).
 typedef struct {

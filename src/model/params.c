@@ -148,11 +148,18 @@ float *params_bind(const ParamTable *t, float *base, const char *name) {
     return base + t->spec[i].offset;
 }
 
-void params_bind_fields(const ParamTable *t, float *base, void *view, const ParamField *f, int n) {
+void params_bind_fields_prefixed(const ParamTable *t, float *base, const char *prefix, void *view,
+                                 const ParamField *f, int n) {
     for (int i = 0; i < n; i++) {
-        float *at = params_bind(t, base, f[i].name);
+        char name[sizeof t->spec[0].name + 16];
+        snprintf(name, sizeof name, "%s%s", prefix, f[i].name);
+        float *at = params_bind(t, base, name);
         memcpy((char *)view + f[i].offset, &at, sizeof at);
     }
+}
+
+void params_bind_fields(const ParamTable *t, float *base, void *view, const ParamField *f, int n) {
+    params_bind_fields_prefixed(t, base, "", view, f, n);
 }
 
 // An n x n orthogonal matrix (rows of a Gram-Schmidt-orthonormalised Gaussian matrix), written

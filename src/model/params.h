@@ -48,6 +48,9 @@ typedef struct {
 } ParamField;
 // Points each listed member of *view at its tensor inside role array `base` (params_bind each).
 void params_bind_fields(const ParamTable *t, float *base, void *view, const ParamField *f, int n);
+// The same with every name prefixed (the GRU's fields "_W", ... under "encoder0", "encoder_r1").
+void params_bind_fields_prefixed(const ParamTable *t, float *base, const char *prefix, void *view,
+                                 const ParamField *f, int n);
 // TAP's initialisers, drawn in table order from rng.
 void params_init(const ParamTable *t, float *w, TapRng *rng);
 

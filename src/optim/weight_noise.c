@@ -38,8 +38,13 @@ static AI void normals16(const uint64_t *bits, vf8 *z0, vf8 *z1) {
     vu8 w0, w1; // the 16 32-bit halves of the draws: low half of draw k at 2k (little-endian)
     memcpy(&w0, bits, sizeof w0);
     memcpy(&w1, bits + 4, sizeof w1);
+#ifdef __clang__ // the fuzzing build (tests/fuzz) compiles with clang: the same shuffle
+    vu8 lo = __builtin_shufflevector(w0, w1, 0, 2, 4, 6, 8, 10, 12, 14);
+    vu8 hi = __builtin_shufflevector(w0, w1, 1, 3, 5, 7, 9, 11, 13, 15);
+#else
     vu8 lo = __builtin_shuffle(w0, w1, (vu8){0, 2, 4, 6, 8, 10, 12, 14});
     vu8 hi = __builtin_shuffle(w0, w1, (vu8){1, 3, 5, 7, 9, 11, 13, 15});
+#endif
     vi8 a = (vi8)(hi >> 8);                           // bits 63..40
     vi8 b = (vi8)(((hi & 0xff) << 16) | (lo >> 16)); // bits 39..16
     vf8 u1 = VSPLAT(1.0f) - __builtin_convertvector(a, vf8) * VSPLAT(0x1.0p-24f);

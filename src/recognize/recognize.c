@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "beam.h"
+#include "beam_pool.h"
 #include "checkpoint.h"
 #include "clock.h"
 #include "feature.h"
@@ -36,7 +37,8 @@ int rec_is_hdf5(const char *path) {
     if (!f) return 0;
     size_t n = fread(buf, 1, 8, f);
     fclose(f);
-    return n == 8 && !memcmp(buf, sig, 8);
+    static const unsigned char stamped[8] = {0x89, 'T', 'A', 'P', 'c', 'r', 'c', '1'}; // h5util.h
+    return n == 8 && (!memcmp(buf, sig, 8) || !memcmp(buf, stamped, 8));
 }
 
 static char *uid_of_path(const char *path) {
@@ -123,6 +125,10 @@ int rec_ink_load(const RecInputs *in, int i, RecInk *ink, TapError *err) {
     memset(ink, 0, sizeof *ink);
     ink->n_ref = -1;
     const RecItem *it = &in->items[i];
+    const char *bad_uid = tsv_uid_problem(it->uid); // as tap prep: it would break the TSV
+    if (bad_uid)
+        return tap_error_set(err, TAP_ERR_ARG, "%s: unusable uid: %s (rename the file)", it->path,
+                             bad_uid);
     if (it->ds >= 0) {
         const Dataset *ds = &in->ds[it->ds];
         int k = it->index, N = dataset_len_x(ds, k), L = dataset_len_y(ds, k);
@@ -201,7 +207,7 @@ int rec_model_load(RecModel *m, const char *path, TapError *err) {
         rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory for %zu weights", path,
                            m->table.n);
     if (rc == TAP_OK) {
-        CheckpointRole role = {"params", m->w};
+        CheckpointRole role = {"params", m->w, CHECKPOINT_F32};
         rc = checkpoint_load(path, &m->cfg, &m->table, &role, 1, NULL, err);
     }
     if (rc != TAP_OK) rec_model_free(m);
@@ -227,17 +233,44 @@ int rec_vocab_load(Vocab *v, const char *path, const TapConfig *cfg, TapError *e
     return TAP_OK;
 }
 
+int rec_model_vocab(Vocab *v, const char *model, const char *dict, const TapConfig *cfg,
+                    TapError *err) {
+    memset(v, 0, sizeof *v);
+    if (dict) return rec_vocab_load(v, dict, cfg, err);
+    char **tokens;
+    int n, rc = checkpoint_read_vocab(model, &tokens, &n, err);
+    if (rc != TAP_OK) return rc;
+    if (n == 0) return rec_vocab_load(v, REC_DEFAULT_DICT, cfg, err); // an older checkpoint
+    if (n != cfg->V)
+        rc = tap_error_set(err, TAP_ERR_FORMAT,
+                           "%s: /vocab has %d tokens but the model's vocabulary has %d", model, n,
+                           cfg->V);
+    else
+        rc = vocab_from_tokens(v, (const char *const *)tokens, n, model, err);
+    checkpoint_vocab_free(tokens, n);
+    return rc;
+}
+
+// 0 when the checkpoint carries no vocabulary or the same as v, else -1 (an ensemble member
+// trained on another dictionary).
+static int same_model_vocab(const Vocab *v, const char *model) {
+    char **tokens;
+    int n, differ = 0;
+    if (checkpoint_read_vocab(model, &tokens, &n, NULL) != TAP_OK) return -1;
+    if (n > 0) {
+        differ = n != v->n;
+        for (int i = 0; i < n && !differ; i++) differ = strcmp(tokens[i], v->tokens[i]) != 0;
+    }
+    checkpoint_vocab_free(tokens, n);
+    return differ ? -1 : 0;
+}
+
 // ---------------------------------------------------------------------------- decoding
 
 typedef struct {
-    const RecModel *m;
     const RecInputs *in;
     const RecOptions *opt;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int next, stop;
     RecResult *res;
-    unsigned char *done; // (n) 1 once res[i] is final
 } Shared;
 
 static void decode_one(BeamDecoder *d, const Shared *s, int i, RecResult *r) {
@@ -280,37 +313,9 @@ static void decode_one(BeamDecoder *d, const Shared *s, int i, RecResult *r) {
     r->seconds = tap_now_seconds() - t0;
 }
 
-static void *worker(void *arg) {
-    Shared *s = arg;
-    BeamDecoder d;
-    TapError err;
-    const TapConfig *cfgs[1 + REC_MAX_EXTRA] = {&s->m->cfg};
-    const ParamTable *tables[1 + REC_MAX_EXTRA] = {&s->m->table};
-    float *ws[1 + REC_MAX_EXTRA] = {s->m->w};
-    for (int k = 0; k < s->opt->n_extra; k++) {
-        cfgs[k + 1] = &s->opt->extra[k].cfg;
-        tables[k + 1] = &s->opt->extra[k].table;
-        ws[k + 1] = s->opt->extra[k].w;
-    }
-    int ok = beam_init_ensemble(&d, 1 + s->opt->n_extra, cfgs, tables, ws, s->opt->beam,
-                                s->opt->max_len, &err) == TAP_OK;
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        int i = s->stop ? s->in->n : s->next++;
-        pthread_mutex_unlock(&s->mu);
-        if (i >= s->in->n) break;
-        RecResult *r = &s->res[i];
-        if (ok)
-            decode_one(&d, s, i, r);
-        else
-            r->status = err.code, snprintf(r->msg, sizeof r->msg, "%s", err.msg);
-        pthread_mutex_lock(&s->mu);
-        s->done[i] = 1;
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-    }
-    if (ok) beam_free(&d);
-    return NULL;
+static void decode_item(void *ctx, BeamDecoder *d, int i) {
+    Shared *s = ctx;
+    decode_one(d, s, i, &s->res[i]);
 }
 
 void rec_result_free(RecResult *r) {
@@ -329,36 +334,33 @@ int rec_decode_all(const RecModel *m, const RecInputs *in, const RecOptions *opt
                              REC_MAX_EXTRA + 1);
     // Threads, not BLAS, give the parallelism: small per-step GEMMs are fastest single-threaded.
     openblas_set_num_threads(1);
-    Shared s = {.m = m, .in = in, .opt = opt};
-    s.res = calloc((size_t)in->n + 1, sizeof *s.res);
-    s.done = calloc((size_t)in->n + 1, 1);
-    pthread_t *tid = calloc((size_t)opt->threads, sizeof *tid);
-    if (!s.res || !s.done || !tid) {
-        free(s.res), free(s.done), free(tid);
-        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    BeamSpec spec = {.n_models = 1 + opt->n_extra, .beam = opt->beam, .max_len = opt->max_len};
+    spec.cfgs[0] = &m->cfg, spec.tables[0] = &m->table, spec.ws[0] = m->w;
+    for (int k = 0; k < opt->n_extra; k++) {
+        spec.cfgs[k + 1] = &opt->extra[k].cfg;
+        spec.tables[k + 1] = &opt->extra[k].table;
+        spec.ws[k + 1] = opt->extra[k].w;
     }
+    Shared s = {.in = in, .opt = opt};
+    if (!(s.res = calloc((size_t)in->n + 1, sizeof *s.res)))
+        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     for (int i = 0; i < in->n; i++) s.res[i].ink.n_ref = -1;
-    pthread_mutex_init(&s.mu, NULL);
-    pthread_cond_init(&s.cv, NULL);
-    int started = 0, rc = TAP_OK;
-    for (; started < opt->threads && started < (in->n > 0 ? in->n : 1); started++)
-        if (pthread_create(&tid[started], NULL, worker, &s) != 0) break;
-    if (started == 0) rc = tap_error_set(err, TAP_ERR_NOMEM, "cannot start a decoding thread");
-    for (int i = 0; i < in->n && rc == TAP_OK; i++) {
-        pthread_mutex_lock(&s.mu);
-        while (!s.done[i]) pthread_cond_wait(&s.cv, &s.mu);
-        pthread_mutex_unlock(&s.mu);
+    BeamPool *pool;
+    int rc = beam_pool_start(&pool, &spec, opt->threads, in->n, decode_item, &s, err);
+    if (rc != TAP_OK) {
+        free(s.res);
+        return rc;
+    }
+    // Results go out in input order while later inputs are decoded.
+    for (int i = 0; i < in->n && rc == TAP_OK && beam_pool_wait(pool, i); i++) {
         rc = emit(ctx, i, &s.res[i]);
         rec_result_free(&s.res[i]);
     }
-    pthread_mutex_lock(&s.mu);
-    s.stop = 1;
-    pthread_mutex_unlock(&s.mu);
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    beam_pool_stop(pool);
+    int pool_rc = beam_pool_finish(pool, rc == TAP_OK ? err : &(TapError){0});
+    if (rc == TAP_OK) rc = pool_rc;
     for (int i = 0; i < in->n; i++) rec_result_free(&s.res[i]);
-    pthread_cond_destroy(&s.cv);
-    pthread_mutex_destroy(&s.mu);
-    free(s.res), free(s.done), free(tid);
+    free(s.res);
     return rc;
 }
 
@@ -388,6 +390,11 @@ static int load_ensemble(RecSetup *s, const char *model, const char *list, TapEr
                                  "--ensemble: %s has %d tokens and %d features, %s has %d and %d: "
                                  "an ensemble needs one vocabulary",
                                  path, c->V, c->F, model, s->m.cfg.V, s->m.cfg.F);
+        if (same_model_vocab(&s->v, path))
+            return tap_error_set(err, TAP_ERR_ARG,
+                                 "--ensemble: %s was trained with another vocabulary than %s "
+                                 "(its /vocab differs): an ensemble needs one vocabulary",
+                                 path, model);
         p += len + (comma ? 1 : 0);
         if (comma && !*p)
             return tap_error_set(err, TAP_ERR_ARG, "--ensemble: '%s' ends with a comma", list);
@@ -400,7 +407,7 @@ int rec_setup_open(RecSetup *s, const char *model, const RecSettings *o, char *c
     memset(s, 0, sizeof *s);
     int rc = TAP_OK;
     if (model && ((rc = rec_model_load(&s->m, model, err)) != TAP_OK ||
-                  (rc = rec_vocab_load(&s->v, o->dict, &s->m.cfg, err)) != TAP_OK)) {
+                  (rc = rec_model_vocab(&s->v, model, o->dict, &s->m.cfg, err)) != TAP_OK)) {
         rec_setup_close(s);
         return rc;
     }
@@ -423,6 +430,26 @@ int rec_setup_open(RecSetup *s, const char *model, const RecSettings *o, char *c
                           .n_extra = s->n_extra};
     s->pool = model ? rec_pool_factor(&s->m.cfg) : 1;
     return TAP_OK;
+}
+
+int rec_output_check(const RecSetup *s, const char *model, const RecSettings *o,
+                     const char *output, TapError *err) {
+    const char *files[] = {model, model ? o->dict : NULL};
+    int rc = outfile_check(output, files, 2, err);
+    for (const char *p = o->ensemble; rc == TAP_OK && model && p && *p;) {
+        size_t len = strcspn(p, ",");
+        char *one = strndup(p, len);
+        if (!one) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+        rc = outfile_check(output, (const char *const *)&one, 1, err);
+        free(one);
+        p += len + (p[len] == ',');
+    }
+    for (int i = 0; rc == TAP_OK && i < s->in.n; i++) {
+        const char *path = s->in.items[i].path;
+        if (i == 0 || strcmp(path, s->in.items[i - 1].path)) // a dataset's items share it
+            rc = outfile_check(output, &path, 1, err);
+    }
+    return rc;
 }
 
 void rec_setup_close(RecSetup *s) {
@@ -516,42 +543,182 @@ void rec_attention_free(RecAttention *a) {
     memset(a, 0, sizeof *a);
 }
 
+// The next line of text (without its '\n') as [*b, *e); 0 at the end of the text.
+static int next_line(const char **p, const char *end, const char **b, const char **e) {
+    if (*p >= end) return 0;
+    const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+    *b = *p;
+    *e = nl ? nl : end;
+    *p = nl ? nl + 1 : end;
+    return 1;
+}
+
+// A whole decimal int of [b, e) after skipping spaces; advances *b. 0 when there is none or it
+// does not fit an int.
+static int scan_int(const char **b, const char *e, int *v) {
+    while (*b < e && (**b == ' ' || **b == '\t' || **b == '\r')) (*b)++;
+    const char *q = *b;
+    if (q < e && (*q == '-' || *q == '+')) q++;
+    if (q == e || *q < '0' || *q > '9') return 0;
+    long long x = 0;
+    int neg = **b == '-';
+    for (; q < e && *q >= '0' && *q <= '9'; q++)
+        if ((x = x * 10 + (*q - '0')) > 2147483648LL) return 0;
+    if (q < e && *q != ' ' && *q != '\t' && *q != '\r') return 0;
+    if (neg) x = -x;
+    if (x > 2147483647LL || x < -2147483647LL - 1) return 0;
+    *v = (int)x;
+    *b = q;
+    return 1;
+}
+
+// The word w (then a space or the line end) at *b after spaces; advances *b.
+static int scan_word(const char **b, const char *e, const char *w) {
+    while (*b < e && (**b == ' ' || **b == '\t')) (*b)++;
+    size_t n = strlen(w);
+    if ((size_t)(e - *b) < n || memcmp(*b, w, n)) return 0;
+    if (*b + n < e && (*b)[n] != ' ' && (*b)[n] != '\t' && (*b)[n] != '\r') return 0;
+    *b += n;
+    return 1;
+}
+
+static int only_space(const char *b, const char *e) {
+    for (; b < e; b++)
+        if (*b != ' ' && *b != '\t' && *b != '\r' && *b != '\n') return 0;
+    return 1;
+}
+
+int rec_attention_parse(const char *text, size_t len, const char *name, RecAttention *a,
+                        TapError *err) {
+    memset(a, 0, sizeof *a);
+    const char *p = text, *end = text + len, *b, *e;
+    int version = 0, v[5];
+    static const char *const keys[5] = {"rows", "annotations", "pool", "steps", "finished"};
+    if (memchr(text, '\0', len))
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: binary data (a NUL byte)", name);
+    if (!next_line(&p, end, &b, &e) || !scan_word(&b, e, "tap-attention") ||
+        !scan_int(&b, e, &version) || !only_space(b, e))
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a tap attention file", name);
+    if (version != 1)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: attention format version %d, not 1", name,
+                             version);
+    if (!next_line(&p, end, &b, &e) || !scan_word(&b, e, "uid") || only_space(b, e))
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: line 2 is not 'uid <uid>'", name);
+    if (!next_line(&p, end, &b, &e))
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: no line 3 (rows ... finished ...)", name);
+    for (int k = 0; k < 5; k++)
+        if (!scan_word(&b, e, keys[k]) || !scan_int(&b, e, &v[k]))
+            return tap_error_set(err, TAP_ERR_FORMAT,
+                                 "%s: line 3: '%s N' missing or not an int (rows N annotations S "
+                                 "pool P steps T finished 0|1)",
+                                 name, keys[k]);
+    if (!only_space(b, e))
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: line 3: extra text after finished", name);
+    int rows = v[0], S = v[1], pool = v[2], steps = v[3], fin = v[4];
+    // Each field within what a decoder can produce, checked before anything is allocated.
+    const char *bad = NULL;
+    if (rows < 1 || rows > INKML_MAX_POINTS)
+        bad = "rows must be in 1..10000000";
+    else if (pool < 1 || pool > (1 << TAP_MAX_LAYERS) || (pool & (pool - 1)))
+        bad = "pool must be a power of two in 1..256";
+    else if (S < 1 || S > (rows + pool) / pool)
+        bad = "annotations must be in 1..(rows + pool) / pool";
+    else if (steps < 0 || steps > BEAM_MAX_LEN + 1)
+        bad = "steps must be in 0..100001";
+    else if (fin != 0 && fin != 1)
+        bad = "finished must be 0 or 1";
+    else if (fin > steps)
+        bad = "finished 1 needs at least one step (the <eol> row)";
+    else if ((size_t)steps * (size_t)S > 100000000)
+        bad = "steps x annotations over 10^8 weights";
+    if (bad)
+        return tap_error_set(err, TAP_ERR_FORMAT,
+                             "%s: %s (rows %d annotations %d pool %d steps %d finished %d)", name,
+                             bad, rows, S, pool, steps, fin);
+    a->n_rows = rows, a->S = S, a->pool = pool, a->finished = fin;
+    a->tokens = calloc((size_t)steps + 1, sizeof *a->tokens);
+    a->alphas = malloc(((size_t)steps * S + 1) * sizeof *a->alphas);
+    int rc = TAP_OK;
+    if (!a->tokens || !a->alphas) {
+        rec_attention_free(a);
+        return tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", name);
+    }
+    if (!next_line(&p, end, &b, &e) || !scan_word(&b, e, "tokens"))
+        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: line 4 is not 'tokens ...'", name);
+    for (int t = 0; rc == TAP_OK && t < steps; t++) {
+        while (b < e && (*b == ' ' || *b == '\t' || *b == '\r')) b++;
+        const char *w = b;
+        while (b < e && *b != ' ' && *b != '\t' && *b != '\r') b++;
+        if (w == b)
+            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: %d tokens for %d steps", name, t, steps);
+        else if (!(a->tokens[t] = strndup(w, (size_t)(b - w))))
+            rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", name);
+        else
+            a->n_att = t + 1; // what rec_attention_free releases
+    }
+    if (rc == TAP_OK && !only_space(b, e))
+        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: more tokens than the %d steps", name, steps);
+    for (int t = 0; rc == TAP_OK && t < steps; t++) {
+        if (!next_line(&p, end, &b, &e)) {
+            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: %d weight rows for %d steps", name, t,
+                               steps);
+            break;
+        }
+        for (int s = 0; rc == TAP_OK && s < S; s++) {
+            char num[64];
+            while (b < e && (*b == ' ' || *b == '\t' || *b == '\r')) b++;
+            const char *w = b;
+            while (b < e && *b != ' ' && *b != '\t' && *b != '\r') b++;
+            size_t n = (size_t)(b - w);
+            char *stop = NULL;
+            float x = 0.0f;
+            if (n > 0 && n < sizeof num) {
+                memcpy(num, w, n), num[n] = '\0';
+                x = strtof(num, &stop);
+            }
+            if (n == 0)
+                rc = tap_error_set(err, TAP_ERR_FORMAT,
+                                   "%s: row %d has no weight %d (need %d numbers in [0, 1])", name,
+                                   t + 1, s + 1, S);
+            else if (n >= sizeof num || *stop || !(x >= 0.0f && x <= 1.0f))
+                rc = tap_error_set(err, TAP_ERR_FORMAT,
+                                   "%s: row %d: weight %d is not a number in [0, 1]", name, t + 1,
+                                   s + 1);
+            else
+                a->alphas[(size_t)t * S + s] = x;
+        }
+        if (rc == TAP_OK && !only_space(b, e))
+            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: row %d has more than %d weights", name,
+                               t + 1, S);
+    }
+    if (rc == TAP_OK && !only_space(p, end))
+        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: more weight rows than the %d steps", name,
+                           steps);
+    if (rc != TAP_OK) rec_attention_free(a);
+    return rc;
+}
+
 int rec_attention_load(const char *path, RecAttention *a, TapError *err) {
     memset(a, 0, sizeof *a);
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "rb");
     if (!f) return tap_error_set(err, TAP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    int version = 0, rc = TAP_OK;
-    char word[256];
-    if (fscanf(
-            f,
-            "tap-attention %d uid %255s rows %d annotations %d pool %d steps %d finished %d tokens",
-            &version, word, &a->n_rows, &a->S, &a->pool, &a->n_att, &a->finished) != 7 ||
-        version != 1 || a->n_rows < 1 || a->S < 1 || a->pool < 1 || a->n_att < 0 ||
-        a->n_att > 100000 || a->S > 10000000 / (a->n_att + 1)) {
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > ((off_t)1 << 32)) {
         fclose(f);
-        memset(a, 0, sizeof *a);
-        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a tap attention file (or a bad header)",
-                             path);
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a regular file of at most 4 GiB", path);
     }
-    a->tokens = calloc((size_t)a->n_att + 1, sizeof *a->tokens);
-    a->alphas = malloc(((size_t)a->n_att * a->S + 1) * sizeof *a->alphas);
-    if (!a->tokens || !a->alphas) rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", path);
-    for (int t = 0; rc == TAP_OK && t < a->n_att; t++) {
-        if (fscanf(f, "%255s", word) != 1)
-            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: missing tokens", path);
-        else if (!(a->tokens[t] = strdup(word)))
-            rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; rc == TAP_OK && i < (size_t)a->n_att * a->S; i++) {
-        float v;
-        if (fscanf(f, "%f", &v) != 1 || !isfinite(v))
-            rc = tap_error_set(err, TAP_ERR_FORMAT,
-                               "%s: attention weight %zu missing or not a number", path, i);
-        else
-            a->alphas[i] = v;
-    }
+    size_t len = (size_t)st.st_size;
+    char *text = malloc(len + 1);
+    size_t got = text ? fread(text, 1, len, f) : 0;
+    int bad = ferror(f);
     fclose(f);
-    if (rc != TAP_OK) rec_attention_free(a);
+    if (!text) return tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", path);
+    if (bad || got != len) {
+        free(text);
+        return tap_error_set(err, TAP_ERR_IO, "%s: read error", path);
+    }
+    int rc = rec_attention_parse(text, len, path, a, err);
+    free(text);
     return rc;
 }
 

@@ -72,6 +72,15 @@ void rec_model_free(RecModel *m);
 // Loads the dictionary and checks it has the model's V tokens.
 int rec_vocab_load(Vocab *v, const char *path, const TapConfig *cfg, TapError *err);
 
+// TAP's dictionary, relative to the working directory (as the bundled models are): what a
+// checkpoint saved without a vocabulary was trained with.
+#define REC_DEFAULT_DICT "data/dictionary.txt"
+// The vocabulary a model decodes with: dict when given (a --dict override), else the /vocab the
+// checkpoint carries, else (checkpoints saved before vocabularies were stored) REC_DEFAULT_DICT.
+// Each must have the model's V tokens.
+int rec_model_vocab(Vocab *v, const char *model, const char *dict, const TapConfig *cfg,
+                    TapError *err);
+
 // ---------------------------------------------------------------------------- decoding
 
 typedef struct {
@@ -114,7 +123,7 @@ void rec_result_free(RecResult *r);
 
 // What a decoding run is set up from (`tap decode` and `tap render` bind flags to it).
 typedef struct {
-    const char *dict;     // TAP dictionary of the model's vocabulary
+    const char *dict;     // a dictionary overriding the model's own vocabulary, or NULL
     int beam;             // 1 = greedy
     int max_len;          // decoding steps at most
     int threads;          // 0 = one per core
@@ -139,6 +148,10 @@ typedef struct {
 int rec_setup_open(RecSetup *s, const char *model, const RecSettings *o, char *const *inputs,
                    int n_inputs, TapError *err);
 void rec_setup_close(RecSetup *s);
+// outfile_check of an output of the run against everything it reads: the model, the --ensemble
+// checkpoints, the dictionary and every input file (model may be NULL).
+int rec_output_check(const RecSetup *s, const char *model, const RecSettings *o,
+                     const char *output, TapError *err);
 
 // ---------------------------------------------------------------------------- attention
 
@@ -168,7 +181,14 @@ typedef struct {
     char **tokens; // (n_att)
     float *alphas; // (n_att, S)
 } RecAttention;
+// Every header field is range-checked before anything is allocated (rows 1..10^7, pool a power
+// of two up to 256, annotations 1..(rows + pool) / pool, steps 0..BEAM_MAX_LEN + 1, finished 0
+// or 1 and at most steps), then exactly steps tokens and steps rows of annotations weights in
+// [0, 1], nothing after; any failure frees everything and names the file and the field.
 int rec_attention_load(const char *path, RecAttention *a, TapError *err);
+// The same on text in memory (len bytes, no NUL needed); name is for messages.
+int rec_attention_parse(const char *text, size_t len, const char *name, RecAttention *a,
+                        TapError *err);
 void rec_attention_free(RecAttention *a);
 // File name for a uid inside dir ('/' and other unsafe bytes replaced by '_'); malloc'd.
 char *rec_uid_path(const char *dir, const char *uid, const char *suffix);

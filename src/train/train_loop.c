@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "loss.h"
 #include "mdl.h"
+#include "train_mpi.h"
 #include "train_valid.h"
 
 _Static_assert(sizeof(int) == sizeof(int32_t), "batch orders are stored as int32");
@@ -76,10 +77,12 @@ static int save_last(Trainer *t, TapError *err) {
     memcpy(s->data_rng, t->data_rng.s, sizeof s->data_rng);
     s->elapsed = elapsed(t);
     int rc = train_log_flush(&t->log, &s->log_bytes, err);
-    if (!rc)
+    if (!rc && train_mpi_rank() == 0) // with MPI rank 0 writes, the others learn how it went
         rc = train_state_save(t->path_last, &t->model.cfg, &t->model.table, &t->var, t->best_mu, s,
                               (const int32_t *)t->tb.order, t->config_text,
-                              t->opt->debug_save_delay_ms, err);
+                              (const char *const *)t->train.vocab, t->opt->debug_save_delay_ms,
+                              err);
+    rc = train_mpi_agree(rc, err);
     if (rc) return tap_error_prefix(err, "saving the training state");
     t->last_save = tap_now_seconds();
     t->saved_step = s->step;
@@ -103,10 +106,12 @@ static int save_weights(Trainer *t, const char *path, const float *w, const char
                         TapError *err) {
     char *text = weights_text(t, what);
     if (!text) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-    int rc = train_weights_save(path, &t->model.cfg, &t->model.table, w, t->st.step, t->st.epoch,
-                                text, err);
+    int rc = train_mpi_rank() ? TAP_OK
+                              : train_weights_save(path, &t->model.cfg, &t->model.table, w,
+                                                   t->st.step, t->st.epoch, text,
+                                                   (const char *const *)t->train.vocab, err);
     free(text);
-    return rc;
+    return train_mpi_agree(rc, err);
 }
 
 // ---------------------------------------------------------------------------- one update
@@ -138,6 +143,7 @@ typedef struct {
     double *nll;  // (n) per-sequence label NLL: the cost without attention guidance
     double mean;
     TapError err;
+    int no_guidance; // the data has no stroke alignments: no guidance term at all
 } Share;
 
 static void *share_run(void *arg) {
@@ -147,6 +153,7 @@ static void *share_run(void *arg) {
     Batch *bt = sh->bt;
     if (sh->poison) bt->x[0] = NAN;
     ModelBatch b = {bt->Tx, bt->Ty, bt->B, bt->x, bt->x_mask, bt->y, bt->y_mask, bt->a, bt->a_mask};
+    if (sh->no_guidance) b.a = b.a_mask = NULL;
     sh->rc = model_loss(sh->m, &b, sh->cost, &sh->mean, &sh->err);
     if (sh->rc) return NULL;
     // L^E codes the labels: the guidance term is not part of it.
@@ -183,7 +190,8 @@ static Share share_of(Trainer *t, int k, const int *idx, int lo, int hi, int poi
                    t->cost + lo,
                    t->nll + lo,
                    0.0,
-                   {0, ""}};
+                   {0, ""},
+                   t->no_guidance};
 }
 
 // Forward and backward of batch idx[0..nb) at the weights in t->model.w, on R replicas; the
@@ -229,14 +237,16 @@ static int forward_backward(Trainer *t, const int *idx, int nb, int poison, doub
 // and its own forward and backward pass, and the curvature term is the mean of the squared
 // per-sequence gradients (variational_accumulate) instead of the square of the batch mean.
 // Sequences run R at a time on the replicas, drawn in sequence order, so the result does not
-// depend on the number of replicas.
-static int per_sequence_pass(Trainer *t, const int *idx, int nb, int poison, double *mean,
-                             TapError *err) {
-    int R = t->n_rep < nb ? t->n_rep : nb;
+// depend on the number of replicas. With MPI this rank runs sequences [lo, hi) and draws (and
+// drops) the noise of the others, so every rank's noise stream stays the one-process stream.
+static int per_sequence_pass(Trainer *t, const int *idx, int nb, int lo, int hi, int poison,
+                             double *mean, TapError *err) {
+    int R = t->n_rep < hi - lo ? t->n_rep : hi - lo;
     if (R < 1) R = 1;
     *mean = 0.0;
-    for (int base = 0; base < nb; base += R) {
-        int cnt = nb - base < R ? nb - base : R;
+    for (int j = 0; j < lo; j++) variational_sample(&t->var, t->model.w);
+    for (int base = lo; base < hi; base += R) {
+        int cnt = hi - base < R ? hi - base : R;
         Share sh[TRAIN_MAX_REPLICAS];
         for (int k = 0; k < cnt; k++) {
             sh[k] = share_of(t, k, idx, base + k, base + k + 1, poison && base + k == 0);
@@ -253,6 +263,7 @@ static int per_sequence_pass(Trainer *t, const int *idx, int nb, int poison, dou
             variational_accumulate(&t->var, sh[k].m->g, 1.0f / (float)nb);
         }
     }
+    for (int j = hi; j < nb; j++) variational_sample(&t->var, t->model.w);
     return TAP_OK;
 }
 
@@ -263,10 +274,14 @@ static int train_step(Trainer *t, TapError *err) {
     const int *idx = batcher_batch(&t->tb, (int)s->cursor, &nb);
     int poison = t->opt->debug_nan_step > 0 && s->step + 1 == t->opt->debug_nan_step;
     int per_seq = t->var.cfg.per_sequence;
-    double mean;
+    double mean = 0.0;
+    int lo, hi; // this rank's share of the batch (all of it without MPI)
+    train_mpi_share(nb, &lo, &hi);
     if (!per_seq) variational_sample(&t->var, t->model.w);
-    int rc = per_seq ? per_sequence_pass(t, idx, nb, poison, &mean, err)
-                     : forward_backward(t, idx, nb, poison, &mean, err);
+    int rc = per_seq    ? per_sequence_pass(t, idx, nb, lo, hi, poison, &mean, err)
+             : hi > lo ? forward_backward(t, idx + lo, hi - lo, poison, &mean, err)
+                        : TAP_OK;
+    rc = train_mpi_reduce_update(t, per_seq, lo, hi, nb, &mean, rc, err);
     if (rc == TAP_ERR_NUMERIC) return non_finite(t, "loss", idx, nb, err);
     if (rc) return tap_error_prefix(err, "update %lld", (long long)s->step + 1);
     rc = variational_step(&t->var, per_seq ? NULL : t->model.g, NULL, err);
@@ -393,7 +408,8 @@ static int keep_validated(Trainer *t, double wer, double exprate, TapError *err)
              t->config_text, (long long)t->st.stage, (long long)t->st.step, (long long)t->st.epoch,
              wer, exprate);
     int rc = train_weights_save(path, &t->model.cfg, &t->model.table, variational_mean(&t->var),
-                                t->st.step, t->st.epoch, text, err);
+                                t->st.step, t->st.epoch, text,
+                                (const char *const *)t->train.vocab, err);
     free(text);
     if (rc) return rc;
     DIR *d = opendir(dir);
@@ -425,7 +441,7 @@ static int validate(Trainer *t, int *interrupted, TapError *err) {
     memcpy(t->model.w, variational_mean(&t->var), t->model.table.n * sizeof *t->model.w);
     ValidOptions vo = {o->valid_beam, o->valid_maxlen, t->threads, t->blas_threads, t->stop};
     ValidResult r;
-    int rc = valid_run(&t->model, &t->valid_view, &t->vb, &t->bt, &vo, &r, err);
+    int rc = train_mpi_valid_run(&t->model, &t->valid_view, &t->vb, &t->bt, &vo, &r, err);
     if (rc || r.interrupted) {
         *interrupted = r.interrupted;
         valid_result_free(&r);
@@ -460,8 +476,10 @@ static int validate(Trainer *t, int *interrupted, TapError *err) {
         row.eps = s->eps, row.elapsed = elapsed(t);
         rc = train_log_write(&t->log, &row, err);
     }
-    if (!rc) rc = valid_write_hyps(t->path_hyp, &t->valid_view, &r, err);
-    if (!rc && o->keep_valid > 0) rc = keep_validated(t, r.wer, r.exprate, err);
+    if (!rc && !train_mpi_rank()) rc = valid_write_hyps(t->path_hyp, &t->valid_view, &r, err);
+    if (!rc && o->keep_valid > 0 && !train_mpi_rank())
+        rc = keep_validated(t, r.wer, r.exprate, err);
+    rc = train_mpi_agree(rc, err);
     if (!rc)
         progress_say(&t->prog,
                      "validation %lld of stage %lld at update %lld: loss %.4f WER %.2f%% "
@@ -488,7 +506,7 @@ int trainer_run(Trainer *t, TapError *err) {
     }
     int rc;
     for (;;) {
-        if (*t->stop) break;
+        if (train_mpi_any(*t->stop)) break; // with MPI: a signal on any rank stops them all
         if (s->cursor >= t->tb.n_batches && (rc = end_epoch(t, err))) return rc;
         if (s->valid_pending) {
             int interrupted;
@@ -496,7 +514,8 @@ int trainer_run(Trainer *t, TapError *err) {
             if (interrupted) break;
             if (s->finished) return TRAIN_DONE;
         }
-        int out_of_time = o->max_minutes > 0 && elapsed(t) >= 60.0 * o->max_minutes;
+        int out_of_time = // clock decisions are rank 0's under MPI
+            train_mpi_root(o->max_minutes > 0 && elapsed(t) >= 60.0 * o->max_minutes);
         if (s->epoch >= o->max_epochs || (o->max_steps > 0 && s->step >= o->max_steps) ||
             out_of_time) {
             progress_say(&t->prog, "stopping at update %lld, epoch %lld (--max-%s)",
@@ -512,7 +531,7 @@ int trainer_run(Trainer *t, TapError *err) {
             return rc;
         }
         if (o->valid_every > 0 && s->step % o->valid_every == 0) s->valid_pending = 1;
-        if (tap_now_seconds() - t->last_save >= 60.0 * o->checkpoint_minutes &&
+        if (train_mpi_root(tap_now_seconds() - t->last_save >= 60.0 * o->checkpoint_minutes) &&
             (rc = save_last(t, err)))
             return rc;
     }
@@ -547,6 +566,7 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     t->stop = stop;
     t->threads = threads;
     progress_init(&t->prog, opt->progress_every);
+    train_mpi_attach(t);
     t->t_start = t->last_save = tap_now_seconds();
     snprintf(t->path_last, sizeof t->path_last, "%s/last.h5", out_dir);
     snprintf(t->path_best, sizeof t->path_best, "%s/best.h5", out_dir);
@@ -563,6 +583,25 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     if (t->valid.n == 0)
         return tap_error_set(err, TAP_ERR_FORMAT, "%s: no expressions", valid_path);
     t->plan.model.V = t->train.V;
+    // The guidance term's targets are stroke alignments, which come from a symbol segmentation
+    // (CROHME's traceGroups). A training set without any (MathWriting) trains without it.
+    int aligned = 0;
+    for (int i = 0; i < t->train.n; i++)
+        aligned += t->train.align_offsets[t->train.token_offsets[i + 1]] >
+                   t->train.align_offsets[t->train.token_offsets[i]];
+    if (aligned == 0) {
+        progress_say(&t->prog,
+                     "%s has no stroke alignments (no symbol segmentation, e.g. MathWriting): "
+                     "training without the attention-guidance term (gamma %g -> 0)",
+                     train_path, (double)t->plan.model.gamma);
+        t->plan.model.gamma = 0.0f;
+        t->no_guidance = 1;
+    } else if (aligned < t->train.n && t->plan.model.gamma != 0.0f) {
+        progress_say(&t->prog,
+                     "%d of the %d training expressions have stroke alignments: the "
+                     "attention guidance (gamma %g) applies to those only",
+                     aligned, t->train.n, (double)t->plan.model.gamma);
+    }
     t->valid_view = t->valid;
     if (opt->valid_limit > 0 && opt->valid_limit < t->valid.n) t->valid_view.n = opt->valid_limit;
     if ((rc = batcher_init(&t->tb, &t->train, opt->batch_size, opt->maxlen, err)) ||
@@ -601,7 +640,7 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     if (!t->best_mu || !t->cost || !t->nll)
         return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     struct stat sb;
-    if (stat(out_dir, &sb) != 0 && mkdir(out_dir, 0777) != 0)
+    if (!train_mpi_rank() && stat(out_dir, &sb) != 0 && mkdir(out_dir, 0777) != 0)
         return tap_error_set(err, TAP_ERR_IO, "%s: cannot create the output directory: %s", out_dir,
                              strerror(errno));
     TrainState *s = &t->st;
@@ -622,12 +661,25 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
         t->elapsed0 = s->elapsed;
         memcpy(t->data_rng.s, s->data_rng, sizeof t->data_rng.s);
         t->saved_step = s->step;
-        return train_log_open(&t->log, t->path_log, s->log_bytes, err);
+        return train_mpi_log_open(&t->log, t->path_log, s->log_bytes, err);
     }
     if (opt->init && *opt->init) {
-        CheckpointRole role = {"params", t->model.w};
+        CheckpointRole role = {"params", t->model.w, CHECKPOINT_F32};
         if ((rc = checkpoint_load(opt->init, &t->model.cfg, &t->model.table, &role, 1, NULL, err)))
             return tap_error_prefix(err, "--init");
+        // Same V is not enough: the ids must name the same tokens (older checkpoints carry no
+        // vocabulary and are taken as they are).
+        char **iv;
+        int n_iv, differ = 0;
+        if ((rc = checkpoint_read_vocab(opt->init, &iv, &n_iv, err)))
+            return tap_error_prefix(err, "--init");
+        for (int i = 0; i < n_iv && !differ; i++)
+            differ = i >= t->train.V || strcmp(iv[i], t->train.vocab[i]) != 0;
+        checkpoint_vocab_free(iv, n_iv);
+        if (differ)
+            return tap_error_set(err, TAP_ERR_FORMAT,
+                                 "--init: %s was trained with another vocabulary than %s's",
+                                 opt->init, train_path);
     }
     s->stage = plan->first_stage;
     var_config(t, (int)s->stage, &vc);
@@ -638,7 +690,7 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     snprintf(s->var_kind, sizeof s->var_kind, "%s", variational_kind_name(vc.kind));
     rng_seed(&t->data_rng, data_seed(opt->seed));
     batcher_shuffle(&t->tb, &t->data_rng);
-    if ((rc = train_log_open(&t->log, t->path_log, -1, err))) return rc;
+    if ((rc = train_mpi_log_open(&t->log, t->path_log, -1, err))) return rc;
     return save_last(t, err);
 }
 

@@ -40,6 +40,7 @@ typedef struct {
     TapModel reps[TRAIN_MAX_REPLICAS - 1]; // replicas 1 .. n_rep-1
     Batch parts[TRAIN_MAX_REPLICAS];       // each replica's share of the batch
     AugmentConfig aug;                     // training ink augmentation (all 0: off)
+    int no_guidance; // the training set has no stroke alignments: gamma 0, no guidance term
     Variational var;
     int var_ready;
     float *best_mu; // (n) best weights of this stage

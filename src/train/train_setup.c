@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "outfile.h"
 #include "tap.h"
 #include "train_state.h"
 
@@ -102,6 +103,24 @@ static int changed_fixed_option(const char *stored, const char *now, char *msg, 
     return 0;
 }
 
+// Every file written into OUT_DIR may be none of the inputs (TRAIN.h5, VALID.h5, --init), and
+// must be a regular file where it exists (outfile_check). 0, or 1 with msg set.
+static int check_outputs(const TrainSetup *s, char *msg, size_t len) {
+    static const char *const names[] = {"last.h5", "best.h5", "best_stage1.h5", "train.tsv",
+                                        "valid_hyp.txt"};
+    const char *in[] = {s->pos[0], s->pos[1], s->o.init && *s->o.init ? s->o.init : NULL};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char path[4096];
+        TapError err;
+        snprintf(path, sizeof path, "%s/%s", s->pos[2], names[k]);
+        if (outfile_check(path, in, 3, &err) != TAP_OK) {
+            snprintf(msg, len, "%s", err.msg);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void train_setup_init(TrainSetup *s) {
     memset(s, 0, sizeof *s);
     int n_opts = train_options_table(&s->o, s->table);
@@ -129,6 +148,15 @@ int train_setup_parse(TrainSetup *s, int argc, char **argv, FILE *help_out, char
         char *stored = s->stored;
         TrainState st;
         TapError err;
+        if (access(last, F_OK) != 0) {
+            // A run stopped before its first save (a kill during the first write leaves only
+            // last.h5.new) has nothing to resume; a fresh start in the same OUT_DIR accepts it.
+            snprintf(msg, len,
+                     "--resume: %s does not exist: the run in %s saved no state yet; start it "
+                     "afresh (without --resume, same OUT_DIR)",
+                     last, s->pos[2]);
+            return TRAIN_SETUP_ERROR;
+        }
         if (train_state_peek(last, &st, stored, sizeof s->stored, &err)) {
             snprintf(msg, len, "--resume: %s", err.msg);
             return TRAIN_SETUP_ERROR;
@@ -168,6 +196,7 @@ int train_setup_parse(TrainSetup *s, int argc, char **argv, FILE *help_out, char
         return TRAIN_SETUP_USAGE;
     }
     if (train_options_resolve(&s->o, &s->plan, msg, len)) return TRAIN_SETUP_USAGE;
+    if (check_outputs(s, msg, len)) return TRAIN_SETUP_ERROR;
     s->threads = s->o.threads > 0 ? s->o.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (s->threads < 1) s->threads = 1;
     size_t need = cli_format_config(&s->spec, NULL, 0) + strlen(s->pos[0]) + strlen(s->pos[1]) + 64;

@@ -87,12 +87,12 @@ typedef struct {
 static void role_list(RoleList *r, Variational *v, const float *best_mu, int have_best,
                       StateEntry *entries, int n_entries) {
     r->n = 0;
-    r->roles[r->n++] = (CheckpointRole){"params", v->mu};
-    if (have_best) r->roles[r->n++] = (CheckpointRole){"best_params", (float *)best_mu};
+    r->roles[r->n++] = (CheckpointRole){"params", v->mu, CHECKPOINT_F32};
+    if (have_best) r->roles[r->n++] = (CheckpointRole){"best_params", (float *)best_mu, CHECKPOINT_F32};
     for (int i = 0; i < n_entries; i++) {
         if (!is_role(&entries[i], v->n)) continue;
         flat_name(entries[i].name, r->names[r->n], sizeof r->names[r->n]);
-        r->roles[r->n] = (CheckpointRole){r->names[r->n], entries[i].data};
+        r->roles[r->n] = (CheckpointRole){r->names[r->n], entries[i].data, CHECKPOINT_F32};
         r->n++;
     }
 }
@@ -115,7 +115,8 @@ static void make_scalars(CheckpointScalars *sc, int64_t step, int64_t epoch, con
 
 int train_state_save(const char *path, const TapConfig *cfg, const ParamTable *t, Variational *v,
                      const float *best_mu, const TrainState *s, const int32_t *order,
-                     const char *config_text, int delay_ms, TapError *err) {
+                     const char *config_text, const char *const *vocab, int delay_ms,
+                     TapError *err) {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
         return tap_error_set(err, TAP_ERR_ARG, "checkpoint path too long");
@@ -125,6 +126,7 @@ int train_state_save(const char *path, const TapConfig *cfg, const ParamTable *t
     role_list(&roles, v, best_mu, best_mu && s->have_best, entries, n_entries);
     static CheckpointScalars sc; // 16 kB: not on the stack
     make_scalars(&sc, s->step, s->epoch, s->data_rng, config_text);
+    sc.vocab = vocab, sc.n_vocab = cfg->V;
     int rc = checkpoint_save(tmp, cfg, t, roles.roles, roles.n, &sc, err);
     if (rc) return rc;
     if (delay_ms > 0) sleep_ms(delay_ms);
@@ -157,7 +159,7 @@ int train_state_save(const char *path, const TapConfig *cfg, const ParamTable *t
     h5u_close(&g, H5Gclose);
     herr_t closed = H5Fclose(f);
     f = H5I_INVALID_HID;
-    if (bad || closed < 0) {
+    if (bad || closed < 0 || h5u_stamp(tmp) != H5U_OK) { // the checksum again, over the state too
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write the trainer state (disk full?)", tmp);
         goto fail;
     }
@@ -177,6 +179,12 @@ static int open_trainer(const char *path, hid_t *f, hid_t *g, TapError *err) {
     if (access(path, R_OK) != 0)
         return tap_error_set(err, TAP_ERR_IO, "%s: cannot open for reading: %s", path,
                              strerror(errno));
+    const char *why = NULL;
+    int check = h5u_verify(path, &why);
+    if (check == H5U_NOT_HDF5)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a readable HDF5 file: %s", path, why);
+    if (check == H5U_FAILED)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: corrupt training state: %s", path, why);
     *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*f < 0) return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a readable HDF5 file", path);
     if (H5Lexists(*f, "trainer", H5P_DEFAULT) <= 0 ||
@@ -260,10 +268,12 @@ int train_state_load(const char *path, const TapConfig *cfg, const ParamTable *t
 }
 
 int train_weights_save(const char *path, const TapConfig *cfg, const ParamTable *t, const float *w,
-                       int64_t step, int64_t epoch, const char *text, TapError *err) {
+                       int64_t step, int64_t epoch, const char *text, const char *const *vocab,
+                       TapError *err) {
     static CheckpointScalars sc;
     make_scalars(&sc, step, epoch, NULL, text);
-    CheckpointRole role = {"params", (float *)w};
+    sc.vocab = vocab, sc.n_vocab = cfg->V;
+    CheckpointRole role = {"params", (float *)w, CHECKPOINT_F32};
     int rc = checkpoint_save(path, cfg, t, &role, 1, &sc, err);
     if (rc) return rc;
     if (outfile_sync(path, 0) != 0)

@@ -45,10 +45,12 @@ typedef struct {
 } TrainState;
 
 // Writes path (see above). best_mu may be NULL (no best yet); order has s->n_batches entries.
-// delay_ms > 0 pauses after the first half of the write (signal tests).
+// delay_ms > 0 pauses after the first half of the write (signal tests). vocab (cfg->V tokens,
+// or NULL) is stored as the checkpoint's /vocab.
 int train_state_save(const char *path, const TapConfig *cfg, const ParamTable *t, Variational *v,
                      const float *best_mu, const TrainState *s, const int32_t *order,
-                     const char *config_text, int delay_ms, TapError *err);
+                     const char *config_text, const char *const *vocab, int delay_ms,
+                     TapError *err);
 
 // Reads the /trainer attributes and the stored config text (cap bytes) without the arrays.
 int train_state_peek(const char *path, TrainState *s, char *config_text, size_t cap, TapError *err);
@@ -58,8 +60,10 @@ int train_state_peek(const char *path, TrainState *s, char *config_text, size_t 
 int train_state_load(const char *path, const TapConfig *cfg, const ParamTable *t, Variational *v,
                      float *best_mu, TrainState *s, int32_t *order, int64_t n_order, TapError *err);
 
-// Writes a weights-only checkpoint (/params) with tmp + rename + fsync.
+// Writes a weights-only checkpoint (/params, and /vocab from vocab: cfg->V tokens, or NULL)
+// with tmp + rename + fsync.
 int train_weights_save(const char *path, const TapConfig *cfg, const ParamTable *t, const float *w,
-                       int64_t step, int64_t epoch, const char *text, TapError *err);
+                       int64_t step, int64_t epoch, const char *text, const char *const *vocab,
+                       TapError *err);
 
 #endif

@@ -11,54 +11,39 @@
 #include <time.h>
 
 #include "beam.h"
+#include "beam_pool.h"
 #include "clock.h"
 #include "metrics.h"
 #include "outfile.h"
 
 typedef struct {
-    const TapModel *m;
     const Dataset *ds;
     const ValidOptions *o;
     ValidResult *r;
-    atomic_int next;
     atomic_int failed;
     pthread_mutex_t lock;
     TapError err; // the first failure
 } Work;
 
-static void *decode_worker(void *arg) {
-    Work *w = arg;
-    BeamDecoder d;
+static void decode_item(void *ctx, BeamDecoder *d, int i) {
+    Work *w = ctx;
+    if (atomic_load(&w->failed) || (w->o->stop && *w->o->stop)) return;
+    const float *x = w->ds->features + (size_t)w->ds->feature_offsets[i] * TAP_DATASET_FEATURE_DIM;
+    BeamResult res;
     TapError err;
-    if (beam_init(&d, &w->m->cfg, &w->m->table, w->m->w, w->o->beam, w->o->max_len, &err)) {
+    int rc = beam_decode(d, x, dataset_len_x(w->ds, i), &res, &err);
+    int32_t *copy = rc ? NULL : malloc(((size_t)res.n + 1) * sizeof *copy);
+    if (rc || !copy) {
+        if (!rc) tap_error_set(&err, TAP_ERR_NOMEM, "out of memory");
+        tap_error_prefix(&err, "validation expression %s", w->ds->uids[i]);
         pthread_mutex_lock(&w->lock);
         if (!atomic_exchange(&w->failed, 1)) w->err = err;
         pthread_mutex_unlock(&w->lock);
-        return NULL;
+        return;
     }
-    for (;;) {
-        if (atomic_load(&w->failed) || (w->o->stop && *w->o->stop)) break;
-        int i = atomic_fetch_add(&w->next, 1);
-        if (i >= w->ds->n) break;
-        const float *x =
-            w->ds->features + (size_t)w->ds->feature_offsets[i] * TAP_DATASET_FEATURE_DIM;
-        BeamResult res;
-        int rc = beam_decode(&d, x, dataset_len_x(w->ds, i), &res, &err);
-        int32_t *copy = rc ? NULL : malloc(((size_t)res.n + 1) * sizeof *copy);
-        if (rc || !copy) {
-            if (!rc) tap_error_set(&err, TAP_ERR_NOMEM, "out of memory");
-            tap_error_prefix(&err, "validation expression %s", w->ds->uids[i]);
-            pthread_mutex_lock(&w->lock);
-            if (!atomic_exchange(&w->failed, 1)) w->err = err;
-            pthread_mutex_unlock(&w->lock);
-            break;
-        }
-        memcpy(copy, res.tokens, (size_t)res.n * sizeof *copy);
-        w->r->hyp[i] = copy;
-        w->r->hyp_len[i] = res.n;
-    }
-    beam_free(&d);
-    return NULL;
+    memcpy(copy, res.tokens, (size_t)res.n * sizeof *copy);
+    w->r->hyp[i] = copy;
+    w->r->hyp_len[i] = res.n;
 }
 
 // Mean teacher-forced cost over the validation batches (NaN when a batch is not finite).
@@ -104,23 +89,19 @@ int valid_run(TapModel *m, const Dataset *ds, Batcher *vb, Batch *bt, const Vali
     r->hyp_len = calloc((size_t)ds->n + 1, sizeof *r->hyp_len);
     if (!r->hyp || !r->hyp_len) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     r->n_hyp = ds->n;
-    Work w = {.m = m, .ds = ds, .o = o, .r = r};
-    atomic_init(&w.next, 0);
+    Work w = {.ds = ds, .o = o, .r = r};
     atomic_init(&w.failed, 0);
     pthread_mutex_init(&w.lock, NULL);
-    int threads = o->threads < 1 ? 1 : o->threads;
-    if (threads > ds->n) threads = ds->n > 0 ? ds->n : 1;
-    pthread_t tid[256];
-    int started = 0;
+    BeamSpec spec = {.n_models = 1, .beam = o->beam, .max_len = o->max_len};
+    spec.cfgs[0] = &m->cfg, spec.tables[0] = &m->table, spec.ws[0] = m->w;
+    int threads = o->threads < 1 ? 1 : o->threads > 256 ? 256 : o->threads;
+    BeamPool *pool;
     openblas_set_num_threads(1);
-    for (int t = 1; t < threads && t < 256; t++) {
-        if (pthread_create(&tid[started], NULL, decode_worker, &w) != 0) break;
-        started++;
-    }
-    decode_worker(&w); // the calling thread is a worker too
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    rc = beam_pool_start(&pool, &spec, threads, ds->n, decode_item, &w, err);
+    if (rc == TAP_OK) rc = beam_pool_finish(pool, err);
     openblas_set_num_threads(o->blas_threads < 1 ? 1 : o->blas_threads);
     pthread_mutex_destroy(&w.lock);
+    if (rc) return rc;
     if (atomic_load(&w.failed)) {
         *err = w.err;
         return err->code ? err->code : TAP_ERR_ARG;

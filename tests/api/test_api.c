@@ -297,3 +297,111 @@ Test(api, the_example_program_recognises_a_sample_file_and_strokes) {
     cr_assert_eq(tu_run(cmd, out, sizeof out, NULL, 0), 0);
     cr_assert(strstr(out, "stroke 3 -> "), "%s", out);
 }
+
+// A reusable decoder answers as the one-call functions do, to the bit, whatever the order of
+// inputs and beams it sees, and one decoder per thread runs concurrently on one recognizer.
+static void expect_same_result(const TapResult *a, const TapResult *b) {
+    cr_assert_eq(a->n_hyp, b->n_hyp);
+    cr_assert_eq(a->n_points, b->n_points);
+    for (int h = 0; h < a->n_hyp; h++) {
+        cr_assert_str_eq(a->hyp[h].latex, b->hyp[h].latex);
+        cr_assert_eq(a->hyp[h].score, b->hyp[h].score);
+        cr_assert_eq(memcmp(a->hyp[h].stroke_attention, b->hyp[h].stroke_attention,
+                            (size_t)a->hyp[h].n_tokens * (size_t)a->n_strokes * sizeof(float)),
+                     0);
+    }
+    cr_assert_eq(memcmp(a->stroke_token, b->stroke_token, (size_t)a->n_strokes * sizeof(int)), 0);
+}
+
+typedef struct {
+    const TapRecognizer *r;
+    int first, rc, same;
+} DecoderJob;
+
+static void *decoder_worker(void *arg) {
+    DecoderJob *j = arg;
+    TapDecoder *d = NULL;
+    char err[512];
+    j->rc = tap_decoder_open(j->r, &d, err, sizeof err);
+    TapRecognizeOptions o = {.beam = 10, .n_best = 3};
+    for (int k = 0; k < 6 && j->rc == TAP_API_OK; k++) {
+        char path[1024];
+        sample(path, sizeof path, (j->first + k) % 4);
+        TapResult a, b;
+        j->rc |= tap_decoder_inkml(d, path, &o, &a, err, sizeof err);
+        j->rc |= tap_recognize_inkml(j->r, path, &o, &b, err, sizeof err);
+        if (j->rc == TAP_API_OK && a.n_hyp == b.n_hyp && !strcmp(a.hyp[0].latex, b.hyp[0].latex) &&
+            a.hyp[0].score == b.hyp[0].score)
+            j->same++;
+        tap_result_free(&a), tap_result_free(&b);
+    }
+    tap_decoder_close(d);
+    return NULL;
+}
+
+Test(api, a_reusable_decoder_answers_as_the_one_call_functions_do_on_any_thread) {
+    TapRecognizer *r = open_bundled();
+    TapDecoder *d = NULL;
+    char err[512];
+    cr_assert_eq(tap_decoder_open(r, &d, err, sizeof err), TAP_API_OK, "%s", err);
+    const int beams[] = {10, 3, 10, 1};
+    for (int i = 0; i < 4; i++) {
+        char path[1024];
+        sample(path, sizeof path, i);
+        TapRecognizeOptions o = {.beam = beams[i], .n_best = beams[i] < 3 ? beams[i] : 3};
+        Strokes s;
+        strokes_of(path, &s);
+        size_t len;
+        char *buf = tu_read_file(path, &len);
+        cr_assert(buf);
+        TapResult want, a, b, c;
+        cr_assert_eq(tap_recognize_inkml(r, path, &o, &want, err, sizeof err), TAP_API_OK, "%s", err);
+        cr_assert_eq(tap_decoder_inkml(d, path, &o, &a, err, sizeof err), TAP_API_OK, "%s", err);
+        cr_assert_eq(tap_decoder_strokes(d, s.n, s.len, (const double *const *)s.x,
+                                         (const double *const *)s.y, &o, &b, err, sizeof err),
+                     TAP_API_OK, "%s", err);
+        cr_assert_eq(tap_decoder_inkml_buffer(d, buf, len, "x", &o, &c, err, sizeof err),
+                     TAP_API_OK, "%s", err);
+        expect_same_result(&want, &a);
+        expect_same_result(&want, &b);
+        expect_same_result(&want, &c);
+        tap_result_free(&c);
+        cr_assert_eq(tap_recognize_inkml_buffer(r, buf, len, NULL, &o, &c, err, sizeof err),
+                     TAP_API_OK, "%s", err);
+        expect_same_result(&want, &c);
+        tap_result_free(&want), tap_result_free(&a), tap_result_free(&b), tap_result_free(&c);
+        free(buf);
+        strokes_free(&s);
+    }
+    // Bad input through a decoder fails as it does without one, and the decoder goes on.
+    TapResult res;
+    char first[1024];
+    sample(first, sizeof first, 0);
+    TapRecognizeOptions few = {.max_points = 10};
+    cr_assert_eq(tap_decoder_inkml(d, first, &few, &res, err, sizeof err), TAP_API_ERR_ARG);
+    cr_assert(strstr(err, "too many points"), "%s", err);
+    cr_assert_eq(tap_decoder_inkml_buffer(d, "<ink>", 5, "broken", NULL, &res, err, sizeof err),
+                 TAP_API_ERR_FORMAT);
+    cr_assert(strstr(err, "broken"), "%s", err);
+    cr_assert_eq(res.n_hyp, 0);
+    cr_assert_eq(tap_decoder_inkml_buffer(d, NULL, 0, NULL, NULL, &res, err, sizeof err),
+                 TAP_API_ERR_FORMAT, "%s", err);
+    cr_assert_lt(tap_decoder_strokes(NULL, 0, NULL, NULL, NULL, NULL, &res, err, sizeof err), 0);
+    tap_decoder_close(d);
+    cr_assert_lt(tap_decoder_open(NULL, &d, err, sizeof err), 0);
+    cr_assert_null(d);
+    tap_decoder_close(NULL);
+    // One decoder per thread, four threads at once.
+    DecoderJob jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (DecoderJob){.r = r, .first = i};
+        pthread_create(&th[i], NULL, decoder_worker, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(jobs[i].rc, TAP_API_OK);
+        cr_expect_eq(jobs[i].same, 6, "thread %d: %d of 6 alike", i, jobs[i].same);
+    }
+    tap_recognizer_close(r);
+}

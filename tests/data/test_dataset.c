@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "h5util.h"
 #include "test_util.h"
 
 static const char *const vocab[] = {"<eol>", "x", "+", "1", "\\frac", "{", "}"};
@@ -255,7 +256,7 @@ static void poke(const char *path, const char *name, hsize_t at, long long value
     H5Sclose(ms);
     H5Sclose(fs);
     H5Dclose(d);
-    H5Fclose(f);
+    H5Fclose(f), h5u_stamp(path); // surgery: a stamp that matches again
 }
 
 static void fresh(char *path, size_t len, const char *name) {
@@ -293,7 +294,7 @@ Test(dataset, corrupted_contents_are_reported_with_file_and_dataset) {
     int v = 99;
     H5Awrite(a, H5T_NATIVE_INT, &v);
     H5Aclose(a);
-    H5Fclose(f);
+    H5Fclose(f), h5u_stamp(p);
     expect_load_fails(p, "format_version 99");
 
     fresh(p, sizeof p, "c8.h5");
@@ -304,13 +305,13 @@ Test(dataset, corrupted_contents_are_reported_with_file_and_dataset) {
     hid_t d = H5Dcreate2(f, "features", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Dclose(d);
     H5Sclose(s);
-    H5Fclose(f);
+    H5Fclose(f), h5u_stamp(p);
     expect_load_fails(p, "/features: has shape [57,8], expected [57,9]");
 
     fresh(p, sizeof p, "c9.h5");
     f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
     H5Ldelete(f, "n_strokes", H5P_DEFAULT);
-    H5Fclose(f);
+    H5Fclose(f), h5u_stamp(p);
     expect_load_fails(p, "/n_strokes: missing");
 
     fresh(p, sizeof p, "c10.h5");
@@ -325,7 +326,7 @@ Test(dataset, corrupted_contents_are_reported_with_file_and_dataset) {
     H5Sclose(ms);
     H5Sclose(fs);
     H5Dclose(d);
-    H5Fclose(f);
+    H5Fclose(f), h5u_stamp(p);
     expect_load_fails(p, "/features: non-finite value in row 20");
 }
 

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "beam.h"
 #include "test_util.h"
@@ -36,7 +37,7 @@ static double teacher_cost(Tiny *m, const float *x, int T, const int32_t *tok, i
     memcpy(xp, x, (size_t)T * c->F * sizeof *xp);
     for (int i = 0; i < Tp; i++) xm[i] = 1;
     EncoderParams ep;
-    encoder_params_bind(&ep, c, &m->t, m->w);
+    encoder_params_bind(&ep, &m->t, m->w, c);
     EncoderState es;
     float *emem = malloc(encoder_floats(c, Tp, 1) * sizeof(float));
     encoder_bind(&es, c, emem, Tp, 1);
@@ -256,4 +257,97 @@ Test(beam, an_ensemble_scores_by_the_mean_log_probability_of_its_models) {
     tiny_free(&m1);
     tiny_free(&m2);
     tiny_free(&m3);
+}
+
+// ---------------------------------------------------------------------------- the pool
+
+#include "beam_pool.h"
+
+typedef struct {
+    const float *x;
+    int n_items, T;
+    int32_t tok[64][40];
+    int len[64];
+    float cost[64];
+} PoolJob;
+
+static void pool_item(void *ctx, BeamDecoder *d, int i) {
+    PoolJob *j = ctx;
+    BeamResult r;
+    cr_assert_eq(beam_decode(d, j->x + (size_t)i * 3, j->T - (i % 5), &r, NULL), TAP_OK);
+    j->len[i] = r.n;
+    j->cost[i] = r.cost;
+    memcpy(j->tok[i], r.tokens, (size_t)r.n * sizeof *r.tokens);
+}
+
+Test(beam_pool, threads_decode_every_item_as_one_decoder_does_in_order) {
+    Tiny m;
+    tiny_init(&m, 9, 1.5f, 77);
+    enum { N = 40, T = 12 };
+    float *x = malloc((size_t)(N * 3 + T * 3) * sizeof *x);
+    tu_fill_normal(x, (size_t)(N * 3 + T * 3), 1.0f, 5);
+    static PoolJob seq, par;
+    seq = (PoolJob){.x = x, .n_items = N, .T = T};
+    par = seq;
+    BeamDecoder d;
+    cr_assert_eq(beam_init(&d, &m.cfg, &m.t, m.w, 4, 30, NULL), TAP_OK);
+    for (int i = 0; i < N; i++) pool_item(&seq, &d, i);
+    beam_free(&d);
+    BeamSpec spec = {.n_models = 1, .beam = 4, .max_len = 30};
+    spec.cfgs[0] = &m.cfg, spec.tables[0] = &m.t, spec.ws[0] = m.w;
+    for (int threads = 1; threads <= 3; threads++) {
+        memset(par.len, 0, sizeof par.len);
+        BeamPool *p;
+        TapError err = {0};
+        cr_assert_eq(beam_pool_start(&p, &spec, threads, N, pool_item, &par, &err), TAP_OK);
+        for (int i = 0; i < N; i++) {
+            cr_assert_eq(beam_pool_wait(p, i), 1);
+            // once item i is reported done, its result is complete
+            cr_assert_eq(par.len[i], seq.len[i], "item %d, %d threads", i, threads);
+            cr_assert_eq(par.cost[i], seq.cost[i]);
+            cr_assert(!memcmp(par.tok[i], seq.tok[i], (size_t)seq.len[i] * sizeof(int32_t)));
+        }
+        cr_assert_eq(beam_pool_finish(p, &err), TAP_OK);
+    }
+    free(x);
+    tiny_free(&m);
+}
+
+static void slow_item(void *ctx, BeamDecoder *d, int i) {
+    (void)d;
+    int *ran = ctx;
+    __atomic_add_fetch(&ran[i], 1, __ATOMIC_SEQ_CST);
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+}
+
+Test(beam_pool, stop_ends_the_handing_out_and_a_bad_decoder_fails_cleanly) {
+    Tiny m;
+    tiny_init(&m, 9, 1.5f, 77);
+    BeamSpec spec = {.n_models = 1, .beam = 2, .max_len = 10};
+    spec.cfgs[0] = &m.cfg, spec.tables[0] = &m.t, spec.ws[0] = m.w;
+    static int ran[1000];
+    BeamPool *p;
+    TapError err = {0};
+    cr_assert_eq(beam_pool_start(&p, &spec, 2, 1000, slow_item, ran, &err), TAP_OK);
+    cr_assert_eq(beam_pool_wait(p, 3), 1);
+    beam_pool_stop(p);
+    cr_assert_eq(beam_pool_wait(p, 999), 0, "an item after the stop never runs");
+    cr_assert_eq(beam_pool_finish(p, &err), TAP_OK);
+    int total = 0;
+    for (int i = 0; i < 1000; i++) {
+        cr_assert(ran[i] <= 1);
+        total += ran[i];
+    }
+    cr_assert(total >= 4 && total < 1000, "%d items ran", total);
+    // Every decoder fails to build (beam 0): no item runs, waiting ends, finish says why.
+    spec.beam = 0;
+    memset(ran, 0, sizeof ran);
+    cr_assert_eq(beam_pool_start(&p, &spec, 2, 10, slow_item, ran, &err), TAP_OK);
+    cr_assert_eq(beam_pool_wait(p, 0), 0);
+    cr_assert_eq(beam_pool_finish(p, &err), TAP_ERR_ARG);
+    cr_assert(strstr(err.msg, "beam size 0"), "%s", err.msg);
+    cr_assert_eq(ran[0], 0);
+    cr_assert_eq(beam_pool_start(&p, &spec, 0, 10, slow_item, ran, &err), TAP_ERR_ARG);
+    tiny_free(&m);
 }

@@ -52,7 +52,7 @@ static void fixture_init_threads(Fixture *f, int t_len, int b_len, int threads) 
     f->w = malloc(f->table.n * sizeof(float));
     f->g = calloc(f->table.n, sizeof(float));
     tu_fill_normal(f->w, f->table.n, 0.5f, 21);
-    encoder_params_bind(&f->p, &f->cfg, &f->table, f->w);
+    encoder_params_bind(&f->p, &f->table, f->w, &f->cfg);
     f->mem = malloc(encoder_floats(&f->cfg, t_len, b_len) * sizeof(float));
     f->scratch = malloc(encoder_scratch_floats(&f->cfg, t_len, b_len) * sizeof(float));
     encoder_bind(&f->s, &f->cfg, f->mem, t_len, b_len);
@@ -133,7 +133,7 @@ static void check_central_differences(int threads) {
     fixture_init_threads(&f, T, B, threads);
     encoder_forward(&f.p, f.x, f.mask, &f.s);
     EncoderGrads eg;
-    encoder_grads_bind(&eg, &f.cfg, &f.table, f.g);
+    encoder_grads_bind(&eg, &f.table, f.g, &f.cfg);
     float dx[T * B * 3] = {0};
     encoder_backward(&f.p, &f.s, f.x, f.R, f.scratch, &eg, dx);
     int fails = tu_gradcheck("x", f.x, dx, T * B * 3, loss_of, &f, 1e-2f, 1e-3, 1e-2, 0);
@@ -172,7 +172,7 @@ static void run_once(int threads, int t_len, int b_len, float **ctx, float **g, 
     *ctx = malloc(nc * sizeof(float));
     memcpy(*ctx, f.s.ctx, nc * sizeof(float));
     EncoderGrads eg;
-    encoder_grads_bind(&eg, &f.cfg, &f.table, f.g);
+    encoder_grads_bind(&eg, &f.table, f.g, &f.cfg);
     *dx = calloc(nx, sizeof(float));
     encoder_backward(&f.p, &f.s, f.x, f.R, f.scratch, &eg, *dx);
     *g = f.g;
@@ -206,7 +206,7 @@ Test(encoder, backward_adds_into_existing_gradients) {
     fixture_init(&f, T, B);
     encoder_forward(&f.p, f.x, f.mask, &f.s);
     EncoderGrads eg;
-    encoder_grads_bind(&eg, &f.cfg, &f.table, f.g);
+    encoder_grads_bind(&eg, &f.table, f.g, &f.cfg);
     encoder_backward(&f.p, &f.s, f.x, f.R, f.scratch, &eg, NULL);
     float *once = malloc(f.table.n * sizeof(float));
     memcpy(once, f.g, f.table.n * sizeof(float));

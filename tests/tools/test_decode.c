@@ -119,7 +119,7 @@ static int greedy_reference(const char *inkml, int max_len, int32_t *tokens) {
     ParamTable t;
     cr_assert_eq(params_layout(&c, &t, NULL), TAP_OK);
     float *w = malloc(t.n * sizeof *w);
-    CheckpointRole role = {"params", w};
+    CheckpointRole role = {"params", w, CHECKPOINT_F32};
     cr_assert_eq(checkpoint_load(model, &c, &t, &role, 1, NULL, NULL), TAP_OK);
     InkmlDoc doc;
     Features ft;
@@ -129,7 +129,7 @@ static int greedy_reference(const char *inkml, int max_len, int32_t *tokens) {
     float *x = calloc((size_t)T * c.F, sizeof *x);
     memcpy(x, ft.f, (size_t)ft.n_rows * c.F * sizeof *x);
     EncoderParams ep;
-    encoder_params_bind(&ep, &c, &t, w);
+    encoder_params_bind(&ep, &t, w, &c);
     EncoderState es;
     float *emem = malloc(encoder_floats(&c, T, 1) * sizeof(float));
     encoder_bind(&es, &c, emem, T, 1);

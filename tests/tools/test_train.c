@@ -196,7 +196,7 @@ static float **load_roles(const char *path, const char *const *groups, int n, si
     CheckpointRole roles[8];
     for (int i = 0; i < n; i++) {
         data[i] = malloc(t.n * sizeof **data);
-        roles[i] = (CheckpointRole){groups[i], data[i]};
+        roles[i] = (CheckpointRole){groups[i], data[i], CHECKPOINT_F32};
     }
     cr_assert_eq(checkpoint_load(path, &cfg, &t, roles, n, sc, &err), TAP_OK, "%s", err.msg);
     *len = t.n;
@@ -552,6 +552,43 @@ Test(train, keep_valid_keeps_the_last_validated_weights_and_tap_average_means_th
     expect_exit(mix, fx.out, CHILD_PLAIN, 1);
     const char *self[] = {"average", v6, avg, "-o", avg, NULL};
     expect_exit(self, fx.out, CHILD_PLAIN, 2);
+    // tap export: last.h5's weights rounded to halves, in a smaller file; --float32 exactly.
+    char half[600], full[600];
+    snprintf(half, sizeof half, "%s/half.h5", fx.dir);
+    snprintf(full, sizeof full, "%s/full.h5", fx.dir);
+    const char *ex[] = {"export", fx.last, "-o", half, NULL};
+    expect_exit(ex, fx.out, CHILD_PLAIN, 0);
+    const char *ex32[] = {"export", fx.last, "--float32", "-o", full, NULL};
+    expect_exit(ex32, fx.out, CHILD_PLAIN, 0);
+    size_t nh, nf;
+    float **wh = load_roles(half, g, 1, &nh, &sc), **wf = load_roles(full, g, 1, &nf, &sc);
+    cr_assert(nh == nl && nf == nl);
+    cr_assert(!memcmp(wf[0], wl[0], nl * sizeof(float)));
+    for (size_t i = 0; i < nl; i++) {
+        float w = wl[0][i], err = fabsf(wh[0][i] - w);
+        cr_assert(err <= fabsf(w) * 0x1p-11f + 0x1p-25f, "weight %zu: %a for %a", i,
+                  (double)wh[0][i], (double)w);
+    }
+    // At a real size (the bundled small model) the file is about half as large.
+    char small_half[600];
+    snprintf(small_half, sizeof small_half, "%s/small_half.h5", fx.dir);
+    const char *ex_small[] = {"export", small, "-o", small_half, NULL};
+    expect_exit(ex_small, fx.out, CHILD_PLAIN, 0);
+    struct stat st_half, st_full;
+    cr_assert(stat(small_half, &st_half) == 0 && stat(small, &st_full) == 0);
+    cr_assert_lt(st_half.st_size, st_full.st_size * 6 / 10, "%lld vs %lld bytes",
+                 (long long)st_half.st_size, (long long)st_full.st_size);
+    // The weights keep the vocabulary they were trained with.
+    char **va = NULL, **vb = NULL;
+    int na_v = 0, nb_v = 0;
+    cr_assert(checkpoint_read_vocab(fx.last, &va, &na_v, NULL) == TAP_OK);
+    cr_assert(checkpoint_read_vocab(half, &vb, &nb_v, NULL) == TAP_OK);
+    cr_assert(na_v > 0 && nb_v == na_v, "%d vs %d tokens", nb_v, na_v);
+    for (int k = 0; k < na_v; k++) cr_assert_str_eq(vb[k], va[k]);
+    checkpoint_vocab_free(va, na_v), checkpoint_vocab_free(vb, nb_v);
+    const char *two[] = {"export", v6, v9, "-o", half, NULL};
+    expect_exit(two, fx.out, CHILD_PLAIN, 2);
+    free(wh[0]), free(wh), free(wf[0]), free(wf);
     free(w6[0]), free(w6), free(w9[0]), free(w9), free(wl[0]), free(wl), free(wa[0]), free(wa);
 }
 
@@ -937,6 +974,6 @@ Test(plot, draws_the_learning_curves_of_a_training_log) {
     png_image_free(&img);
     const char *bad[] = {"plot", fx.train, "-o", png, NULL};
     expect_exit(bad, fx.out, CHILD_PLAIN, 1);
-    const char *usage[] = {"plot", NULL};
+    const char *usage[] = {"plot", NULL, CHECKPOINT_F32};
     expect_exit(usage, fx.out, CHILD_PLAIN, 2);
 }

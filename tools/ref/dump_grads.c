@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
     size_t n = (size_t)snprintf(sc->text, sizeof sc->text, "mean %.17g\ncost", mean);
     for (int i = 0; i < B && n < sizeof sc->text; i++)
         n += (size_t)snprintf(sc->text + n, sizeof sc->text - n, " %.17g", cost[i]);
-    CheckpointRole roles[] = {{"params", m.w}, {"grads", m.g}};
+    CheckpointRole roles[] = {{"params", m.w, CHECKPOINT_F32}, {"grads", m.g, CHECKPOINT_F32}};
     if (checkpoint_save(argv[2], &cfg, &m.table, roles, 2, sc, &err)) {
         fprintf(stderr, "dump_grads: error: %s\n", err.msg);
         return 1;
