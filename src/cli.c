@@ -250,3 +250,27 @@ char **cli_short_o(int argc, char **argv) {
     v[argc] = NULL;
     return v;
 }
+
+int cli_args_parse(CliArgs *a, const CliSpec *spec, int argc, char **argv, int short_o, char *msg,
+                   size_t msg_len) {
+    a->args = short_o ? cli_short_o(argc, argv) : NULL;
+    a->pos = NULL;
+    a->n_pos = 0;
+    if (short_o && !a->args) return CLI_NOMEM;
+    return cli_parse(spec, argc, short_o ? a->args : argv, &a->pos, &a->n_pos, msg, msg_len,
+                     stdout);
+}
+
+void cli_args_free(CliArgs *a) {
+    free(a->pos), free(a->args);
+    a->pos = a->args = NULL;
+    a->n_pos = 0;
+}
+
+int cli_args_exit(CliArgs *a, const CliSpec *spec, int rc, const char *msg) {
+    cli_args_free(a);
+    if (rc == CLI_HELP) return 0;
+    if (rc == CLI_NOMEM) return 1;
+    fprintf(stderr, "tap %s: error: %s\n", spec->command, msg);
+    return 2;
+}

@@ -40,4 +40,28 @@ size_t cli_format_config(const CliSpec *spec, char *buf, size_t len);
 // spelled "--output", for the commands whose output is -o.
 char **cli_short_o(int argc, char **argv);
 
+// What a command parsed: the copy of argv with -o spelled --output (NULL when not asked for) and
+// the positional arguments. The start every command but prep and train makes:
+//     CliArgs a;
+//     int rc = cli_args_parse(&a, &spec, argc, argv, 1, msg, sizeof msg);
+//     if (rc == CLI_OK && a.n_pos != 1) snprintf(msg, sizeof msg, "..."), rc = CLI_USAGE;
+//     if (rc != CLI_OK) return cli_args_exit(&a, &spec, rc, msg);
+//     ... cli_args_free(&a);
+typedef struct {
+    char **args;
+    char **pos; // (n_pos) pointers into argv
+    int n_pos;
+} CliArgs;
+
+enum { CLI_NOMEM = 3 }; // cli_args_parse only: no memory for the copy of argv (no message)
+
+// cli_parse of argv (after cli_short_o when short_o): CLI_OK, CLI_HELP (help printed on stdout),
+// CLI_USAGE (msg holds one line) or CLI_NOMEM. Free a with cli_args_free, whatever it returns.
+int cli_args_parse(CliArgs *a, const CliSpec *spec, int argc, char **argv, int short_o, char *msg,
+                   size_t msg_len);
+void cli_args_free(CliArgs *a);
+// Ends a command that stops after parsing: frees a and returns the exit code for rc: 0 for
+// CLI_HELP, 2 for CLI_USAGE (after "tap COMMAND: error: MSG" on stderr), 1 for CLI_NOMEM.
+int cli_args_exit(CliArgs *a, const CliSpec *spec, int rc, const char *msg);
+
 #endif

@@ -222,3 +222,21 @@ int h5u_verify(const char *path, const char **why) {
     fclose(f);
     return rc;
 }
+
+int h5u_open_read(const char *path, hid_t *f, const char **why) {
+    static const char *dummy;
+    if (!why) why = &dummy;
+    *f = H5I_INVALID_HID;
+    *why = NULL;
+    h5u_quiet();
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return H5U_NO_FILE; // errno from fopen, untouched
+    fclose(probe);
+    int check = h5u_verify(path, why);
+    if (check == H5U_NOT_HDF5 || check == H5U_FAILED) return check;
+    *why = NULL;
+    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*f >= 0) return H5U_OK;
+    *f = H5I_INVALID_HID;
+    return H5U_NOT_HDF5;
+}

@@ -8,7 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { H5U_OK = 0, H5U_ABSENT = -1, H5U_SHAPE = -2, H5U_FAILED = -3, H5U_NOT_HDF5 = -4 };
+enum {
+    H5U_OK = 0,
+    H5U_ABSENT = -1,
+    H5U_SHAPE = -2,
+    H5U_FAILED = -3,
+    H5U_NOT_HDF5 = -4,
+    H5U_NO_FILE = -5
+};
 
 // HDF5 prints a stack of errors on stderr by default; tap reports its own.
 void h5u_quiet(void);
@@ -28,6 +35,12 @@ int h5u_stamp(const char *path);
 // signature nor a stamp (too short, garbage, a damaged first block). H5U_FAILED: a stamp that
 // does not match (a changed byte or length) or a read error. *why (static text) says which.
 int h5u_verify(const char *path, const char **why);
+// Opens an existing file read-only (after h5u_quiet), checking its stamp with h5u_verify before
+// HDF5 reads a byte (files without one: as ever). H5U_OK with *f open; H5U_NO_FILE: it cannot
+// be opened for reading (errno says why); H5U_NOT_HDF5 with *why from h5u_verify, or with *why
+// NULL when the stamp passed but HDF5 cannot open it (truncated or corrupt); H5U_FAILED: a stamp
+// that does not match (*why). *f is H5I_INVALID_HID unless H5U_OK.
+int h5u_open_read(const char *path, hid_t *f, const char **why);
 // The CRC-32 of n bytes continuing crc (start with 0).
 uint32_t h5u_crc32(uint32_t crc, const void *data, size_t n);
 

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -240,4 +241,52 @@ void tu_sample_args(char *buf, size_t len, const int *idx, int n, const char *br
                                   tu_source_dir(), tu_samples[idx[i]]);
     }
     cr_assert_lt(k, len, "arguments do not fit");
+}
+
+pid_t tu_fork_pipe(int *fd) {
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    close(p[pid == 0 ? 0 : 1]);
+    *fd = p[pid == 0 ? 1 : 0];
+    return pid;
+}
+
+int tu_fork_collect(pid_t pid, int fd, char *buf, size_t len) {
+    size_t got = 0;
+    for (ssize_t k; got + 1 < len && (k = read(fd, buf + got, len - 1 - got)) > 0;)
+        got += (size_t)k;
+    buf[got] = '\0';
+    close(fd);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+pid_t tu_fork_to(const char *path) {
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+    }
+    return pid;
+}
+
+int tu_wait_exit(pid_t pid) {
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void tu_copy_file(const char *from, const char *to) {
+    size_t len;
+    char *s = tu_read_file(from, &len);
+    cr_assert_not_null(s, "%s", from);
+    FILE *f = fopen(to, "wb");
+    cr_assert_not_null(f, "%s", to);
+    cr_assert_eq(fwrite(s, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+    free(s);
 }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 void tu_fill_normal(float *x, size_t n, float std, uint64_t seed);
 void tu_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
@@ -45,12 +46,66 @@ int tu_for_each_file(const char *dir, const char *suffix, int (*fn)(const char *
 // or -1 when the command did not exit normally.
 int tu_run(const char *cmd, char *out, size_t len, char *errbuf, size_t errlen);
 
+// Forks with a pipe from the child to this process: returns 0 in the child, with *fd the pipe's
+// write end, and the child's pid here, with *fd its read end (the test fails when either call
+// does).
+pid_t tu_fork_pipe(int *fd);
+// Reads fd to its end into buf (at most len - 1 bytes, NUL-terminated), closes it and waits for
+// pid: returns its wait status (WIFEXITED ...).
+int tu_fork_collect(pid_t pid, int fd, char *buf, size_t len);
+// Forks: returns 0 in the child, whose stdout and stderr then go to the file path (created or
+// truncated; left as they were when it cannot be opened), and the child's pid here.
+pid_t tu_fork_to(const char *path);
+// Waits for pid: its exit status, or 128 + the signal that ended it.
+int tu_wait_exit(pid_t pid);
+// Copies the file from to the file to (the test fails when it cannot).
+void tu_copy_file(const char *from, const char *to);
+
 // Five files of data/sample/test that the command tests decode (uids, in sorted order).
 enum { TU_N_SAMPLES = 5 };
 extern const char *const tu_samples[TU_N_SAMPLES];
 // Appends " PATH" to buf for each idx: data/sample/test/<tu_samples[idx[k]]>.inkml, or
 // tests/bad_inkml/<broken> when idx[k] < 0.
 void tu_sample_args(char *buf, size_t len, const int *idx, int n, const char *broken);
+
+#ifdef TU_DATASET_HELPERS
+// Only suites linked to tapdata compile this (they define TU_DATASET_HELPERS first).
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "dataset.h"
+#include "rng.h"
+
+// n random expressions on the vocabulary <eol> a b c + x: 6..20 rows of N(0, 1) features in 1..3
+// strokes, 1..4 tokens; with `aligned`, token k is written with stroke k mod strokes (else no
+// alignment). Uids e<i>_<seed>.
+static inline void tu_write_dataset(const char *path, int n, uint64_t seed, int aligned) {
+    static const char *vocab[] = {"<eol>", "a", "b", "c", "+", "x"};
+    TapRng r;
+    rng_seed(&r, seed);
+    DatasetWriter *w;
+    TapError err;
+    cr_assert_eq(dataset_writer_open(&w, path, vocab, 6, &err), TAP_OK, "%s", err.msg);
+    for (int i = 0; i < n; i++) {
+        int rows = 6 + (int)rng_below(&r, 15), strokes = 1 + (int)rng_below(&r, 3);
+        int len = 1 + (int)rng_below(&r, 4);
+        float f[20 * 9];
+        int ps[20], tok[4];
+        rng_fill_normal(&r, f, (size_t)rows * 9, 0.0f, 1.0f);
+        for (int k = 0; k < rows; k++) ps[k] = k * strokes / rows;
+        for (int k = 0; k < len; k++) tok[k] = 1 + (int)rng_below(&r, 5);
+        char uid[32];
+        snprintf(uid, sizeof uid, "e%02d_%llu", i, (unsigned long long)seed);
+        int start[5], strk[4];
+        for (int k = 0; k <= len; k++) start[k] = k;
+        for (int k = 0; k < len; k++) strk[k] = k % strokes;
+        DatasetEntry e = {uid, "generated", rows,  f, ps, strokes, len, tok, aligned ? start : NULL,
+                          aligned ? strk : NULL};
+        cr_assert_eq(dataset_writer_add(w, &e, &err), TAP_OK, "%s", err.msg);
+    }
+    cr_assert_eq(dataset_writer_close(w, &err), TAP_OK, "%s", err.msg);
+}
+#endif
 
 #ifdef TU_MODEL_HELPERS
 // Only the tools tests link tapmodel, and this library links tapcore alone: the model helper is

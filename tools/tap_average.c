@@ -84,28 +84,26 @@ done:
     return status;
 }
 
-// Parses IN.h5... -o OUT.h5; 0 with *pos set, or the exit code (0 after --help, 2 bad usage).
-static int parse(const CliSpec *spec, int argc, char **argv, int max_in, char ***args,
-                 char ***pos, int *n_pos, const char **output, int *done) {
+// Runs `tap average|export IN.h5... -o OUT.h5` (at most max_in inputs), the options' fields
+// output and flag as parsed: the mean written as when_set when *flag is set, else as otherwise.
+static int average_main(const CliSpec *spec, int argc, char **argv, int max_in,
+                        const char *const *output, const int *flag, CheckpointStorage when_set,
+                        CheckpointStorage otherwise) {
     char msg[512];
-    *done = 1;
-    if (!(*args = cli_short_o(argc, argv))) return 1;
-    int rc = cli_parse(spec, argc, *args, pos, n_pos, msg, sizeof msg, stdout);
-    if (rc == CLI_HELP) return 0;
-    if (rc == CLI_OK && *n_pos < 1)
+    CliArgs a;
+    int rc = cli_args_parse(&a, spec, argc, argv, 1, msg, sizeof msg);
+    if (rc == CLI_OK && a.n_pos < 1)
         snprintf(msg, sizeof msg, "no input checkpoint"), rc = CLI_USAGE;
-    if (rc == CLI_OK && *n_pos > max_in)
+    if (rc == CLI_OK && a.n_pos > max_in)
         snprintf(msg, sizeof msg, "one input checkpoint only"), rc = CLI_USAGE;
     if (rc == CLI_OK && !*output) snprintf(msg, sizeof msg, "no output (-o OUT.h5)"), rc = CLI_USAGE;
-    for (int i = 0; rc == CLI_OK && i < *n_pos; i++)
-        if (!strcmp((*pos)[i], *output))
+    for (int i = 0; rc == CLI_OK && i < a.n_pos; i++)
+        if (!strcmp(a.pos[i], *output))
             snprintf(msg, sizeof msg, "the output %s is also an input", *output), rc = CLI_USAGE;
-    if (rc != CLI_OK) {
-        fprintf(stderr, "tap %s: error: %s\n", spec->command, msg);
-        return 2;
-    }
-    *done = 0;
-    return 0;
+    if (rc != CLI_OK) return cli_args_exit(&a, spec, rc, msg);
+    rc = write_mean(spec->command, a.pos, a.n_pos, *output, *flag ? when_set : otherwise);
+    cli_args_free(&a);
+    return rc;
 }
 
 int tap_average_main(int argc, char **argv) {
@@ -118,12 +116,8 @@ int tap_average_main(int argc, char **argv) {
     const CliSpec spec = {"average", "IN.h5... -o OUT.h5",
                           "Average the weights (/params) of checkpoints of one configuration.",
                           opts, 2};
-    char **args = NULL, **pos = NULL;
-    int n_pos = 0, done = 0;
-    int rc = parse(&spec, argc, argv, 1 << 20, &args, &pos, &n_pos, &output, &done);
-    if (!done) rc = write_mean("average", pos, n_pos, output, half ? CHECKPOINT_F16 : CHECKPOINT_F32);
-    free(pos), free(args);
-    return rc;
+    return average_main(&spec, argc, argv, 1 << 20, &output, &half, CHECKPOINT_F16,
+                        CHECKPOINT_F32);
 }
 
 int tap_export_main(int argc, char **argv) {
@@ -136,10 +130,5 @@ int tap_export_main(int argc, char **argv) {
     const CliSpec spec = {"export", "IN.h5 -o OUT.h5",
                           "Write the weights of a checkpoint (e.g. best.h5) compactly for decoding.",
                           opts, 2};
-    char **args = NULL, **pos = NULL;
-    int n_pos = 0, done = 0;
-    int rc = parse(&spec, argc, argv, 1, &args, &pos, &n_pos, &output, &done);
-    if (!done) rc = write_mean("export", pos, n_pos, output, full ? CHECKPOINT_F32 : CHECKPOINT_F16);
-    free(pos), free(args);
-    return rc;
+    return average_main(&spec, argc, argv, 1, &output, &full, CHECKPOINT_F32, CHECKPOINT_F16);
 }

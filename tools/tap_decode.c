@@ -83,14 +83,11 @@ int tap_decode_main(int argc, char **argv) {
                           "uid<TAB>LaTeX tokens per line. Without MODEL.h5 the best bundled "
                           "model decodes: " BUNDLED_TAP " when present, else " BUNDLED_SMALL ".",
                           opts, (int)(sizeof opts / sizeof opts[0])};
-    char **args = cli_short_o(argc, argv), **pos = NULL, msg[512];
-    int n_pos = 0;
-    if (!args) return 1;
-    int rc = cli_parse(&spec, argc, args, &pos, &n_pos, msg, sizeof msg, stdout);
-    if (rc == CLI_HELP) {
-        free(pos), free(args);
-        return 0;
-    }
+    char msg[512];
+    CliArgs a;
+    int rc = cli_args_parse(&a, &spec, argc, argv, 1, msg, sizeof msg);
+    char **pos = a.pos;
+    int n_pos = a.n_pos;
     // MODEL.h5 may be left out: when the first argument is plainly an input (an InkML file, a
     // directory, a dataset), the best bundled model decodes (data/model/tap.h5 when present,
     // else small.h5). Anything else is taken as the model, and errors as one.
@@ -106,11 +103,7 @@ int tap_decode_main(int argc, char **argv) {
                  "expected MODEL.h5 and at least one INPUT (without MODEL.h5: the bundled model)"),
             rc = CLI_USAGE;
     if (rc == CLI_OK && rec_cli_check(&o.rec, msg, sizeof msg)) rc = CLI_USAGE;
-    if (rc != CLI_OK) {
-        fprintf(stderr, "tap decode: error: %s\n", msg);
-        free(pos), free(args);
-        return 2;
-    }
+    if (rc != CLI_OK) return cli_args_exit(&a, &spec, rc, msg);
     RecSetup rs = {0};
     OutFile of = {0};
     DecodeRun run = {.out = stdout, .in = &rs.in, .v = &rs.v, .att_dir = o.attention};
@@ -159,7 +152,6 @@ int tap_decode_main(int argc, char **argv) {
 done:
     outfile_abort(&of);
     rec_setup_close(&rs);
-    free(pos);
-    free(args);
+    cli_args_free(&a);
     return status;
 }

@@ -99,26 +99,19 @@ int tap_eval_main(int argc, char **argv) {
                           "Score hypotheses (uid<TAB>tokens) against references (the same format, "
                           "or an HDF5 dataset).",
                           opts, (int)(sizeof opts / sizeof opts[0])};
-    char **pos = NULL, msg[512];
-    int n_pos = 0;
-    int rc = cli_parse(&spec, argc, argv, &pos, &n_pos, msg, sizeof msg, stdout);
-    if (rc == CLI_HELP) {
-        free(pos);
-        return 0;
-    }
-    if (rc == CLI_OK && n_pos != 2) {
-        snprintf(msg, sizeof msg, "expected HYPOTHESES and REFERENCES, got %d file(s)", n_pos);
+    char msg[512];
+    CliArgs a;
+    int rc = cli_args_parse(&a, &spec, argc, argv, 0, msg, sizeof msg);
+    if (rc == CLI_OK && a.n_pos != 2) {
+        snprintf(msg, sizeof msg, "expected HYPOTHESES and REFERENCES, got %d file(s)", a.n_pos);
         rc = CLI_USAGE;
     }
     if (rc == CLI_OK && o.top < 0) {
         snprintf(msg, sizeof msg, "--top must be >= 0");
         rc = CLI_USAGE;
     }
-    if (rc != CLI_OK) {
-        fprintf(stderr, "tap eval: error: %s\n", msg);
-        free(pos);
-        return 2;
-    }
+    if (rc != CLI_OK) return cli_args_exit(&a, &spec, rc, msg);
+    char **pos = a.pos;
     TsvTable hyp = {0}, ref = {0};
     TapError err;
     int status = 1;
@@ -216,6 +209,6 @@ done:
     free(ops);
     tsv_free(&hyp);
     tsv_free(&ref);
-    free(pos);
+    cli_args_free(&a);
     return status;
 }

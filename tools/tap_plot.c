@@ -158,28 +158,20 @@ int tap_plot_main(int argc, char **argv) {
                           "Learning curves of a `tap train` log: loss, validation WER and ExpRate.",
                           opts, (int)(sizeof opts / sizeof opts[0])};
     // "-o FILE" is the documented spelling; the option parser knows long options only.
-    char **args = malloc(((size_t)argc + 1) * sizeof *args), **pos = NULL, msg[1024];
-    if (!args) return 1;
-    for (int i = 0; i < argc; i++) args[i] = strcmp(argv[i], "-o") ? argv[i] : (char *)"--output";
-    int n_pos = 0, status = 2;
-    Series s[S_COUNT];
-    memset(s, 0, sizeof s);
-    char tmp[2][4200] = {"", ""};
-    int rc = cli_parse(&spec, argc, args, &pos, &n_pos, msg, sizeof msg, stdout);
-    if (rc == CLI_HELP) {
-        status = 0;
-        goto done;
-    }
-    if (rc == CLI_OK && n_pos != 1)
+    char msg[1024];
+    CliArgs a;
+    int rc = cli_args_parse(&a, &spec, argc, argv, 1, msg, sizeof msg);
+    if (rc == CLI_OK && a.n_pos != 1)
         snprintf(msg, sizeof msg, "expected one LOG.tsv"), rc = CLI_USAGE;
     if (rc == CLI_OK && (width < 200 || height < 300 || width > 8192 || height > 8192))
         snprintf(msg, sizeof msg, "--width must be 200..8192 and --height 300..8192"),
             rc = CLI_USAGE;
-    if (rc != CLI_OK) {
-        fprintf(stderr, "tap plot: error: %s\n", msg);
-        goto done;
-    }
-    status = 1;
+    if (rc != CLI_OK) return cli_args_exit(&a, &spec, rc, msg);
+    char **pos = a.pos;
+    int status = 1;
+    Series s[S_COUNT];
+    memset(s, 0, sizeof s);
+    char tmp[2][4200] = {"", ""};
     if (load_log(pos[0], s, msg, sizeof msg)) {
         fprintf(stderr, "tap plot: error: %s\n", msg);
         goto done;
@@ -222,7 +214,6 @@ done:
     for (int i = 0; i < 2; i++)
         if (tmp[i][0]) remove(tmp[i]);
     for (int i = 0; i < S_COUNT; i++) free(s[i].x), free(s[i].y);
-    free(pos);
-    free(args);
+    cli_args_free(&a);
     return status;
 }

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,38 +463,48 @@ static void *worker(void *arg) {
 
 // ----------------------------------------------------------------------------- uids seen
 
-// The uids converted so far, for the duplicate check: an open-addressing hash set of owned
-// strings (constant time per file whatever the input order; a corpus of 600k files is fine).
+// The uids converted so far, for the duplicate check: an open-addressing hash set (constant
+// time per file whatever the input order) of input indices. A uid is the file name without
+// .inkml (inkml_uid_of), so it is read back from the path list, which is kept anyway: 4 bytes a
+// slot, at most 16 a file, instead of a copy of every uid.
 typedef struct {
-    char **slot; // (cap) NULL = empty
+    uint32_t *slot; // (cap) input index + 1, 0 = empty
     size_t cap, n;
 } UidSet;
 
-static uint64_t uid_hash(const char *s) {
+static uint64_t uid_hash(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull; // FNV-1a-64
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
-static int uid_set_has(const UidSet *u, const char *uid) {
+static uint64_t path_uid_hash(const WalkList *in, size_t i) {
+    const char *u;
+    size_t n = inkml_uid_of(in->path[i], &u);
+    return uid_hash(u, n);
+}
+
+static int uid_set_has(const UidSet *u, const WalkList *in, const char *uid) {
     if (!u->cap) return 0;
-    for (size_t h = uid_hash(uid) & (u->cap - 1); u->slot[h]; h = (h + 1) & (u->cap - 1))
-        if (!strcmp(u->slot[h], uid)) return 1;
+    size_t len = strlen(uid);
+    for (size_t h = uid_hash(uid, len) & (u->cap - 1); u->slot[h]; h = (h + 1) & (u->cap - 1)) {
+        const char *v;
+        size_t n = inkml_uid_of(in->path[u->slot[h] - 1], &v);
+        if (n == len && !memcmp(v, uid, n)) return 1;
+    }
     return 0;
 }
 
-// Adds uid (taking it over). -1 when out of memory (uid is then freed).
-static int uid_set_add(UidSet *u, char *uid) {
+// Adds input i, whose uid is that of its path. -1 when out of memory or past 2^32 - 1 inputs.
+static int uid_set_add(UidSet *u, const WalkList *in, size_t i) {
+    if (i >= UINT32_MAX) return -1;
     if (2 * (u->n + 1) > u->cap) {
         size_t cap = u->cap ? 2 * u->cap : 1024;
-        char **slot = calloc(cap, sizeof *slot);
-        if (!slot) {
-            free(uid);
-            return -1;
-        }
+        uint32_t *slot = calloc(cap, sizeof *slot);
+        if (!slot) return -1;
         for (size_t k = 0; k < u->cap; k++)
             if (u->slot[k]) {
-                size_t h = uid_hash(u->slot[k]) & (cap - 1);
+                size_t h = path_uid_hash(in, u->slot[k] - 1) & (cap - 1);
                 while (slot[h]) h = (h + 1) & (cap - 1);
                 slot[h] = u->slot[k];
             }
@@ -501,15 +512,14 @@ static int uid_set_add(UidSet *u, char *uid) {
         u->slot = slot;
         u->cap = cap;
     }
-    size_t h = uid_hash(uid) & (u->cap - 1);
+    size_t h = path_uid_hash(in, i) & (u->cap - 1);
     while (u->slot[h]) h = (h + 1) & (u->cap - 1);
-    u->slot[h] = uid;
+    u->slot[h] = (uint32_t)(i + 1);
     u->n++;
     return 0;
 }
 
 static void uid_set_free(UidSet *u) {
-    for (size_t k = 0; k < u->cap; k++) free(u->slot[k]);
     free(u->slot);
     memset(u, 0, sizeof *u);
 }
@@ -648,8 +658,11 @@ static int start_workers(PrepRun *run) {
     sigaction(SIGINT, &sa, &run->old_int);
     sigaction(SIGTERM, &sa, &run->old_term);
     TapError err = {0};
-    if (!run->o->build_vocab && dataset_writer_open(&run->w, run->o->output, (const char *const *)run->vocab.tokens,
-                            run->vocab.n, &err) != TAP_OK) {
+    // The writer deflates on as many threads again as parse (most of the work of writing).
+    if (!run->o->build_vocab &&
+        (dataset_writer_open(&run->w, run->o->output, (const char *const *)run->vocab.tokens,
+                             run->vocab.n, &err) != TAP_OK ||
+         dataset_writer_set_threads(run->w, n_threads, &err) != TAP_OK)) {
         fprintf(stderr, "tap prep: error: %s\n", err.msg);
         restore_signals(run);
         return 1;
@@ -678,7 +691,7 @@ static int wait_result(Prep *p, const Result *r) {
     return !g_interrupted;
 }
 
-// Writes converted input i; its uid moves into the set of those seen.
+// Writes converted input i and adds it to the set of uids seen.
 static void write_result(PrepRun *run, size_t i, Result *r) {
     if (r->mapped || r->from_mathml) fprintf(stderr, "tap prep: warning: %s\n", r->msg);
     run->mapped += (size_t)r->mapped;
@@ -709,11 +722,10 @@ static void write_result(PrepRun *run, size_t i, Result *r) {
         }
     }
     run->n_mathwriting += (size_t)r->mathwriting;
-    if (uid_set_add(&run->seen, r->uid)) {
+    if (uid_set_add(&run->seen, &run->inputs, i)) {
         fprintf(stderr, "tap prep: error: out of memory\n");
         run->write_failed = 1;
     }
-    r->uid = NULL;
 }
 
 // Reports input i's result, writes it when converted, and counts it.
@@ -723,7 +735,7 @@ static void take_result(PrepRun *run, size_t i, Result *r) {
     } else if (r->other_split) {
         run->n_other_split++;
     } else {
-        if (r->reason == REASON_OK && uid_set_has(&run->seen, r->uid)) {
+        if (r->reason == REASON_OK && uid_set_has(&run->seen, &run->inputs, r->uid)) {
             r->reason = REASON_DUPLICATE;
             snprintf(r->msg, sizeof r->msg, "%s: uid %s was already converted from an earlier file",
                      run->inputs.path[i], r->uid);

@@ -403,14 +403,11 @@ int tap_render_main(int argc, char **argv) {
                           "Draw expressions with strokes coloured by the token attending to them; "
                           "DIR/index.html lists errors first.",
                           opts, (int)(sizeof opts / sizeof opts[0])};
-    char **args = cli_short_o(argc, argv), **pos = NULL, msg[512];
-    int n_pos = 0;
-    if (!args) return 1;
-    int rc = cli_parse(&spec, argc, args, &pos, &n_pos, msg, sizeof msg, stdout);
-    if (rc == CLI_HELP) {
-        free(pos), free(args);
-        return 0;
-    }
+    char msg[512];
+    CliArgs a;
+    int rc = cli_args_parse(&a, &spec, argc, argv, 1, msg, sizeof msg);
+    char **pos = a.pos;
+    int n_pos = a.n_pos;
     int need = o.attention ? 1 : 2;
     if (rc == CLI_OK && n_pos < need)
         snprintf(msg, sizeof msg,
@@ -419,11 +416,7 @@ int tap_render_main(int argc, char **argv) {
     if (rc == CLI_OK && (o.width < 64 || o.width > 8192))
         snprintf(msg, sizeof msg, "--width must be in 64..8192"), rc = CLI_USAGE;
     if (rc == CLI_OK && rec_cli_check(&o.rec, msg, sizeof msg)) rc = CLI_USAGE;
-    if (rc != CLI_OK) {
-        fprintf(stderr, "tap render: error: %s\n", msg);
-        free(pos), free(args);
-        return 2;
-    }
+    if (rc != CLI_OK) return cli_args_exit(&a, &spec, rc, msg);
     RecSetup rs = {0};
     TsvTable refs = {0};
     RenderRun run = {.o = &o, .in = &rs.in, .v = &rs.v};
@@ -471,7 +464,6 @@ done:
     free(frames);
     tsv_free(&refs);
     rec_setup_close(&rs);
-    free(pos);
-    free(args);
+    cli_args_free(&a);
     return status;
 }

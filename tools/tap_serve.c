@@ -74,14 +74,11 @@ int tap_serve_main(int argc, char **argv) {
                           "as you write) and POST /recognize (JSON strokes or InkML). Without "
                           "MODEL.h5: " BUNDLED_TAP " when present, else " BUNDLED_SMALL ".",
                           opts, (int)(sizeof opts / sizeof opts[0])};
-    char **pos = NULL, msg[512];
-    int n_pos = 0;
-    int rc = cli_parse(&spec, argc, argv, &pos, &n_pos, msg, sizeof msg, stdout);
-    if (rc == CLI_HELP) {
-        free(pos);
-        return 0;
-    }
-    if (rc == CLI_OK && n_pos > 1) snprintf(msg, sizeof msg, "expected one MODEL.h5 at most"), rc = CLI_USAGE;
+    char msg[512];
+    CliArgs a;
+    int rc = cli_args_parse(&a, &spec, argc, argv, 0, msg, sizeof msg);
+    if (rc == CLI_OK && a.n_pos > 1)
+        snprintf(msg, sizeof msg, "expected one MODEL.h5 at most"), rc = CLI_USAGE;
     if (rc == CLI_OK && (o.port < 0 || o.port > 65535))
         snprintf(msg, sizeof msg, "--port must be 0..65535"), rc = CLI_USAGE;
     if (rc == CLI_OK && (o.threads < 1 || o.threads > 256))
@@ -95,19 +92,15 @@ int tap_serve_main(int argc, char **argv) {
         snprintf(msg, sizeof msg, "--timeout, --max-clients, --max-body, --max-points and "
                                   "--max-strokes must be positive"),
             rc = CLI_USAGE;
-    if (rc != CLI_OK) {
-        fprintf(stderr, "tap serve: error: %s\n", msg);
-        free(pos);
-        return 2;
-    }
-    const char *model = n_pos ? pos[0]
+    if (rc != CLI_OK) return cli_args_exit(&a, &spec, rc, msg);
+    const char *model = a.n_pos ? a.pos[0]
                               : (access(BUNDLED_TAP, R_OK) == 0 ? BUNDLED_TAP : BUNDLED_SMALL);
     // Parallelism comes from concurrent requests: one OpenBLAS thread per worker.
     openblas_set_num_threads(1);
     TapRecognizer *rec = NULL;
     if (tap_recognizer_open(model, o.dict, &rec, msg, sizeof msg) != TAP_API_OK) {
         fprintf(stderr, "tap serve: error: %s\n", msg);
-        free(pos);
+        cli_args_free(&a);
         return 1;
     }
     // The workers inherit this mask, so the signals reach sigwait below only.
@@ -140,7 +133,7 @@ int tap_serve_main(int argc, char **argv) {
     if (serve_start(rec, &so, &srv, &err) != TAP_OK) {
         fprintf(stderr, "tap serve: error: %s\n", err.msg);
         tap_recognizer_close(rec);
-        free(pos);
+        cli_args_free(&a);
         return 1;
     }
     int ipv6 = strchr(o.host, ':') != NULL;
@@ -153,6 +146,6 @@ int tap_serve_main(int argc, char **argv) {
     fprintf(stderr, "tap serve: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
     serve_stop(srv);
     tap_recognizer_close(rec);
-    free(pos);
+    cli_args_free(&a);
     return 0;
 }

@@ -230,21 +230,30 @@ static int strokes_features(int n_strokes, const int *n_points, const double *co
     return rc == TAP_OK ? TAP_API_OK : fail(&e, err, err_len);
 }
 
-static int decoder_strokes(TapDecoder *td, const char *fn, int n_strokes, const int *n_points,
-                           const double *const *x, const double *const *y,
-                           const TapRecognizeOptions *opt, TapResult *out, char *err,
-                           size_t err_len) {
-    double t0 = tap_now_seconds();
+// The checks a decoder entry fn makes first: out given (then cleared), td and its recognizer
+// given, and the input (input_ok; what names it in the message).
+static int check_call(const TapDecoder *td, const char *fn, int input_ok, const char *what,
+                      TapResult *out, char *err, size_t err_len) {
     char msg[160];
     if (!out) {
         snprintf(msg, sizeof msg, "%s: out is NULL", fn);
         return fail_arg(err, err_len, msg);
     }
     memset(out, 0, sizeof *out);
-    if (!td || !td->r || !n_points || !x || !y) {
-        snprintf(msg, sizeof msg, "%s: NULL recognizer or strokes", fn);
+    if (!td || !td->r || !input_ok) {
+        snprintf(msg, sizeof msg, "%s: NULL recognizer or %s", fn, what);
         return fail_arg(err, err_len, msg);
     }
+    return TAP_API_OK;
+}
+
+static int decoder_strokes(TapDecoder *td, const char *fn, int n_strokes, const int *n_points,
+                           const double *const *x, const double *const *y,
+                           const TapRecognizeOptions *opt, TapResult *out, char *err,
+                           size_t err_len) {
+    double t0 = tap_now_seconds();
+    int checked = check_call(td, fn, n_points && x && y, "strokes", out, err, err_len);
+    if (checked != TAP_API_OK) return checked;
     TapRecognizeOptions o;
     Features f;
     int rc = strokes_features(n_strokes, n_points, x, y, &f, err, err_len);
@@ -263,16 +272,8 @@ static int decoder_inkml(TapDecoder *td, const char *fn, const char *path, const
                          size_t len, const TapRecognizeOptions *opt, TapResult *out, char *err,
                          size_t err_len) {
     double t0 = tap_now_seconds();
-    char msg[160];
-    if (!out) {
-        snprintf(msg, sizeof msg, "%s: out is NULL", fn);
-        return fail_arg(err, err_len, msg);
-    }
-    memset(out, 0, sizeof *out);
-    if (!td || !td->r || !path || (!buf && len)) {
-        snprintf(msg, sizeof msg, "%s: NULL recognizer or input", fn);
-        return fail_arg(err, err_len, msg);
-    }
+    int checked = check_call(td, fn, path && (buf || !len), "input", out, err, err_len);
+    if (checked != TAP_API_OK) return checked;
     InkmlDoc doc;
     TapError e = {0};
     int rc = buf ? inkml_parse(buf, len, path, &doc, &e) : inkml_load(path, &doc, &e);

@@ -1,20 +1,34 @@
 // HDF5 ragged dataset: a buffered append-only writer (extendible chunked datasets, shuffle +
-// deflate, flushed every few MB) and a validating in-memory loader. Every HDF5 failure becomes
-// a message naming the file and the dataset; HDF5's own error printing is switched off.
+// deflate) and a validating in-memory loader. Every HDF5 failure becomes a message naming the
+// file and the dataset; HDF5's own error printing is switched off.
+//
+// The numeric columns are written a full chunk at a time with H5Dwrite_chunk: the writer filters
+// each chunk as HDF5's pipeline would (shuffle, then zlib's compress2 at DEFLATE_LEVEL, the bytes
+// H5Z's shuffle and deflate filters make; test_dataset compares them), so the deflate, most of
+// the cost of writing, can run on a pool of threads (dataset_writer_set_threads) while every HDF5
+// call stays on the writing thread (the serial library is not thread-safe). The last chunk of a
+// column is padded with zeros, HDF5's fill value, as HDF5 pads it. Chunks are stored in the order
+// they fill, whatever the thread count, so the file is the same byte for byte.
 #include "dataset.h"
 
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "h5util.h"
 #include "outfile.h"
 
-#define FLUSH_BYTES ((size_t)8 << 20)
-#define DEFLATE_LEVEL 1 // level 4 saves 3% of the size for twice the time
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "dataset.c stores native chunks as little-endian file types: add a byte swap"
+#endif
+
+#define DEFLATE_LEVEL 1   // level 4 saves 3% of the size for twice the time
+#define JOBS_PER_THREAD 3 // chunks in flight per compressing thread (each up to 2 x 512 kB)
 
 enum {
     COL_FEATURES,
@@ -36,20 +50,189 @@ typedef struct {
     hid_t mem_type; // native type; for strings the writer's variable-length string type
     int cols;       // 1, or 9 for /features
     size_t esize;   // bytes per element
+    size_t chunk;   // rows per chunk
+    int direct;     // numeric: stored by whole filtered chunks (H5Dwrite_chunk)
     unsigned char *buf;
     size_t n_buf, cap_buf; // pending rows
-    hsize_t written;       // rows already in the file
+    hsize_t written;       // rows already handed on (to the file or to a chunk job)
 } Column;
+
+// One chunk on its way to the file.
+typedef struct {
+    int col;
+    hsize_t row0, rows;  // first row; rows of data (fewer than the chunk in the last one)
+    size_t raw_bytes;    // the whole chunk
+    unsigned char *raw;  // (raw_bytes) the rows, zero-padded
+    unsigned char *out;  // the filtered chunk
+    size_t cap_raw, cap_out, out_bytes;
+    int done, failed;
+} ChunkJob;
 
 struct DatasetWriter {
     char *path, *tmp;
     hid_t file, str_type;
     int V, n;
     int64_t n_points, n_tokens, n_align;
-    size_t pending_bytes;
     Column col[COL_COUNT];
+    // Chunk jobs: a ring of n_jobs slots; jobs are numbered in order, submitted ahead of
+    // claimed (by a compressing thread) ahead of stored (written to the file).
+    ChunkJob *job;
+    size_t n_jobs, submitted, claimed, stored;
+    unsigned char *scratch; // the shuffled chunk, when the writing thread compresses
+    pthread_t *th;
+    int n_threads, stop, sync_init;
+    pthread_mutex_t mu;
+    pthread_cond_t work, finished;
 };
 
+
+// ----------------------------------------------------------------------------- chunk filters
+
+// HDF5's shuffle filter: byte k of every element, for k = 0 .. esize-1 in turn.
+static void shuffle_bytes(unsigned char *dst, const unsigned char *src, size_t n, size_t esize) {
+    size_t n_el = n / esize;
+    for (size_t k = 0; k < esize; k++) {
+        unsigned char *d = dst + k * n_el;
+        const unsigned char *s = src + k;
+        for (size_t i = 0; i < n_el; i++) d[i] = s[i * esize];
+    }
+    memcpy(dst + n_el * esize, src + n_el * esize, n - n_el * esize); // none for whole elements
+}
+
+// Shuffle + deflate of j->raw into j->out; scratch holds raw_bytes.
+static void chunk_filter(ChunkJob *j, size_t esize, unsigned char *scratch) {
+    shuffle_bytes(scratch, j->raw, j->raw_bytes, esize);
+    uLongf n = (uLongf)j->cap_out;
+    j->failed = compress2(j->out, &n, scratch, (uLong)j->raw_bytes, DEFLATE_LEVEL) != Z_OK;
+    j->out_bytes = (size_t)n;
+}
+
+static void *compress_thread(void *arg) {
+    DatasetWriter *w = arg;
+    size_t cap = 0;
+    unsigned char *scratch = NULL;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->stop && w->claimed == w->submitted) pthread_cond_wait(&w->work, &w->mu);
+        if (w->stop) break;
+        ChunkJob *j = &w->job[w->claimed++ % w->n_jobs];
+        pthread_mutex_unlock(&w->mu);
+        const Column *c = &w->col[j->col];
+        if (c->direct && cap < j->raw_bytes) { // (strings: nothing to filter)
+            free(scratch);
+            cap = (scratch = malloc(j->raw_bytes)) ? j->raw_bytes : 0;
+        }
+        if (c->direct && scratch)
+            chunk_filter(j, c->esize, scratch);
+        else if (c->direct)
+            j->failed = 1;
+        pthread_mutex_lock(&w->mu);
+        j->done = 1;
+        pthread_cond_broadcast(&w->finished);
+    }
+    pthread_mutex_unlock(&w->mu);
+    free(scratch);
+    return NULL;
+}
+
+static void stop_threads(DatasetWriter *w) {
+    if (!w->n_threads) return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    for (int t = 0; t < w->n_threads; t++) pthread_join(w->th[t], NULL);
+    w->n_threads = 0;
+}
+
+// Writes a job of strings (rows of char *, owned) with H5Dwrite, and frees them.
+static int write_strings(DatasetWriter *w, Column *c, ChunkJob *j, TapError *err) {
+    char **str = (char **)j->raw;
+    hsize_t dims[1] = {j->row0 + j->rows}, start[1] = {j->row0}, count[1] = {j->rows};
+    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
+    int ok = 0;
+    if (H5Dset_extent(c->dset, dims) >= 0 && (fspace = H5Dget_space(c->dset)) >= 0 &&
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+        (mspace = H5Screate_simple(1, count, NULL)) >= 0 &&
+        H5Dwrite(c->dset, c->mem_type, mspace, fspace, H5P_DEFAULT, str) >= 0)
+        ok = 1;
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    for (hsize_t i = 0; i < j->rows; i++) free(str[i]);
+    j->rows = 0;
+    if (!ok) return tap_error_set(err, TAP_ERR_IO, "%s: /%s: cannot write (disk full?)", w->tmp,
+                             c->name);
+    return TAP_OK;
+}
+
+// Writes the oldest job to the file, waiting for its compression.
+static int store_oldest(DatasetWriter *w, TapError *err) {
+    ChunkJob *j = &w->job[w->stored % w->n_jobs];
+    if (w->n_threads) {
+        pthread_mutex_lock(&w->mu);
+        while (!j->done) pthread_cond_wait(&w->finished, &w->mu);
+        pthread_mutex_unlock(&w->mu);
+    }
+    w->stored++;
+    Column *c = &w->col[j->col];
+    if (!c->direct) return write_strings(w, c, j, err);
+    if (j->failed)
+        return tap_error_set(err, TAP_ERR_NOMEM, "%s: /%s: cannot compress", w->tmp, c->name);
+    hsize_t dims[2] = {j->row0 + j->rows, (hsize_t)c->cols}, offset[2] = {j->row0, 0};
+    if (H5Dset_extent(c->dset, dims) < 0 ||
+        H5Dwrite_chunk(c->dset, H5P_DEFAULT, 0, offset, j->out_bytes, j->out) < 0)
+        return tap_error_set(err, TAP_ERR_IO, "%s: /%s: cannot write (disk full?)", w->tmp,
+                             c->name);
+    return TAP_OK;
+}
+
+// Hands the first min(n_buf, chunk) rows of c on as one chunk.
+static int submit_chunk(DatasetWriter *w, Column *c, TapError *err) {
+    int rc = TAP_OK;
+    if (w->submitted - w->stored == w->n_jobs) rc = store_oldest(w, err); // the ring is full
+    if (rc != TAP_OK) return rc;
+    ChunkJob *j = &w->job[w->submitted % w->n_jobs];
+    size_t row_bytes = (size_t)c->cols * c->esize, raw = c->chunk * row_bytes;
+    size_t rows = c->n_buf < c->chunk ? c->n_buf : c->chunk;
+    size_t bound = c->direct ? (size_t)compressBound((uLong)raw) : 1; // strings: not filtered
+    if (j->cap_raw < raw) {
+        free(j->raw);
+        j->cap_raw = (j->raw = malloc(raw)) ? raw : 0;
+    }
+    if (j->cap_out < bound) {
+        free(j->out);
+        j->cap_out = (j->out = malloc(bound)) ? bound : 0;
+    }
+    if (!j->raw || !j->out) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    memcpy(j->raw, c->buf, rows * row_bytes);
+    memset(j->raw + rows * row_bytes, 0, raw - rows * row_bytes);
+    memmove(c->buf, c->buf + rows * row_bytes, (c->n_buf - rows) * row_bytes);
+    c->n_buf -= rows;
+    j->col = (int)(c - w->col);
+    j->row0 = c->written;
+    j->rows = rows;
+    j->raw_bytes = raw;
+    j->done = j->failed = 0;
+    c->written += rows;
+    if (!w->n_threads) { // compress here, store at once
+        if (c->direct) chunk_filter(j, c->esize, w->scratch);
+        w->submitted++;
+        return store_oldest(w, err);
+    }
+    pthread_mutex_lock(&w->mu);
+    w->submitted++;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    // Store what is ready, so the file grows while the threads work.
+    while (rc == TAP_OK && w->stored < w->submitted) {
+        pthread_mutex_lock(&w->mu);
+        int ready = w->job[w->stored % w->n_jobs].done;
+        pthread_mutex_unlock(&w->mu);
+        if (!ready) break;
+        rc = store_oldest(w, err);
+    }
+    return rc;
+}
 
 // ----------------------------------------------------------------------------- writer
 
@@ -67,42 +250,30 @@ static int col_push(Column *c, const void *rows, size_t n) {
     return 0;
 }
 
-static int col_flush(DatasetWriter *w, Column *c, TapError *err) {
-    if (c->n_buf == 0) return TAP_OK;
-    hsize_t dims[2] = {c->written + c->n_buf, (hsize_t)c->cols};
-    hsize_t start[2] = {c->written, 0}, count[2] = {c->n_buf, (hsize_t)c->cols};
-    hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
-    int rank = c->cols > 1 ? 2 : 1, ok = 0;
-    if (H5Dset_extent(c->dset, dims) >= 0 && (fspace = H5Dget_space(c->dset)) >= 0 &&
-        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
-        (mspace = H5Screate_simple(rank, count, NULL)) >= 0 &&
-        H5Dwrite(c->dset, c->mem_type, mspace, fspace, H5P_DEFAULT, c->buf) >= 0)
-        ok = 1;
-    if (mspace >= 0) H5Sclose(mspace);
-    if (fspace >= 0) H5Sclose(fspace);
-    if (c->mem_type == w->str_type) // the strings were copies owned by the buffer
-        for (size_t i = 0; i < c->n_buf; i++) free(((char **)c->buf)[i]);
-    c->written += c->n_buf;
-    c->n_buf = 0;
-    if (!ok) return tap_error_set(err, TAP_ERR_IO, "%s: /%s: cannot write", w->tmp, c->name);
-    return TAP_OK;
-}
-
-static int flush_all(DatasetWriter *w, TapError *err) {
+// Hands on every full chunk (all pending rows when final), then with final waits for the
+// file to hold them all. The strings go through the same queue (unfiltered), so the file
+// receives everything in one order whatever the number of threads.
+static int flush_columns(DatasetWriter *w, int final, TapError *err) {
     int rc = TAP_OK;
-    for (int i = 0; i < COL_COUNT; i++) {
-        int r = col_flush(w, &w->col[i], err);
-        if (r != TAP_OK && rc == TAP_OK) rc = r;
+    for (int i = 0; i < COL_COUNT && rc == TAP_OK; i++) {
+        Column *c = &w->col[i];
+        while (rc == TAP_OK && (c->n_buf >= c->chunk || (final && c->n_buf > 0)))
+            rc = submit_chunk(w, c, err);
     }
-    w->pending_bytes = 0;
+    while (final && rc == TAP_OK && w->stored < w->submitted) rc = store_oldest(w, err);
     return rc;
 }
 
 static int create_col(DatasetWriter *w, int idx, const char *name, hid_t file_type, hid_t mem_type,
                       int cols, size_t esize, hsize_t chunk, int compress, TapError *err) {
     Column *c = &w->col[idx];
-    *c = (Column){
-        .name = name, .dset = H5I_INVALID_HID, .mem_type = mem_type, .cols = cols, .esize = esize};
+    *c = (Column){.name = name,
+                  .dset = H5I_INVALID_HID,
+                  .mem_type = mem_type,
+                  .cols = cols,
+                  .esize = esize,
+                  .chunk = (size_t)chunk,
+                  .direct = compress};
     int rank = cols > 1 ? 2 : 1;
     hsize_t dims[2] = {0, (hsize_t)cols}, maxd[2] = {H5S_UNLIMITED, (hsize_t)cols},
             ch[2] = {chunk, (hsize_t)cols};
@@ -129,7 +300,41 @@ static char *str_dup(const char *s) {
     return d;
 }
 
+// Sets up the job ring for n_threads compressing threads (0: one job, compressed in place).
+static int jobs_alloc(DatasetWriter *w, int n_threads) {
+    size_t n = n_threads > 0 ? (size_t)n_threads * JOBS_PER_THREAD : 1;
+    ChunkJob *job = calloc(n, sizeof *job);
+    if (!job) return -1;
+    w->job = job;
+    w->n_jobs = n;
+    return 0;
+}
+
+static void jobs_free(DatasetWriter *w) {
+    for (size_t k = w->stored; w->job && k < w->submitted; k++) { // an aborted write
+        ChunkJob *j = &w->job[k % w->n_jobs];
+        if (!w->col[j->col].direct)
+            for (hsize_t i = 0; i < j->rows; i++) free(((char **)j->raw)[i]);
+    }
+    for (size_t k = 0; w->job && k < w->n_jobs; k++) {
+        free(w->job[k].raw);
+        free(w->job[k].out);
+    }
+    free(w->job);
+    w->job = NULL;
+    w->n_jobs = 0;
+}
+
 static void writer_release(DatasetWriter *w) {
+    stop_threads(w);
+    jobs_free(w);
+    free(w->scratch);
+    free(w->th);
+    if (w->sync_init) {
+        pthread_cond_destroy(&w->finished);
+        pthread_cond_destroy(&w->work);
+        pthread_mutex_destroy(&w->mu);
+    }
     for (int i = 0; i < COL_COUNT; i++) {
         Column *c = &w->col[i];
         if (c->mem_type == w->str_type && c->buf)
@@ -172,6 +377,15 @@ int dataset_writer_open(DatasetWriter **out, const char *path, const char *const
         return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     }
     snprintf(w->tmp, len + 5, "%s.tmp", path);
+    // The largest chunk: 65536 rows of int64.
+    if (jobs_alloc(w, 0) || !(w->scratch = malloc((size_t)65536 * sizeof(int64_t)))) {
+        writer_release(w);
+        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->finished, NULL);
+    w->sync_init = 1;
     w->V = V;
     errno = 0;
     hid_t fcpl = h5u_stamp_fcpl(); // the user block for the checksum (h5util.h)
@@ -250,6 +464,27 @@ int dataset_writer_open(DatasetWriter **out, const char *path, const char *const
 
 int dataset_writer_count(const DatasetWriter *w) { return w->n; }
 
+int dataset_writer_set_threads(DatasetWriter *w, int n_threads, TapError *err) {
+    if (w->submitted > 0 || w->n_threads > 0)
+        return tap_error_set(err, TAP_ERR_ARG, "%s: compressing threads set after the first chunk",
+                             w->tmp);
+    if (n_threads <= 0) return TAP_OK;
+    jobs_free(w);
+    if (jobs_alloc(w, n_threads) || !(w->th = calloc((size_t)n_threads, sizeof *w->th))) {
+        jobs_free(w);
+        if (jobs_alloc(w, 0)) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+        return TAP_OK; // compress on the writing thread
+    }
+    while (w->n_threads < n_threads && !pthread_create(&w->th[w->n_threads], NULL,
+                                                        compress_thread, w))
+        w->n_threads++;
+    if (w->n_threads == 0) { // no thread started: compress on the writing thread
+        jobs_free(w);
+        if (jobs_alloc(w, 0)) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    }
+    return TAP_OK;
+}
+
 static int check_entry(const DatasetWriter *w, const DatasetEntry *e, TapError *err) {
     const char *u = e->uid ? e->uid : "(no uid)";
     if (!e->uid || !e->source)
@@ -323,14 +558,12 @@ int dataset_writer_add(DatasetWriter *w, const DatasetEntry *e, TapError *err) {
            col_push(&c[COL_TOKEN_OFFSETS], &w->n_tokens, 1);
     if (fail) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     w->n++;
-    w->pending_bytes += (size_t)e->n_rows * (TAP_DATASET_FEATURE_DIM * 4 + 4) +
-                        (size_t)e->n_tokens * 16 + (size_t)a_total * 4 + 64;
-    if (w->pending_bytes >= FLUSH_BYTES) return flush_all(w, err);
-    return TAP_OK;
+    return flush_columns(w, 0, err);
 }
 
 int dataset_writer_close(DatasetWriter *w, TapError *err) {
-    int rc = flush_all(w, err);
+    int rc = flush_columns(w, 1, err);
+    stop_threads(w);
     for (int i = 0; i < COL_COUNT; i++) {
         if (w->col[i].dset >= 0 && H5Dclose(w->col[i].dset) < 0 && rc == TAP_OK)
             rc = tap_error_set(err, TAP_ERR_IO, "%s: /%s: cannot write (disk full?)", w->tmp,
@@ -549,21 +782,19 @@ static int validate(const char *path, Dataset *ds, size_t n_sources, size_t n_ns
 }
 
 int dataset_load(const char *path, Dataset *ds, TapError *err) {
-    h5u_quiet();
     memset(ds, 0, sizeof *ds);
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return tap_error_set(err, TAP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fclose(probe);
+    hid_t f = H5I_INVALID_HID;
     const char *why = NULL;
-    int check = h5u_verify(path, &why); // before HDF5 reads a byte (files without one: as ever)
-    if (check == H5U_NOT_HDF5)
+    int check = h5u_open_read(path, &f, &why); // the checksum before HDF5 reads a byte
+    if (check == H5U_NO_FILE)
+        return tap_error_set(err, TAP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (check == H5U_NOT_HDF5 && why)
         return tap_error_set(err, TAP_ERR_FORMAT, "%s: not an HDF5 file (or truncated): %s", path,
                              why);
+    if (check == H5U_NOT_HDF5)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not an HDF5 file (or truncated)", path);
     if (check == H5U_FAILED)
         return tap_error_set(err, TAP_ERR_FORMAT, "%s: corrupt dataset: %s", path, why);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not an HDF5 file (or truncated)", path);
     int version = 0, fdim = 0, rc = TAP_OK;
     if (read_attr_int(f, "format_version", &version) < 0)
         rc = tap_error_set(err, TAP_ERR_FORMAT,

@@ -33,10 +33,14 @@ typedef struct {
 
 typedef struct DatasetWriter DatasetWriter;
 
-// Creates PATH.tmp (chunked, deflate-compressed datasets); the final name appears only when
-// dataset_writer_close succeeds. vocab: (V) id -> token.
+// Creates PATH.tmp (chunked datasets, the numeric ones shuffled and deflated); the final name
+// appears only when dataset_writer_close succeeds. vocab: (V) id -> token.
 int dataset_writer_open(DatasetWriter **w, const char *path, const char *const *vocab, int V,
                         TapError *err);
+// Compresses the chunks of the numeric datasets on n_threads threads of the writer's own
+// instead of the calling thread (0, the default); the file is the same either way. Call it
+// before the first dataset_writer_add. Fewer threads than asked (none started) is no error.
+int dataset_writer_set_threads(DatasetWriter *w, int n_threads, TapError *err);
 // Appends one expression (validated: shapes, ids < V, stroke indices, finite features). A
 // validation error leaves the writer usable; after any other error, abort it.
 int dataset_writer_add(DatasetWriter *w, const DatasetEntry *e, TapError *err);

@@ -615,6 +615,14 @@ static const char *base_name(const char *path) {
     return s ? s + 1 : path;
 }
 
+size_t inkml_uid_of(const char *path, const char **start) {
+    const char *b = base_name(path);
+    size_t n = strlen(b);
+    if (n > 6 && !strcmp(b + n - 6, ".inkml")) n -= 6;
+    *start = b;
+    return n;
+}
+
 static void ctx_free_temp(Ctx *c) {
     free(c->kinds);
     free(c->text.p);
@@ -745,9 +753,8 @@ int inkml_parse_why(const char *buf, size_t len, const char *name, InkmlDoc *doc
         *why = INKML_FAIL_SIZE;
         return tap_error_set(err, TAP_ERR_ARG, "%s: absurd size: %zu bytes", name, len);
     }
-    const char *b = base_name(name);
-    size_t ulen = strlen(b);
-    if (ulen > 6 && !strcmp(b + ulen - 6, ".inkml")) ulen -= 6;
+    const char *b;
+    size_t ulen = inkml_uid_of(name, &b);
     int retry = 0;
     int rc = parse_once(buf, len, name, NULL, doc, why, err, &retry);
     if (rc != TAP_OK && retry) {

@@ -47,6 +47,9 @@ int inkml_load(const char *path, InkmlDoc *doc, TapError *err);
 // Same, from memory; `name` is used for the uid and messages.
 int inkml_parse(const char *buf, size_t len, const char *name, InkmlDoc *doc, TapError *err);
 void inkml_free(InkmlDoc *doc);
+// The uid a file gets from its path (or name): the part after the last '/', without a final
+// ".inkml". Returns its length; *start points into path.
+size_t inkml_uid_of(const char *path, const char **start);
 
 // Limits on input (beyond them a file is rejected as absurd, TAP_ERR_ARG).
 #define INKML_MAX_POINTS 10000000

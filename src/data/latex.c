@@ -164,10 +164,9 @@ static const Cmd *cmd_find(const char *name) {
     return NULL;
 }
 
-static int is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+int latex_is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-// Length of the UTF-8 sequence starting at s (1 for ASCII and for invalid bytes).
-static int utf8_len(const unsigned char *s) {
+int latex_utf8_len(const unsigned char *s) {
     int n = *s >= 0xF0 ? 4 : *s >= 0xE0 ? 3 : *s >= 0xC0 ? 2 : 1;
     for (int k = 1; k < n; k++)
         if ((s[k] & 0xC0) != 0x80) return 1;
@@ -196,7 +195,8 @@ static int fail(Parser *p, int pos, const char *what) {
 // "l o g" (single letters, one blank between, no letter around) at s[i]: copies "log" to name.
 static int spaced_function(const char *s, size_t i, size_t len, char *name) {
     static const char *const names[] = {"log", "lim", "sin", "cos", "tan"};
-    if (i + 5 > len || (i > 0 && is_letter(s[i - 1])) || (i + 5 < len && is_letter(s[i + 5])))
+    if (i + 5 > len || (i > 0 && latex_is_letter(s[i - 1])) ||
+        (i + 5 < len && latex_is_letter(s[i + 5])))
         return 0;
     if (s[i + 1] != ' ' || s[i + 3] != ' ') return 0;
     for (size_t f = 0; f < sizeof names / sizeof names[0]; f++)
@@ -224,10 +224,10 @@ static int lex_all(Parser *p) {
         }
         if (c == '\\') {
             size_t k = i + 1;
-            if (k < len && is_letter(s[k]))
-                while (k < len && is_letter(s[k])) k++;
+            if (k < len && latex_is_letter(s[k]))
+                while (k < len && latex_is_letter(s[k])) k++;
             else if (k < len)
-                k += (size_t)utf8_len((const unsigned char *)s + k);
+                k += (size_t)latex_utf8_len((const unsigned char *)s + k);
             else
                 return fail(p, (int)i, "lone backslash");
             size_t nl = k - i - 1;
@@ -245,7 +245,7 @@ static int lex_all(Parser *p) {
             x->kind = LX_CMD;
             i += 5;  // "l o g"
         } else {
-            int k = utf8_len((const unsigned char *)s + i);
+            int k = latex_utf8_len((const unsigned char *)s + i);
             memcpy(x->text, s + i, (size_t)k);
             x->text[k] = '\0';
             x->kind = LX_CHAR;
@@ -325,7 +325,8 @@ static int at_word(const Parser *p, const char *word) {
         if (k > 0 && x->pos != p->lex[p->at + k - 1].pos + 1) return 0;
     }
     const Lex *after = &p->lex[p->at + n];
-    return !(after->kind == LX_CHAR && is_letter(after->text[0]) && after->pos == p->lex[p->at + n - 1].pos + 1);
+    return !(after->kind == LX_CHAR && latex_is_letter(after->text[0]) &&
+             after->pos == p->lex[p->at + n - 1].pos + 1);
 }
 
 // "\sqrt {A} ABOVE {n}" -> "\sqrt [ n ] { A }": parses the index after the radicand (which starts

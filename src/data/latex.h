@@ -47,6 +47,10 @@ int token_list_push(TokenList *t, const char *tok, TapError *err);
 // excluding the NUL, like snprintf.
 size_t token_list_join(const TokenList *t, char *buf, size_t size);
 void token_list_free(TokenList *t);
+// An ASCII letter (a command name's characters).
+int latex_is_letter(char c);
+// Length of the UTF-8 sequence starting at s (1 for ASCII and for invalid bytes): one token.
+int latex_utf8_len(const unsigned char *s);
 
 // Canonical labels (README: "Canonical labels"): what the ink cannot show is written one way.
 // "^ { A } _ { B }" becomes "_ { B } ^ { A }" (scripts inside A and B too), \limits is dropped,

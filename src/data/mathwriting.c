@@ -25,16 +25,6 @@ const char *mw_split_name(int split) {
     return split >= 0 && split < MW_SPLIT_COUNT ? split_names[split] : "?";
 }
 
-static int is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
-// Length of the UTF-8 sequence at s (1 for ASCII and for invalid bytes).
-static int utf8_len(const unsigned char *s) {
-    int n = *s >= 0xF0 ? 4 : *s >= 0xE0 ? 3 : *s >= 0xC0 ? 2 : 1;
-    for (int k = 1; k < n; k++)
-        if ((s[k] & 0xC0) != 0x80) return 1;
-    return n;
-}
-
 static const char *const synonyms[][2] = {
     {"to", "\\rightarrow"}, {"le", "\\leq"}, {"ge", "\\geq"}, {"ne", "\\neq"},
     {"lt", "<"},            {"gt", ">"},     {"dots", "\\ldots"},
@@ -80,7 +70,7 @@ static int env_name(const char *s, size_t *i, char *name) {
     size_t k = *i;
     if (s[k] != '{') return 0;
     size_t a = ++k;
-    while (is_letter(s[k]) || s[k] == '*') k++;
+    while (latex_is_letter(s[k]) || s[k] == '*') k++;
     if (s[k] != '}' || k == a || k - a > MW_MAX_NAME) return 0;
     memcpy(name, s + a, k - a);
     name[k - a] = '\0';
@@ -134,8 +124,8 @@ static int tokenize(Mw *m) {
         if (c == '\\') {
             size_t k = i + 1;
             if (k >= len) return fail(m, pos, "lone backslash");
-            if (is_letter(s[k])) {
-                while (k < len && is_letter(s[k])) k++;
+            if (latex_is_letter(s[k])) {
+                while (k < len && latex_is_letter(s[k])) k++;
                 size_t nl = k - i - 1;
                 if (nl > MW_MAX_NAME) return fail(m, pos, "command name too long");
                 char name[MW_MAX_NAME + 2];
@@ -156,7 +146,7 @@ static int tokenize(Mw *m) {
                     rc = token_list_push(m->out, spelled, m->err);
                 }
             } else {
-                int n = utf8_len((const unsigned char *)s + k);
+                int n = latex_utf8_len((const unsigned char *)s + k);
                 i = k + (size_t)n;
                 if (n == 1 && strchr(",;:! ", s[k])) continue; // spacing
                 if ((unsigned char)s[k] < 0x20) return fail(m, pos, "control character");
@@ -175,7 +165,7 @@ static int tokenize(Mw *m) {
                     return fail(m, pos, "'}' closes nothing inside an environment");
                 m->depth--;
             }
-            int n = utf8_len((const unsigned char *)s + i);
+            int n = latex_utf8_len((const unsigned char *)s + i);
             char tok[8];
             memcpy(tok, s + i, (size_t)n);
             tok[n] = '\0';

@@ -106,21 +106,18 @@ static int compare_config(const TapConfig *got, const TapConfig *want, const cha
 
 // Opens an existing file read-only, telling "cannot open" apart from "not HDF5 / truncated".
 static int open_file(const char *path, hid_t *f, TapError *err) {
-    h5u_quiet();
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return tap_error_set(err, TAP_ERR_IO, "%s: cannot open for reading", path);
-    fclose(probe);
     const char *why = NULL;
-    int check = h5u_verify(path, &why); // before HDF5 reads a byte (files without one: as ever)
-    if (check == H5U_NOT_HDF5)
+    int check = h5u_open_read(path, f, &why);
+    if (check == H5U_NO_FILE)
+        return tap_error_set(err, TAP_ERR_IO, "%s: cannot open for reading", path);
+    if (check == H5U_NOT_HDF5 && why)
         return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a readable HDF5 checkpoint: %s", path,
                              why);
-    if (check == H5U_FAILED)
-        return tap_error_set(err, TAP_ERR_FORMAT, "%s: corrupt checkpoint: %s", path, why);
-    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (*f < 0)
+    if (check == H5U_NOT_HDF5)
         return tap_error_set(err, TAP_ERR_FORMAT,
                              "%s: not a readable HDF5 checkpoint (truncated or corrupt?)", path);
+    if (check == H5U_FAILED)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: corrupt checkpoint: %s", path, why);
     int version = 0;
     int rc = read_attr(*f, "format_version", H5T_NATIVE_INT, 1, &version, path, err);
     if (!rc && version != TAP_CHECKPOINT_VERSION)

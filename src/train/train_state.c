@@ -174,19 +174,18 @@ fail:
 }
 
 static int open_trainer(const char *path, hid_t *f, hid_t *g, TapError *err) {
-    h5u_quiet();
-    *f = *g = H5I_INVALID_HID;
-    if (access(path, R_OK) != 0)
+    *g = H5I_INVALID_HID;
+    const char *why = NULL;
+    int check = h5u_open_read(path, f, &why);
+    if (check == H5U_NO_FILE)
         return tap_error_set(err, TAP_ERR_IO, "%s: cannot open for reading: %s", path,
                              strerror(errno));
-    const char *why = NULL;
-    int check = h5u_verify(path, &why);
-    if (check == H5U_NOT_HDF5)
+    if (check == H5U_NOT_HDF5 && why)
         return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a readable HDF5 file: %s", path, why);
+    if (check == H5U_NOT_HDF5)
+        return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a readable HDF5 file", path);
     if (check == H5U_FAILED)
         return tap_error_set(err, TAP_ERR_FORMAT, "%s: corrupt training state: %s", path, why);
-    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (*f < 0) return tap_error_set(err, TAP_ERR_FORMAT, "%s: not a readable HDF5 file", path);
     if (H5Lexists(*f, "trainer", H5P_DEFAULT) <= 0 ||
         (*g = H5Gopen2(*f, "trainer", H5P_DEFAULT)) < 0) {
         h5u_close(f, H5Fclose);

@@ -138,12 +138,9 @@ Test(walk, symbolic_links_to_regular_files_and_to_directories_are_followed) {
 // buf, or 77 when privileges cannot be dropped, 78 when chmod 000 still lets it read, 79 when
 // nobody cannot read root itself (a private TMPDIR).
 static int walk_unprivileged(const char *root, const char *locked, char *buf, size_t len) {
-    int fd[2];
-    cr_assert_eq(pipe(fd), 0);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
+    int fd;
+    pid_t pid = tu_fork_pipe(&fd);
     if (pid == 0) {
-        close(fd[0]);
         if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(77);
         DIR *d = opendir(locked);
         if (d) _exit(78);
@@ -153,17 +150,10 @@ static int walk_unprivileged(const char *root, const char *locked, char *buf, si
         TapError err = {0};
         int rc = walk_list_add(&out, "kept", &err);
         if (rc == TAP_OK) rc = walk_inkml(root, &out, &err);
-        dprintf(fd[1], "%d\n%zu\n%s\n%s", rc, out.n, out.n ? out.path[0] : "", err.msg);
+        dprintf(fd, "%d\n%zu\n%s\n%s", rc, out.n, out.n ? out.path[0] : "", err.msg);
         _exit(0);
     }
-    close(fd[1]);
-    size_t got = 0;
-    for (ssize_t k; got + 1 < len && (k = read(fd[0], buf + got, len - 1 - got)) > 0;)
-        got += (size_t)k;
-    buf[got] = '\0';
-    close(fd[0]);
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    int st = tu_fork_collect(pid, fd, buf, len);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

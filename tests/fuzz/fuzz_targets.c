@@ -82,21 +82,24 @@ int tap_fuzz_mathml(const uint8_t *data, size_t n) {
     return 0;
 }
 
-// Files that start with HDF5's own signature carry no checksum (written before it, or by another
-// program) and go to libhdf5 unverified: its parser is not ours to harden (docs/data.md), so
-// only stamped or unrecognised bytes are fed.
-static int legacy_hdf5(const uint8_t *data, size_t n) {
+// The bytes as an .h5 file for the HDF5 loaders, with HDF5's printing silenced (NULL when the
+// file cannot be written, or for bytes that start with HDF5's own signature). Files that start
+// so carry no checksum (written before it, or by another program) and go to libhdf5 unverified:
+// its parser is not ours to harden (docs/data.md), so only stamped or unrecognised bytes are fed.
+static const char *as_h5_file(const uint8_t *data, size_t n) {
     static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    return n >= 8 && !memcmp(data, sig, 8);
+    if (n >= 8 && !memcmp(data, sig, 8))
+        return NULL;
+    const char *path = as_file(data, n, ".h5");
+    if (path)
+        h5u_quiet();
+    return path;
 }
 
 int tap_fuzz_dataset(const uint8_t *data, size_t n) {
-    if (legacy_hdf5(data, n))
-        return 0;
-    const char *path = as_file(data, n, ".h5");
+    const char *path = as_h5_file(data, n);
     if (!path)
         return 0;
-    h5u_quiet();
     Dataset ds;
     TapError err;
     if (dataset_load(path, &ds, &err) == TAP_OK)
@@ -106,12 +109,9 @@ int tap_fuzz_dataset(const uint8_t *data, size_t n) {
 }
 
 int tap_fuzz_checkpoint(const uint8_t *data, size_t n) {
-    if (legacy_hdf5(data, n))
-        return 0;
-    const char *path = as_file(data, n, ".h5");
+    const char *path = as_h5_file(data, n);
     if (!path)
         return 0;
-    h5u_quiet();
     RecModel m = {0};
     TapError err;
     if (rec_model_load(&m, path, &err) == TAP_OK)

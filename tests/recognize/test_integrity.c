@@ -142,12 +142,18 @@ Test(integrity, crc32_is_zlibs) {
     cr_assert_eq(h5u_crc32(0, "", 0), 0u);
 }
 
-Test(integrity, every_flipped_byte_of_a_dataset_is_refused_without_a_crash) {
+// A fresh directory with the file name in it, written by write: stamped.
+static const char *stamped_file(const char *name, void (*write)(const char *path)) {
+    static char path[512];
     make_dir();
-    char path[512];
-    snprintf(path, sizeof path, "%s/small.h5", dir);
-    write_dataset(path);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    write(path);
     cr_assert_eq(h5u_verify(path, NULL), H5U_OK);
+    return path;
+}
+
+Test(integrity, every_flipped_byte_of_a_dataset_is_refused_without_a_crash) {
+    const char *path = stamped_file("small.h5", write_dataset);
     Dataset orig;
     TapError err;
     cr_assert_eq(dataset_load(path, &orig, &err), TAP_OK, "%s", err.msg);
@@ -156,11 +162,7 @@ Test(integrity, every_flipped_byte_of_a_dataset_is_refused_without_a_crash) {
 }
 
 Test(integrity, every_flipped_byte_of_a_checkpoint_is_refused_without_a_crash) {
-    make_dir();
-    char path[512];
-    snprintf(path, sizeof path, "%s/tiny.h5", dir);
-    tu_tiny_model(path);
-    cr_assert_eq(h5u_verify(path, NULL), H5U_OK);
+    const char *path = stamped_file("tiny.h5", tu_tiny_model);
     RecModel orig = {0};
     TapError err;
     cr_assert_eq(rec_model_load(&orig, path, &err), TAP_OK, "%s", err.msg);

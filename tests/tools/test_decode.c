@@ -495,14 +495,7 @@ Test(decode, prep_and_decode_list_a_nested_directory_in_the_same_order, .init = 
         char from[600], to[600];
         sample_path(from, sizeof from, i);
         snprintf(to, sizeof to, "%s/%s", root, files[i]);
-        size_t len;
-        char *text = tu_read_file(from, &len);
-        cr_assert_not_null(text, "%s", from);
-        FILE *f = fopen(to, "w");
-        cr_assert_not_null(f, "%s", to);
-        cr_assert_eq(fwrite(text, 1, len, f), len);
-        fclose(f);
-        free(text);
+        tu_copy_file(from, to);
     }
     char loop[500];
     snprintf(loop, sizeof loop, "%s/a/loop", root);

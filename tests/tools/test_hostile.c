@@ -40,30 +40,19 @@ static int run(const char *fmt, ...) {
 // cmd redirects it) come back through a pipe, which the limit does not touch. Returns the exit
 // status, or -signal when the command was killed by one (a crash).
 static int run_limited(long bytes, const char *cmd) {
-    int fd[2];
-    cr_assert_eq(pipe(fd), 0);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
+    int fd;
+    pid_t pid = tu_fork_pipe(&fd);
     if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 1);
-        dup2(fd[1], 2);
-        close(fd[1]);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
         signal(SIGXFSZ, SIG_IGN);
         struct rlimit rl = {(rlim_t)bytes, (rlim_t)bytes};
         setrlimit(RLIMIT_FSIZE, &rl);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
-    close(fd[1]);
-    size_t got = 0;
-    ssize_t n;
-    while ((n = read(fd[0], err_buf + got, sizeof err_buf - 1 - got)) > 0)
-        got += (size_t)n;
-    err_buf[got] = '\0';
-    close(fd[0]);
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    int st = tu_fork_collect(pid, fd, err_buf, sizeof err_buf);
     return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
 }
 
@@ -90,17 +79,6 @@ static int lines_with(const char *text, const char *needle) {
             break;
     }
     return n;
-}
-
-static void copy_file(const char *from, const char *to) {
-    size_t len;
-    char *s = tu_read_file(from, &len);
-    cr_assert_not_null(s, "%s", from);
-    FILE *f = fopen(to, "wb");
-    cr_assert_not_null(f, "%s", to);
-    cr_assert_eq(fwrite(s, 1, len, f), len);
-    cr_assert_eq(fclose(f), 0);
-    free(s);
 }
 
 static int same_content(const char *a, const char *b) {
@@ -140,8 +118,8 @@ Test(hostile, prep_refuses_an_output_that_is_an_input_a_hard_link_to_one_a_fifo_
     snprintf(keep, sizeof keep, "%s/a.copy", d);
     snprintf(lnk, sizeof lnk, "%s/b.h5", d);
     snprintf(fifo, sizeof fifo, "%s/f.h5", d);
-    copy_file(INK, in);
-    copy_file(INK, keep);
+    tu_copy_file(INK, in);
+    tu_copy_file(INK, keep);
     cr_assert_eq(link(in, lnk), 0);
     cr_assert_eq(mkfifo(fifo, 0600), 0);
     const char *outs[] = {in, lnk, fifo, "/dev/null"};
@@ -172,12 +150,12 @@ Test(hostile, average_decode_eval_render_and_train_refuse_outputs_that_would_los
     snprintf(fifo, sizeof fifo, "%s/fifo", d);
     snprintf(hyp, sizeof hyp, "%s/hyp.tsv", d);
     snprintf(keep, sizeof keep, "%s/hyp.keep", d);
-    copy_file(MODEL, m);
+    tu_copy_file(MODEL, m);
     cr_assert_eq(mkfifo(fifo, 0600), 0);
     cr_assert_eq(
         run("cd %s && %s decode --quiet --beam 1 --max-len 5 %s %s -o %s", SRC, TAP, m, INK, hyp),
         0, "%s", err_buf);
-    copy_file(hyp, keep);
+    tu_copy_file(hyp, keep);
     struct {
         const char *cmd, *why;
     } cases[] = {
@@ -285,7 +263,7 @@ Test(hostile, uids_with_a_space_or_tab_are_refused_by_prep_and_decode_naming_the
     for (int k = 0; k < 2; k++) {
         char p[512];
         snprintf(p, sizeof p, "%s/%s", d, names[k]);
-        copy_file(INK, p);
+        tu_copy_file(INK, p);
         int rc = run("cd %s && %s prep --quiet '%s' -o %s/x.h5", SRC, TAP, p, d);
         cr_assert_eq(rc, 1, "%s", err_buf);
         cr_assert(strstr(err_buf, why[k]), "%s", err_buf);
@@ -344,9 +322,9 @@ Test(hostile, a_run_killed_before_its_first_save_starts_afresh_and_resume_says_s
     // What a kill inside the first last.h5 write leaves (checked by hand with
     // --debug-save-delay-ms and kill -9): the log and a partial last.h5.new.
     snprintf(f, sizeof f, "%s/last.h5.new", dir);
-    copy_file(INK, f);
+    tu_copy_file(INK, f);
     snprintf(f, sizeof f, "%s/train.tsv", dir);
-    copy_file(INK, f);
+    tu_copy_file(INK, f);
     int rc = run("%s train --resume %s/train.h5 %s/test.h5 %s", TAP, d, d, dir);
     cr_assert_eq(rc, 1, "%s", err_buf);
     cr_assert_eq(count(err_buf, "tap train: error: --resume: "), 1, "%s", err_buf);
@@ -373,7 +351,7 @@ Test(hostile, a_full_disk_fails_prep_average_decode_and_eval_with_one_line_and_n
                      SRC, TAP, MODEL, hyp),
                  0, "%s", err_buf);
     cr_assert_eq(run("%s eval --details %s %s %s/test.h5", TAP, det, hyp, d), 0, "%s", err_buf);
-    copy_file(det, keep);
+    tu_copy_file(det, keep);
     struct {
         long limit;
         const char *cmd, *what;

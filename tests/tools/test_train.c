@@ -3,7 +3,6 @@
 // a NaN in the data, an unwritable output and a full disk, stage changes, options, plots.
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <png.h>
 #include <signal.h>
@@ -16,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TU_DATASET_HELPERS
 #include "batch.h"
 #include "checkpoint.h"
 #include "dataset.h"
@@ -26,38 +26,8 @@
 
 // ---------------------------------------------------------------------------- fixtures
 
-static const char *vocab[] = {"<eol>", "a", "b", "c", "+", "x"};
-
-// n random expressions: 6..20 rows of N(0, 1) features in 1..3 strokes, 1..4 tokens; with
-// `aligned`, token k is written with stroke k mod strokes (else no alignment).
-static void write_dataset_aligned(const char *path, int n, uint64_t seed, int aligned) {
-    TapRng r;
-    rng_seed(&r, seed);
-    DatasetWriter *w;
-    TapError err;
-    cr_assert_eq(dataset_writer_open(&w, path, vocab, 6, &err), TAP_OK, "%s", err.msg);
-    for (int i = 0; i < n; i++) {
-        int rows = 6 + (int)rng_below(&r, 15), strokes = 1 + (int)rng_below(&r, 3);
-        int len = 1 + (int)rng_below(&r, 4);
-        float f[20 * 9];
-        int ps[20], tok[4];
-        rng_fill_normal(&r, f, (size_t)rows * 9, 0.0f, 1.0f);
-        for (int k = 0; k < rows; k++) ps[k] = k * strokes / rows;
-        for (int k = 0; k < len; k++) tok[k] = 1 + (int)rng_below(&r, 5);
-        char uid[32];
-        snprintf(uid, sizeof uid, "e%02d_%llu", i, (unsigned long long)seed);
-        int start[5], strk[4];
-        for (int k = 0; k <= len; k++) start[k] = k;
-        for (int k = 0; k < len; k++) strk[k] = k % strokes;
-        DatasetEntry e = {uid, "generated", rows,  f, ps, strokes, len, tok, aligned ? start : NULL,
-                          aligned ? strk : NULL};
-        cr_assert_eq(dataset_writer_add(w, &e, &err), TAP_OK, "%s", err.msg);
-    }
-    cr_assert_eq(dataset_writer_close(w, &err), TAP_OK, "%s", err.msg);
-}
-
 static void write_dataset(const char *path, int n, uint64_t seed) {
-    write_dataset_aligned(path, n, seed, 0);
+    tu_write_dataset(path, n, seed, 0);
 }
 
 // A test's directory and the paths most tests use: the datasets, the run directory, the file
@@ -102,11 +72,8 @@ enum { CHILD_PLAIN, CHILD_NOBODY, CHILD_SMALL_FILES };
 static pid_t spawn(const char *const *args, const char *err_path, int mode) {
     char tap[512];
     snprintf(tap, sizeof tap, "%s/tap", TAP_BINARY_DIR);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
+    pid_t pid = tu_fork_to(err_path);
     if (pid == 0) {
-        int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
         // fontconfig keeps its caches until exit (cairo's text): not a leak of ours
         if (!strcmp(args[0], "plot")) setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
         if (mode == CHILD_NOBODY && geteuid() == 0) {
@@ -130,14 +97,8 @@ static pid_t spawn(const char *const *args, const char *err_path, int mode) {
     return pid;
 }
 
-static int wait_exit(pid_t pid) {
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static int run_tap(const char *const *args, const char *err_path, int mode) {
-    return wait_exit(spawn(args, err_path, mode));
+    return tu_wait_exit(spawn(args, err_path, mode));
 }
 
 // Runs and asserts the exit code, showing the command's output when it differs.
@@ -773,8 +734,8 @@ static double dataset_nll(const char *data, const char *ckpt) {
 Test(train, description_length_counts_the_label_nll_without_the_attention_guidance) {
     Fixture fx;
     fixture_paths(&fx);
-    write_dataset_aligned(fx.train, 24, 3, 1);
-    write_dataset_aligned(fx.valid, 6, 4, 1);
+    tu_write_dataset(fx.train, 24, 3, 1);
+    tu_write_dataset(fx.valid, 6, 4, 1);
     // eps 1e-30 makes Adadelta's steps ~1e-15: the epoch's weights are those of last.h5.
     const char *args[] = {"train",       TINY, "--gamma", "1",      "--eps", "1e-30",
                           "--max-steps", "3",  fx.train,  fx.valid, fx.run,  NULL};
@@ -899,7 +860,7 @@ Test(train, sigint_saves_a_checkpoint_that_resumes_exactly_and_exits_3) {
     pid_t pid = spawn(args, fx.out, CHILD_PLAIN);
     wait_lines(fx.log, 6, pid);
     kill(pid, SIGINT);
-    int rc = wait_exit(pid);
+    int rc = tu_wait_exit(pid);
     char *o = slurp(fx.out);
     cr_assert_eq(rc, 3, "%s", o);
     char *at = strstr(o, "saved at update ");
@@ -936,7 +897,7 @@ Test(train, second_signal_exits_at_once_and_the_last_checkpoint_stays_whole) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     kill(pid, SIGTERM);
-    int rc = wait_exit(pid);
+    int rc = tu_wait_exit(pid);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double waited = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     char *o = slurp(fx.out);

@@ -5,7 +5,6 @@
 // when tap was built without MPI or no mpirun is installed.
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,36 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dataset.h"
-#include "rng.h"
+#define TU_DATASET_HELPERS
 #include "test_util.h"
-
-static const char *vocab[] = {"<eol>", "a", "b", "c", "+", "x"};
-
-// n random expressions (as in test_train.c): 6..20 rows in 1..3 strokes, 1..4 tokens, aligned.
-static void write_dataset(const char *path, int n, uint64_t seed) {
-    TapRng r;
-    rng_seed(&r, seed);
-    DatasetWriter *w;
-    TapError err;
-    cr_assert_eq(dataset_writer_open(&w, path, vocab, 6, &err), TAP_OK, "%s", err.msg);
-    for (int i = 0; i < n; i++) {
-        int rows = 6 + (int)rng_below(&r, 15), strokes = 1 + (int)rng_below(&r, 3);
-        int len = 1 + (int)rng_below(&r, 4);
-        float f[20 * 9];
-        int ps[20], tok[4], start[5], strk[4];
-        rng_fill_normal(&r, f, (size_t)rows * 9, 0.0f, 1.0f);
-        for (int k = 0; k < rows; k++) ps[k] = k * strokes / rows;
-        for (int k = 0; k < len; k++) tok[k] = 1 + (int)rng_below(&r, 5);
-        for (int k = 0; k <= len; k++) start[k] = k;
-        for (int k = 0; k < len; k++) strk[k] = k % strokes;
-        char uid[32];
-        snprintf(uid, sizeof uid, "e%02d_%llu", i, (unsigned long long)seed);
-        DatasetEntry e = {uid, "generated", rows, f, ps, strokes, len, tok, start, strk};
-        cr_assert_eq(dataset_writer_add(w, &e, &err), TAP_OK, "%s", err.msg);
-    }
-    cr_assert_eq(dataset_writer_close(w, &err), TAP_OK, "%s", err.msg);
-}
 
 typedef struct {
     char dir[256], train[300], valid[300], out[300];
@@ -56,8 +27,8 @@ static void fixture(Fixture *fx) {
     snprintf(fx->train, sizeof fx->train, "%s/train.h5", fx->dir);
     snprintf(fx->valid, sizeof fx->valid, "%s/valid.h5", fx->dir);
     snprintf(fx->out, sizeof fx->out, "%s/out.txt", fx->dir);
-    write_dataset(fx->train, 26, 1); // 4 batches of 8, 8, 8, 2: the last is cut 1 + 1
-    write_dataset(fx->valid, 6, 2);
+    tu_write_dataset(fx->train, 26, 1, 1); // 4 batches of 8, 8, 8, 2: the last is cut 1 + 1
+    tu_write_dataset(fx->valid, 6, 2, 1);
 }
 
 static void run_dir(const Fixture *fx, const char *name, char *out, size_t len) {
@@ -78,11 +49,8 @@ static pid_t spawn(int ranks, const char *const *args, const char *out) {
     char tap[512], np[16];
     snprintf(tap, sizeof tap, "%s/tap", TAP_BINARY_DIR);
     snprintf(np, sizeof np, "%d", ranks);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
+    pid_t pid = tu_fork_to(out);
     if (pid == 0) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-        if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
         setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1); // containers
         setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
         const char *argv[96];
@@ -104,14 +72,8 @@ static pid_t spawn(int ranks, const char *const *args, const char *out) {
     return pid;
 }
 
-static int wait_exit(pid_t pid) {
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void expect(int ranks, const char *const *args, const char *out, int want) {
-    int rc = wait_exit(spawn(ranks, args, out));
+    int rc = tu_wait_exit(spawn(ranks, args, out));
     if (rc != want) {
         char *o = tu_read_file(out, NULL);
         static char shown[8192];
@@ -199,16 +161,22 @@ Test(train_mpi, two_ranks_of_two_threads_log_what_one_thread_logs) {
     compare(&fx, extra, "2", 6);
 }
 
+// A stage-1 run of 2 updates as one process, to start stage 2 from: its last.h5 into last.
+static void stage_one(const Fixture *fx, char *last, size_t len) {
+    char init[400];
+    run_dir(fx, "init", init, sizeof init);
+    const char *pre[] = {TINY,      "--threads", "1",  "--max-steps", "2",
+                         fx->train, fx->valid,   init, NULL};
+    expect(0, pre, fx->out, 0);
+    snprintf(last, len, "%s/last.h5", init);
+}
+
 Test(train_mpi, stage_two_weight_noise_over_two_ranks_matches_one_process) {
     need_mpi();
     Fixture fx;
     fixture(&fx);
-    char init[400];
-    run_dir(&fx, "init", init, sizeof init);
-    const char *pre[] = {TINY, "--threads", "1", "--max-steps", "2", fx.train, fx.valid, init, NULL};
-    expect(0, pre, fx.out, 0);
     char last[500];
-    snprintf(last, sizeof last, "%s/last.h5", init);
+    stage_one(&fx, last, sizeof last);
     const char *extra[] = {"--stage", "2", "--init", last, "--sigma-init", "0.05", NULL};
     compare(&fx, extra, "1", 6);
 }
@@ -217,12 +185,8 @@ Test(train_mpi, per_sequence_noise_over_two_ranks_matches_one_process) {
     need_mpi();
     Fixture fx;
     fixture(&fx);
-    char init[400];
-    run_dir(&fx, "init", init, sizeof init);
-    const char *pre[] = {TINY, "--threads", "1", "--max-steps", "2", fx.train, fx.valid, init, NULL};
-    expect(0, pre, fx.out, 0);
     char last[500];
-    snprintf(last, sizeof last, "%s/last.h5", init);
+    stage_one(&fx, last, sizeof last);
     const char *extra[] = {"--stage",        "2", "--init", last, "--sigma-init", "0.05",
                            "--per-sequence", NULL};
     compare(&fx, extra, "2", 6);
@@ -270,7 +234,7 @@ Test(train_mpi, a_nan_ends_the_job_with_one_line_and_keeps_last_h5) {
     run_dir(&fx, "run", run, sizeof run);
     const char *a[] = {TINY,     "--threads", "1", "--valid-every", "2", "--debug-nan-step", "4",
                        fx.train, fx.valid,    run, NULL};
-    int rc = wait_exit(spawn(2, a, fx.out));
+    int rc = tu_wait_exit(spawn(2, a, fx.out));
     char *o = tu_read_file(fx.out, NULL);
     cr_assert_neq(rc, 0, "%s", o);
     cr_assert_eq(count(o, "tap train: error:"), 1, "%s", o);
