@@ -22,17 +22,26 @@ static int ctx_col(const AttnContext *cx, int b) {
     return cx->Bc == 1 ? 0 : cx->col0 + b;
 }
 
-#define ATT(m) {offsetof(AttnParams, m), "decoder_" #m}
+#define ATT(m) {offsetof(AttnGrads, m), "decoder_" #m}
 static const ParamField ATT_CORE[] = {ATT(W_comb_att), ATT(Wc_att), ATT(b_att),   ATT(U_att),
                                       ATT(c_tt),       ATT(conv_Q), ATT(conv_Uf), ATT(conv_b)};
 static const ParamField ATT_GATE[] = {ATT(Whg),     ATT(bhg),        ATT(Umg),
                                       ATT(W_m_att), ATT(U_when_att), ATT(c_when_att)};
 #undef ATT
 
-void attention_params_bind(AttnParams *p, const ParamTable *t, float *base, const TapConfig *cfg) {
-    memset(p, 0, sizeof *p);
-    params_bind_fields(t, base, p, ATT_CORE, (int)(sizeof ATT_CORE / sizeof *ATT_CORE));
-    if (cfg->gate) params_bind_fields(t, base, p, ATT_GATE, (int)(sizeof ATT_GATE / sizeof *ATT_GATE));
+void attention_grads_bind(AttnGrads *g, const ParamTable *t, float *base, const TapConfig *cfg) {
+    memset(g, 0, sizeof *g);
+    params_bind_fields(t, base, g, ATT_CORE, (int)(sizeof ATT_CORE / sizeof *ATT_CORE));
+    if (cfg->gate) params_bind_fields(t, base, g, ATT_GATE, (int)(sizeof ATT_GATE / sizeof *ATT_GATE));
+}
+
+// The const view has the grads' layout (pointers to float and to const float are alike).
+_Static_assert(sizeof(AttnParams) == sizeof(AttnGrads), "one layout");
+
+void attention_params_bind(AttnParams *p, const ParamTable *t, const float *base, const TapConfig *cfg) {
+    AttnGrads v;
+    attention_grads_bind(&v, t, (float *)base, cfg);
+    memcpy(p, &v, sizeof *p);
 }
 
 void attention_prepare(const AttnParams *p, const TapConfig *cfg, const float *ctx, int S, int B,
@@ -45,7 +54,7 @@ void attention_prepare(const AttnParams *p, const TapConfig *cfg, const float *c
     mm_tn(K, C, Q, p->conv_Q, K, p->conv_Uf, C, kern, C, 0.0f);
 }
 
-void attention_prepare_backward(const AttnParams *p, AttnParams *g, const TapConfig *cfg,
+void attention_prepare_backward(const AttnParams *p, AttnGrads *g, const TapConfig *cfg,
                                 const float *ctx, const float *dpctx, const float *dkern, int S,
                                 int B, float *dctx) {
     const int C = config_context_dim(cfg), K = cfg->K, Q = cfg->Q, rows = S * B;
@@ -360,7 +369,7 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
     panel_mm_or_blas(n, D, C, dps, C, pt->W_comb_att, p->W_comb_att, C, 1, dh1, D, 1.0f);
 }
 
-void attention_backward_weights(AttnParams *g, const TapConfig *cfg, int S, int M,
+void attention_backward_weights(AttnGrads *g, const TapConfig *cfg, int S, int M,
                                 const float *h_prev, const float *h1, const AttnStep *st,
                                 const AttnStepGrad *gr) {
     const int C = config_context_dim(cfg), D = cfg->D;

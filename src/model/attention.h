@@ -35,22 +35,29 @@
 #include "config.h"
 #include "params.h"
 
+// The weights, read only; AttnGrads lists the same members, writable (gradients).
 typedef struct {
-    float *W_comb_att;       // (D, C)
-    float *Wc_att, *b_att;   // (C, C), (C)
-    float *U_att, *c_tt;     // (C, 1), (1)
-    float *conv_Q;           // (Q, 1, K, 1), used as (Q, K)
-    float *conv_Uf, *conv_b; // (Q, C), (C)
+    const float *W_comb_att;       // (D, C)
+    const float *Wc_att, *b_att;   // (C, C), (C)
+    const float *U_att, *c_tt;     // (C, 1), (1)
+    const float *conv_Q;           // (Q, 1, K, 1), used as (Q, K)
+    const float *conv_Uf, *conv_b; // (Q, C), (C)
     // the gate; NULL when cfg->gate == 0 (Wyg/byg belong to the decoder's input projection)
-    float *Whg, *bhg;  // (D, C), (C)
-    float *Umg;        // (D, C)
-    float *W_m_att;    // (C, C)
-    float *U_when_att; // (C, 1)
-    float *c_when_att; // (1)
+    const float *Whg, *bhg;  // (D, C), (C)
+    const float *Umg;        // (D, C)
+    const float *W_m_att;    // (C, C)
+    const float *U_when_att; // (C, 1)
+    const float *c_when_att; // (1)
 } AttnParams;
 
-// Points p at the decoder's attention tensors inside role array `base`.
-void attention_params_bind(AttnParams *p, const ParamTable *t, float *base, const TapConfig *cfg);
+typedef struct {
+    float *W_comb_att, *Wc_att, *b_att, *U_att, *c_tt, *conv_Q, *conv_Uf, *conv_b;
+    float *Whg, *bhg, *Umg, *W_m_att, *U_when_att, *c_when_att;
+} AttnGrads;
+
+// Points the view at the decoder's attention tensors inside role array `base`.
+void attention_params_bind(AttnParams *p, const ParamTable *t, const float *base, const TapConfig *cfg);
+void attention_grads_bind(AttnGrads *g, const ParamTable *t, float *base, const TapConfig *cfg);
 
 // Step weights packed for panel_mm (panel.h), as stored (forward: h1·W_comb_att, ...) or
 // transposed (backward: d(h1) += d(pstate)·W_comb_attᵀ, ...); gate members NULL without the
@@ -101,7 +108,7 @@ void attention_prepare(const AttnParams *p, const TapConfig *cfg, const float *c
 // conv_Q, conv_Uf) and dctx (may be NULL). b_att and conv_b come from
 // attention_backward_weights: Σ dpctx = Σ dpstate cancels to ~2e-5 of its terms at TAP's init,
 // so they are summed from dpstate, formed in double per row.
-void attention_prepare_backward(const AttnParams *p, AttnParams *g, const TapConfig *cfg,
+void attention_prepare_backward(const AttnParams *p, AttnGrads *g, const TapConfig *cfg,
                                 const float *ctx /* (S, B, C) */,
                                 const float *dpctx /* (S, B, C) */, const float *dkern /* (K, C) */,
                                 int S, int B, float *dctx /* (S, B, C) */);
@@ -133,7 +140,7 @@ void attention_backward(const AttnParams *p, const TapConfig *cfg, const AttnCon
 // (M rows; att and de have S·M rows, step-major as the decoder cache lays them out), h_prev and
 // h1 are (M, D). Covers W_comb_att, b_att, conv_b, U_att, c_tt and the gate's Whg, bhg, Umg,
 // W_m_att, U_when_att, c_when_att.
-void attention_backward_weights(AttnParams *g, const TapConfig *cfg, int S, int M,
+void attention_backward_weights(AttnGrads *g, const TapConfig *cfg, int S, int M,
                                 const float *h_prev /* (M, D) */, const float *h1 /* (M, D) */,
                                 const AttnStep *st, const AttnStepGrad *gr);
 

@@ -17,22 +17,32 @@ static void bias_rows(float *y, const float *b, int n, int w) {
     for (int i = 0; i < n; i++) memcpy(y + (size_t)i * w, b, (size_t)w * sizeof *y);
 }
 
-#define DEC(m) {offsetof(DecoderParams, m), "decoder_" #m}
+#define DEC(m) {offsetof(DecoderGrads, m), "decoder_" #m}
 static const ParamField DEC_CORE[] = {
-    {offsetof(DecoderParams, Wemb), "Wemb_dec"},
-    {offsetof(DecoderParams, state_W), "ff_state_W"},
-    {offsetof(DecoderParams, state_b), "ff_state_b"},
+    {offsetof(DecoderGrads, Wemb), "Wemb_dec"},
+    {offsetof(DecoderGrads, state_W), "ff_state_W"},
+    {offsetof(DecoderGrads, state_b), "ff_state_b"},
     DEC(W), DEC(b), DEC(U), DEC(Wx), DEC(bx), DEC(Ux),
     DEC(U_nl), DEC(b_nl), DEC(Wc), DEC(Ux_nl), DEC(bx_nl), DEC(Wcx)};
 static const ParamField DEC_GATE[] = {DEC(Wyg), DEC(byg)};
 #undef DEC
 
-void decoder_params_bind(DecoderParams *p, const ParamTable *t, float *base, const TapConfig *cfg) {
-    memset(p, 0, sizeof *p);
-    params_bind_fields(t, base, p, DEC_CORE, (int)(sizeof DEC_CORE / sizeof *DEC_CORE));
-    if (cfg->gate) params_bind_fields(t, base, p, DEC_GATE, (int)(sizeof DEC_GATE / sizeof *DEC_GATE));
-    attention_params_bind(&p->att, t, base, cfg);
-    readout_params_bind(&p->ro, t, base);
+void decoder_grads_bind(DecoderGrads *g, const ParamTable *t, float *base, const TapConfig *cfg) {
+    memset(g, 0, sizeof *g);
+    params_bind_fields(t, base, g, DEC_CORE, (int)(sizeof DEC_CORE / sizeof *DEC_CORE));
+    if (cfg->gate) params_bind_fields(t, base, g, DEC_GATE, (int)(sizeof DEC_GATE / sizeof *DEC_GATE));
+    attention_grads_bind(&g->att, t, base, cfg);
+    readout_grads_bind(&g->ro, t, base);
+}
+
+// The const view has the grads' layout (pointers to float and to const float are alike).
+_Static_assert(sizeof(DecoderParams) == sizeof(DecoderGrads), "one layout");
+
+void decoder_params_bind(DecoderParams *p, const ParamTable *t, const float *base,
+                         const TapConfig *cfg) {
+    DecoderGrads v;
+    decoder_grads_bind(&v, t, (float *)base, cfg);
+    memcpy(p, &v, sizeof *p);
 }
 
 // The packed step weights in DecoderPacked order, each (K, N) as stored; a transposed pack

@@ -22,21 +22,30 @@
 #include "params.h"
 #include "readout.h"
 
+// The weights, read only; DecoderGrads lists the same members, writable (gradients).
 typedef struct {
-    float *Wemb;                // (V, E)   Wemb_dec
-    float *state_W, *state_b;   // (C, D), (D)  ff_state
-    float *W, *b, *U;           // (E, 2D), (2D), (D, 2D)  GRU1 gates [r | u]
-    float *Wx, *bx, *Ux;        // (E, D), (D), (D, D)     GRU1 candidate
-    float *Wyg, *byg;           // (E, C), (C)  gate input projection (NULL without gate)
-    float *U_nl, *b_nl, *Wc;    // (D, 2D), (2D), (C, 2D)  GRU2 gates
-    float *Ux_nl, *bx_nl, *Wcx; // (D, D), (D), (C, D)     GRU2 candidate
+    const float *Wemb;                // (V, E)   Wemb_dec
+    const float *state_W, *state_b;   // (C, D), (D)  ff_state
+    const float *W, *b, *U;           // (E, 2D), (2D), (D, 2D)  GRU1 gates [r | u]
+    const float *Wx, *bx, *Ux;        // (E, D), (D), (D, D)     GRU1 candidate
+    const float *Wyg, *byg;           // (E, C), (C)  gate input projection (NULL without gate)
+    const float *U_nl, *b_nl, *Wc;    // (D, 2D), (2D), (C, 2D)  GRU2 gates
+    const float *Ux_nl, *bx_nl, *Wcx; // (D, D), (D), (C, D)     GRU2 candidate
     AttnParams att;
     ReadoutParams ro;
 } DecoderParams;
 
-// Points p at every tensor the decoder uses (Wemb_dec, ff_state_*, decoder_*, ff_logit_*) inside
-// role array `base`; the same struct type serves weights and gradients.
-void decoder_params_bind(DecoderParams *p, const ParamTable *t, float *base, const TapConfig *cfg);
+typedef struct {
+    float *Wemb, *state_W, *state_b, *W, *b, *U, *Wx, *bx, *Ux, *Wyg, *byg;
+    float *U_nl, *b_nl, *Wc, *Ux_nl, *bx_nl, *Wcx;
+    AttnGrads att;
+    ReadoutGrads ro;
+} DecoderGrads;
+
+// Points the view at every tensor the decoder uses (Wemb_dec, ff_state_*, decoder_*, ff_logit_*)
+// inside role array `base`: the weights (read only) or the gradients.
+void decoder_params_bind(DecoderParams *p, const ParamTable *t, const float *base, const TapConfig *cfg);
+void decoder_grads_bind(DecoderGrads *g, const ParamTable *t, float *base, const TapConfig *cfg);
 
 // The step weights packed for panel_mm (panel.h), as stored for the forward products
 // (h_prev·U, ...) or transposed for the backward ones (dh_prev += d·Uᵀ, ...): every step
@@ -150,7 +159,7 @@ size_t decoder_backward_floats(const TapConfig *cfg, int S, int L, int B);
 // Backward from dlogits (L, B, V) and dalphas (L, B, S) (NULL = none), e.g. from loss_backward.
 // Adds into g (every decoder, ff_state, Wemb_dec and ff_logit_* gradient) and into dctx
 // (S, B, C) for the encoder (may be NULL). work: decoder_backward_floats(cfg, S, L, B).
-void decoder_backward(const DecoderParams *p, DecoderParams *g, const TapConfig *cfg,
+void decoder_backward(const DecoderParams *p, DecoderGrads *g, const TapConfig *cfg,
                       const float *ctx, const float *ctx_mask, const int32_t *y,
                       const float *y_mask, int S, int L, int B, const DecoderCache *c,
                       const float *dlogits, const float *dalphas, float *work, float *dctx);

@@ -175,7 +175,7 @@ static void backward_block(void *arg) {
 // dh (the state) and d alpha_past (the coverage: alpha_past[t+1] = alpha_past[t] + alpha[t], so
 // the carry feeds both alpha[t] and alpha_past[t]). Weight gradients of the step-wise maps are
 // formed afterwards by one GEMM each over all L·B rows of the stacked step gradients.
-void decoder_backward(const DecoderParams *p, DecoderParams *g, const TapConfig *cfg,
+void decoder_backward(const DecoderParams *p, DecoderGrads *g, const TapConfig *cfg,
                       const float *ctx, const float *ctx_mask, const int32_t *y,
                       const float *y_mask, int S, int L, int B, const DecoderCache *c,
                       const float *dlogits, const float *dalphas, float *work, float *dctx) {

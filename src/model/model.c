@@ -67,7 +67,7 @@ int model_init(TapModel *m, const TapConfig *cfg, int max_T, int max_L, int max_
     encoder_params_bind(&m->enc, &m->table, m->w, &m->cfg);
     encoder_grads_bind(&m->enc_g, &m->table, m->g, &m->cfg);
     decoder_params_bind(&m->dec, &m->table, m->w, &m->cfg);
-    decoder_params_bind(&m->dec_g, &m->table, m->g, &m->cfg);
+    decoder_grads_bind(&m->dec_g, &m->table, m->g, &m->cfg);
     return TAP_OK;
 }
 

@@ -37,7 +37,8 @@ typedef struct {
     TapArena arena; // activations and scratch of one batch
     EncoderParams enc;
     EncoderGrads enc_g;
-    DecoderParams dec, dec_g;
+    DecoderParams dec;
+    DecoderGrads dec_g;
     // the batch of the last model_loss (kept for model_backward)
     ModelBatch batch;
     int S, have_forward;

@@ -9,15 +9,24 @@
 #include "ops.h"
 #include "tap.h"
 
-#define RO(m, name) {offsetof(ReadoutParams, m), name}
+#define RO(m, name) {offsetof(ReadoutGrads, m), name}
 static const ParamField RO_FIELDS[] = {
     RO(lstm_W, "ff_logit_lstm_W"), RO(lstm_b, "ff_logit_lstm_b"), RO(prev_W, "ff_logit_prev_W"),
     RO(prev_b, "ff_logit_prev_b"), RO(ctx_W, "ff_logit_ctx_W"),   RO(ctx_b, "ff_logit_ctx_b"),
     RO(logit_W, "ff_logit_W"),     RO(logit_b, "ff_logit_b")};
 #undef RO
 
-void readout_params_bind(ReadoutParams *p, const ParamTable *t, float *base) {
-    params_bind_fields(t, base, p, RO_FIELDS, (int)(sizeof RO_FIELDS / sizeof *RO_FIELDS));
+void readout_grads_bind(ReadoutGrads *g, const ParamTable *t, float *base) {
+    params_bind_fields(t, base, g, RO_FIELDS, (int)(sizeof RO_FIELDS / sizeof *RO_FIELDS));
+}
+
+// The const view has the grads' layout (pointers to float and to const float are alike).
+_Static_assert(sizeof(ReadoutParams) == sizeof(ReadoutGrads), "one layout");
+
+void readout_params_bind(ReadoutParams *p, const ParamTable *t, const float *base) {
+    ReadoutGrads v;
+    readout_grads_bind(&v, t, (float *)base);
+    memcpy(p, &v, sizeof *p);
 }
 
 void readout_forward(const ReadoutParams *p, const TapConfig *cfg, const float *h, const float *emb,
@@ -59,7 +68,7 @@ size_t readout_backward_floats(const TapConfig *cfg, int n) {
 
 // pre = h·W_lstm + emb·W_prev + ctx·W_ctx + biases, so dpre feeds all three maps alike;
 // maxout passes dmo[i] to whichever of pre[2i], pre[2i+1] was selected in forward.
-void readout_backward(const ReadoutParams *p, ReadoutParams *g, const TapConfig *cfg,
+void readout_backward(const ReadoutParams *p, ReadoutGrads *g, const TapConfig *cfg,
                       const float *h, const float *emb, const float *ctx, const float *pre,
                       const float *mo, const float *dlogits, int n, float *work, float *dh,
                       float *demb, float *dctx) {

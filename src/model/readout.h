@@ -15,15 +15,21 @@
 #include "config.h"
 #include "params.h"
 
+// The weights, read only; ReadoutGrads lists the same members, writable (gradients).
 typedef struct {
-    float *lstm_W, *lstm_b;   // (D, E), (E)    ff_logit_lstm
-    float *prev_W, *prev_b;   // (E, E), (E)    ff_logit_prev
-    float *ctx_W, *ctx_b;     // (C, E), (E)    ff_logit_ctx
-    float *logit_W, *logit_b; // (E/2, V), (V)  ff_logit
+    const float *lstm_W, *lstm_b;   // (D, E), (E)    ff_logit_lstm
+    const float *prev_W, *prev_b;   // (E, E), (E)    ff_logit_prev
+    const float *ctx_W, *ctx_b;     // (C, E), (E)    ff_logit_ctx
+    const float *logit_W, *logit_b; // (E/2, V), (V)  ff_logit
 } ReadoutParams;
 
-// Points p at the ff_logit_* tensors inside role array `base` (weights, gradients, ...).
-void readout_params_bind(ReadoutParams *p, const ParamTable *t, float *base);
+typedef struct {
+    float *lstm_W, *lstm_b, *prev_W, *prev_b, *ctx_W, *ctx_b, *logit_W, *logit_b;
+} ReadoutGrads;
+
+// Points the view at the ff_logit_* tensors inside role array `base`.
+void readout_params_bind(ReadoutParams *p, const ParamTable *t, const float *base);
+void readout_grads_bind(ReadoutGrads *g, const ParamTable *t, float *base);
 
 // Forward for n rows. pre and mo are kept for the backward pass.
 void readout_forward(const ReadoutParams *p, const TapConfig *cfg, const float *h /* (n, D) */,
@@ -39,7 +45,7 @@ size_t readout_backward_floats(const TapConfig *cfg, int n);
 // Backward from dlogits (n, V). Adds into every gradient it writes: g (parameter gradients; NULL
 // skips them), dh, demb, dctx (each may be NULL). Maxout routes a pair's gradient to the larger
 // input (the first one on a tie).
-void readout_backward(const ReadoutParams *p, ReadoutParams *g, const TapConfig *cfg,
+void readout_backward(const ReadoutParams *p, ReadoutGrads *g, const TapConfig *cfg,
                       const float *h /* (n, D) */, const float *emb /* (n, E) */,
                       const float *ctx /* (n, C) */, const float *pre /* (n, E) */,
                       const float *mo /* (n, E/2) */, const float *dlogits /* (n, V) */, int n,

@@ -14,7 +14,8 @@ typedef struct {
     TapConfig cfg;
     ParamTable t;
     float *w, *g;
-    AttnParams p, gp;
+    AttnParams p;
+    AttnGrads gp;
     int S, Bc, n;
     int row[8];
     const int *rowp;
@@ -43,7 +44,7 @@ static void fix_init(Fix *f, int gate, int S, int Bc, int n, const int *row, con
     f->g = fvec(f->t.n);
     tu_fill_normal(f->w, f->t.n, 0.5f, seed);
     attention_params_bind(&f->p, &f->t, f->w, &f->cfg);
-    attention_params_bind(&f->gp, &f->t, f->g, &f->cfg);
+    attention_grads_bind(&f->gp, &f->t, f->g, &f->cfg);
     f->ctx = fvec((size_t)S * Bc * C);
     f->mask = fvec((size_t)S * Bc);
     f->h_prev = fvec((size_t)n * D);
@@ -280,9 +281,11 @@ Test(attention, large_energies_stay_finite_where_raw_exp_would_overflow) {
     Fix f;
     fix_init(&f, 1, 6, 1, 3, NULL, len, 9);
     const int C = config_context_dim(&f.cfg);
+    AttnGrads w; // a writable view of the weights
+    attention_grads_bind(&w, &f.t, f.w, &f.cfg);
     for (int c = 0; c < C; c++) {
-        f.p.U_att[c] *= 1000.0f; // energies of ~1000: exp() overflows float and double
-        f.p.U_when_att[c] *= 1000.0f;
+        w.U_att[c] *= 1000.0f; // energies of ~1000: exp() overflows float and double
+        w.U_when_att[c] *= 1000.0f;
     }
     fix_forward(&f);
     double emax = 0.0; // the largest |energy| really is beyond exp's range

@@ -17,7 +17,8 @@ typedef struct {
     TapConfig cfg;
     ParamTable t;
     float *w, *g;
-    DecoderParams p, gp;
+    DecoderParams p;
+    DecoderGrads gp;
     int S, L, B;
     float *ctx, *ctx_mask, *y_mask; // (S, B, C), (S, B) or NULL, (L, B)
     int32_t *y;                     // (L, B)
@@ -38,7 +39,7 @@ static void fix_init(Fix *f, const TapConfig *cfg, int S, int L, int B, const in
     f->g = fvec(f->t.n);
     tu_fill_normal(f->w, f->t.n, 0.5f, seed);
     decoder_params_bind(&f->p, &f->t, f->w, cfg);
-    decoder_params_bind(&f->gp, &f->t, f->g, cfg);
+    decoder_grads_bind(&f->gp, &f->t, f->g, cfg);
     f->ctx = fvec((size_t)S * B * C);
     tu_fill_normal(f->ctx, (size_t)S * B * C, 1.0f, seed + 1);
     f->ctx_mask = lx ? fvec((size_t)S * B) : NULL;

@@ -27,7 +27,8 @@ typedef struct {
     TapConfig cfg;
     ParamTable t;
     float *w, *g;
-    ReadoutParams p, gp;
+    ReadoutParams p;
+    ReadoutGrads gp;
     int n;
     float *h, *emb, *ctx, *R; // inputs (n, D) (n, E) (n, C), R (n, V)
     float *pre, *mo, *logits; // (n, E) (n, E/2) (n, V)
@@ -42,7 +43,7 @@ static void fix_init(Fix *f, int n, uint64_t seed) {
     f->g = calloc(f->t.n, sizeof *f->g);
     tu_fill_normal(f->w, f->t.n, 0.5f, seed);
     readout_params_bind(&f->p, &f->t, f->w);
-    readout_params_bind(&f->gp, &f->t, f->g);
+    readout_grads_bind(&f->gp, &f->t, f->g);
     const int D = f->cfg.D, E = f->cfg.E, C = config_context_dim(&f->cfg), V = f->cfg.V;
     f->h = malloc((size_t)n * D * sizeof(float));
     f->emb = malloc((size_t)n * E * sizeof(float));
