@@ -33,7 +33,6 @@ static int write_mean(const char *cmd, char **in, int n_in, const char *output,
         goto fail;
     }
     // The first file's vocabulary goes with the weights; the others must have the same one.
-    if (checkpoint_read_vocab(in[0], &vocab, &n_vocab, &err) != TAP_OK) goto fail;
     for (int i = 1; i < n_in; i++) {
         char **other = NULL;
         int n_other = 0, same;
@@ -56,10 +55,17 @@ static int write_mean(const char *cmd, char **in, int n_in, const char *output,
             goto fail;
         for (size_t j = 0; j < n; j++) sum[j] += (double)first.w[j];
     }
+    // The first file's step, epoch and text (its training options and how it was chosen) stay,
+    // with a line that says what was done here.
+    CheckpointRole again = {"params", first.w, CHECKPOINT_F32};
+    if (checkpoint_load(in[0], &first.cfg, &first.table, &again, 1, &sc, &err) != TAP_OK) goto fail;
     for (size_t j = 0; j < n; j++) first.w[j] = (float)(sum[j] / n_in);
     const char *form = storage == CHECKPOINT_F16 ? "float16" : "float32";
-    size_t used = (size_t)snprintf(sc.text, sizeof sc.text, "# %s of %d checkpoint(s), %s:", cmd,
-                                   n_in, form);
+    size_t used = strlen(sc.text);
+    if (used > 0 && sc.text[used - 1] != '\n' && used + 1 < sizeof sc.text)
+        sc.text[used++] = '\n', sc.text[used] = '\0';
+    used += (size_t)snprintf(sc.text + used, sizeof sc.text - used, "# %s of %d checkpoint(s), %s:",
+                             cmd, n_in, form);
     for (int i = 0; i < n_in && used < sizeof sc.text; i++)
         used += (size_t)snprintf(sc.text + used, sizeof sc.text - used, " %s", in[i]);
     if (used < sizeof sc.text) snprintf(sc.text + used, sizeof sc.text - used, "\n");

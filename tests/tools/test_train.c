@@ -522,7 +522,11 @@ Test(train, keep_valid_keeps_the_last_validated_weights_and_tap_average_means_th
     const char *ex32[] = {"export", fx.last, "--float32", "-o", full, NULL};
     expect_exit(ex32, fx.out, CHILD_PLAIN, 0);
     size_t nh, nf;
-    float **wh = load_roles(half, g, 1, &nh, &sc), **wf = load_roles(full, g, 1, &nf, &sc);
+    float **wh = load_roles(half, g, 1, &nh, &sc);
+    // The training options stay, followed by what export did.
+    cr_assert(strstr(sc.text, "batch-size = ") && strstr(sc.text, "\n# export of 1 checkpoint(s), float16: "),
+              "%s", sc.text);
+    float **wf = load_roles(full, g, 1, &nf, &sc);
     cr_assert(nh == nl && nf == nl);
     cr_assert(!memcmp(wf[0], wl[0], nl * sizeof(float)));
     for (size_t i = 0; i < nl; i++) {
