@@ -77,6 +77,7 @@ static int save_last(Trainer *t, TapError *err) {
     memcpy(s->data_rng, t->data_rng.s, sizeof s->data_rng);
     s->elapsed = elapsed(t);
     int rc = train_log_flush(&t->log, &s->log_bytes, err);
+    if (!rc) rc = train_mpi_same_weights(t->var.mu, t->model.table.n, (long long)s->step, err);
     if (!rc && train_mpi_rank() == 0) // with MPI rank 0 writes, the others learn how it went
         rc = train_state_save(t->path_last, &t->model.cfg, &t->model.table, &t->var, t->best_mu, s,
                               (const int32_t *)t->tb.order, t->config_text,

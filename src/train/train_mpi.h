@@ -46,6 +46,11 @@ int train_mpi_reduce_update(Trainer *t, int per_seq, int lo, int hi, int nb, dou
 // Collective: the status of every rank combined (0 when all are 0). On a rank whose own rc was
 // 0, err says which rank failed, and the error is left to that rank to report.
 int train_mpi_agree(int rc, TapError *err);
+// Collective: TAP_OK when every rank holds bit-identical weights w (n floats), compared by a
+// 64-bit hash; else TAP_ERR_NUMERIC naming the update. Called before each save of last.h5, so
+// a rank that drifted (a bug, a broken reduction) is caught before its state is written.
+// TAP_MPI_DEBUG_SKEW=1 changes one weight on rank 1 first (for the test).
+int train_mpi_same_weights(const float *w, size_t n, long long update, TapError *err);
 // Collective: 1 when flag is set on any rank.
 int train_mpi_any(int flag);
 // Collective: rank 0's value.

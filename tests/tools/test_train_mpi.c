@@ -314,3 +314,20 @@ Test(train_mpi, a_killed_rank_ends_the_job_and_last_h5_resumes) {
     const char *b[] = {"--resume", "--max-steps", "100", fx.train, fx.valid, run, NULL};
     expect(0, b, fx.out, 0);
 }
+
+Test(train_mpi, ranks_whose_weights_drift_apart_end_the_job_with_one_line) {
+    need_mpi();
+    Fixture fx;
+    fixture(&fx);
+    char run[400];
+    run_dir(&fx, "run", run, sizeof run);
+    const char *a[] = {TINY, "--threads", "1", "--max-steps", "4", fx.train, fx.valid, run, NULL};
+    setenv("TAP_MPI_DEBUG_SKEW", "1", 1); // rank 1 changes one weight before the first save
+    int rc = tu_wait_exit(spawn(2, a, fx.out));
+    unsetenv("TAP_MPI_DEBUG_SKEW");
+    char *o = tu_read_file(fx.out, NULL);
+    cr_assert_neq(rc, 0, "%s", o);
+    cr_assert_eq(count(o, "tap train: error:"), 1, "%s", o);
+    cr_assert(strstr(o, "the ranks' weights differ at update"), "%s", o);
+    free(o);
+}
