@@ -241,3 +241,31 @@ int variational_state(Variational *v, StateEntry *out) {
     TAP_ASSERT(k <= VARIATIONAL_STATE_MAX);
     return k;
 }
+
+void variational_sigma_stats(const Variational *v, VarSigmaStats *out) {
+    memset(out, 0, sizeof *out);
+    if (v->n == 0 || v->info->posterior == VAR_POST_DELTA) return;
+    enum { LO = -1500, HI = 300, BINS = HI - LO }; // log10 sigma in [-15, 3), 0.01 wide
+    static _Thread_local unsigned hist[BINS];
+    memset(hist, 0, sizeof hist);
+    double sum = 0.0, lo = INFINITY, hi = 0.0;
+    size_t below = 0;
+    const float half = 0.5f * WEIGHT_NOISE_LS2_SCALE;
+    for (size_t i = 0; i < v->n; i++) {
+        double sigma = v->ls2 ? exp((double)(v->ls2[i] * half)) : (double)v->cfg.sigma;
+        sum += sigma;
+        lo = sigma < lo ? sigma : lo;
+        hi = sigma > hi ? sigma : hi;
+        below += sigma > fabs((double)v->mu[i]);
+        int b = sigma > 0.0 ? (int)floor(100.0 * log10(sigma)) - LO : 0;
+        hist[b < 0 ? 0 : b >= BINS ? BINS - 1 : b]++;
+    }
+    size_t half_n = (v->n + 1) / 2, seen = 0;
+    int b = 0;
+    while (b < BINS - 1 && (seen += hist[b]) < half_n) b++;
+    out->has_sigma = 1;
+    out->mean_sigma = sum / (double)v->n;
+    out->median_sigma = pow(10.0, (b + LO + 0.5) / 100.0);
+    out->min_sigma = lo, out->max_sigma = hi;
+    out->snr_below_1 = (double)below / (double)v->n;
+}

@@ -116,6 +116,17 @@ void variational_fit_prior(Variational *v);
 // prior, -sum ln P(mu_i) for a delta Q, 0 for a uniform prior. Training weighs it by c/N.
 double variational_model_cost(Variational *v);
 
+// What the posterior's standard deviations look like (adaptive weight noise: sigma_i from ls2;
+// fixed noise: the one sigma). The median comes from a histogram of log10 sigma in steps of
+// 0.01 (within 2.3%), so nothing is allocated. snr_below_1: the fraction of weights whose
+// sigma exceeds |mu| (Graves: the ones the description length would prune).
+typedef struct {
+    double mean_sigma, median_sigma, min_sigma, max_sigma;
+    double snr_below_1;
+    int has_sigma; // 0 for a delta posterior (no noise): the rest is zero
+} VarSigmaStats;
+void variational_sigma_stats(const Variational *v, VarSigmaStats *out);
+
 // Lists everything an exact resume needs ("mu", "ls2", "opt_mu/rg2", ..., "prior_mean",
 // "prior_scale", "rng", "step") into out and returns the count. Loading = writing into
 // these pointers after variational_init with the same config.

@@ -490,6 +490,14 @@ static int validate(Trainer *t, int *interrupted, TapError *err) {
                      r.exprate, train_criterion_name(t->plan.crit[s->stage - 1]), score,
                      improved ? " *" : "", s->best_score, (long long)s->best_step,
                      (long long)s->bad, o->patience, s->eps, r.n, r.seconds);
+    VarSigmaStats ss;
+    variational_sigma_stats(&t->var, &ss);
+    if (!rc && ss.has_sigma) // what the weight noise does: for the stage-2 analysis
+        progress_say(&t->prog,
+                     "  sigma: mean %.3g, median %.3g, range [%.3g, %.3g]; sigma > |mu| for "
+                     "%.2f%% of the weights; prior mean %.3g, variance %.3g",
+                     ss.mean_sigma, ss.median_sigma, ss.min_sigma, ss.max_sigma,
+                     100.0 * ss.snr_below_1, t->var.prior.mean, t->var.prior.scale);
     valid_result_free(&r);
     if (rc) return rc;
     s->valid_pending = 0;

@@ -339,3 +339,33 @@ Test(variational, state_names_cover_posterior_both_optimizers_prior_and_rng) {
     cr_assert_eq(variational_state(&v, e), 8); // no ls2, one optimizer
     variational_free(&v);
 }
+
+Test(variational, sigma_stats_summarise_the_posterior_noise) {
+    float w0[4] = {0.1f, -0.1f, 0.1f, -0.1f};
+    VarConfig c;
+    variational_config_default(&c, VAR_ADAPTIVE_WEIGHT_NOISE);
+    Variational v;
+    cr_assert_eq(variational_init(&v, &c, w0, 4, NULL), TAP_OK);
+    const float sig[4] = {0.01f, 1.0f, 0.01f, 1.0f};
+    for (int i = 0; i < 4; i++) v.ls2[i] = weight_noise_ls2(sig[i]);
+    VarSigmaStats s;
+    variational_sigma_stats(&v, &s);
+    cr_assert_eq(s.has_sigma, 1);
+    cr_assert_float_eq(s.mean_sigma, 0.505, 1e-5);
+    cr_assert_float_eq(s.min_sigma, 0.01, 1e-7);
+    cr_assert_float_eq(s.max_sigma, 1.0, 1e-5);
+    cr_assert(fabs(s.median_sigma / 0.01 - 1.0) < 0.025, "%g", s.median_sigma); // a 0.01-decade bin
+    cr_assert_float_eq(s.snr_below_1, 0.5, 1e-12); // sigma 1 > |mu| 0.1; sigma 0.01 is not
+    variational_free(&v);
+    // No noise, nothing to say; fixed noise is the one sigma.
+    variational_config_default(&c, VAR_ML);
+    cr_assert_eq(variational_init(&v, &c, w0, 4, NULL), TAP_OK);
+    variational_sigma_stats(&v, &s);
+    cr_assert_eq(s.has_sigma, 0);
+    variational_free(&v);
+    variational_config_default(&c, VAR_WEIGHT_NOISE);
+    cr_assert_eq(variational_init(&v, &c, w0, 4, NULL), TAP_OK);
+    variational_sigma_stats(&v, &s);
+    cr_assert(s.has_sigma && fabs(s.mean_sigma - 0.075) < 1e-6 && s.snr_below_1 == 0.0);
+    variational_free(&v);
+}
