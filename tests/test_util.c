@@ -209,8 +209,9 @@ int tu_run(const char *cmd, char *out, size_t len, char *errbuf, size_t errlen) 
     const char *dir = run_dir();
     char full[16384], errpath[300];
     snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
-    int n = snprintf(full, sizeof full, "LSAN_OPTIONS=suppressions=%s/lsan.supp %s 2>%s", dir, cmd,
-                     errpath);
+    // Exported, so that it reaches every command of a list such as "cd DIR && tap ...".
+    int n = snprintf(full, sizeof full, "export LSAN_OPTIONS=suppressions=%s/lsan.supp; { %s; } 2>%s",
+                     dir, cmd, errpath);
     cr_assert_lt((size_t)n, sizeof full, "command too long: %s", cmd);
     FILE *p = popen(full, "r");
     cr_assert_not_null(p, "cannot run %s", cmd);
