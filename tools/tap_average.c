@@ -46,7 +46,6 @@ static int write_mean(const char *cmd, char **in, int n_in, const char *output,
             goto fail;
         }
     }
-    sc.vocab = (const char *const *)vocab, sc.n_vocab = n_vocab;
     for (size_t j = 0; j < n; j++) sum[j] = first.w[j];
     for (int i = 1; i < n_in; i++) {
         // The first file's configuration: checkpoint_load refuses any other.
@@ -56,9 +55,8 @@ static int write_mean(const char *cmd, char **in, int n_in, const char *output,
         for (size_t j = 0; j < n; j++) sum[j] += (double)first.w[j];
     }
     // The first file's step, epoch and text (its training options and how it was chosen) stay,
-    // with a line that says what was done here.
-    CheckpointRole again = {"params", first.w, CHECKPOINT_F32};
-    if (checkpoint_load(in[0], &first.cfg, &first.table, &again, 1, &sc, &err) != TAP_OK) goto fail;
+    // with a line that says what was done here (no role: the scalars only).
+    if (checkpoint_load(in[0], &first.cfg, &first.table, NULL, 0, &sc, &err) != TAP_OK) goto fail;
     for (size_t j = 0; j < n; j++) first.w[j] = (float)(sum[j] / n_in);
     const char *form = storage == CHECKPOINT_F16 ? "float16" : "float32";
     size_t used = strlen(sc.text);
