@@ -1,6 +1,7 @@
 #include "h5util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -239,4 +240,80 @@ int h5u_open_read(const char *path, hid_t *f, const char **why) {
     if (*f >= 0) return H5U_OK;
     *f = H5I_INVALID_HID;
     return H5U_NOT_HDF5;
+}
+
+hid_t h5u_utf8_string_type(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0))
+        h5u_close(&t, H5Tclose);
+    return t;
+}
+
+int h5u_write_strings(hid_t loc, const char *name, const char *const *s, hsize_t n) {
+    if (n < 1) return H5U_FAILED;
+    hid_t type = h5u_utf8_string_type(), space = H5Screate_simple(1, &n, NULL),
+          dcpl = H5Pcreate(H5P_DATASET_CREATE), d = H5I_INVALID_HID;
+    int ok = type >= 0 && space >= 0 && dcpl >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0 &&
+             (d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) >= 0 &&
+             H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) >= 0;
+    h5u_close(&d, H5Dclose);
+    h5u_close(&dcpl, H5Pclose);
+    h5u_close(&space, H5Sclose);
+    h5u_close(&type, H5Tclose);
+    return ok ? H5U_OK : H5U_FAILED;
+}
+
+int h5u_read_strings(hid_t loc, const char *name, hsize_t max_n, char ***out, size_t *n,
+                     const char **why) {
+    *out = NULL;
+    *n = 0;
+    *why = NULL;
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return *why = "missing", H5U_ABSENT;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0) return *why = "missing", H5U_ABSENT;
+    hid_t space = H5Dget_space(d), type = H5Dget_type(d), mtype = H5Tcopy(H5T_C_S1);
+    int rc = H5U_OK;
+    hsize_t count = 0;
+    char **raw = NULL, **strs = NULL;
+    if (space < 0 || type < 0 || mtype < 0 || H5Tset_size(mtype, H5T_VARIABLE) < 0 ||
+        H5Sget_simple_extent_ndims(space) != 1)
+        rc = H5U_SHAPE, *why = "not a 1-D dataset";
+    else if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) <= 0)
+        rc = H5U_SHAPE, *why = "not variable-length strings";
+    else if (H5Tset_cset(mtype, H5Tget_cset(type)) < 0) // HDF5 does not convert between csets
+        rc = H5U_SHAPE, *why = "unknown character set";
+    else if (H5Sget_simple_extent_dims(space, &count, NULL) < 0 || count > max_n)
+        rc = H5U_SHAPE, *why = "absurd length";
+    if (rc == H5U_OK) {
+        raw = calloc((size_t)count + 1, sizeof *raw);
+        strs = calloc((size_t)count + 1, sizeof *strs);
+        if (!raw || !strs)
+            rc = H5U_NOMEM, *why = "out of memory";
+        else if (count > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)
+            rc = H5U_FAILED, *why = "cannot read (truncated or corrupt file?)";
+        else {
+            for (hsize_t i = 0; i < count && rc == H5U_OK; i++) {
+                const char *v = raw[i] ? raw[i] : "";
+                size_t len = strlen(v) + 1;
+                if (!(strs[i] = malloc(len)))
+                    rc = H5U_NOMEM, *why = "out of memory";
+                else
+                    memcpy(strs[i], v, len);
+            }
+            H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, raw);
+        }
+    }
+    free(raw);
+    h5u_close(&mtype, H5Tclose);
+    h5u_close(&type, H5Tclose);
+    h5u_close(&space, H5Sclose);
+    h5u_close(&d, H5Dclose);
+    if (rc != H5U_OK) {
+        for (hsize_t i = 0; strs && i < count; i++) free(strs[i]);
+        free(strs);
+        return rc;
+    }
+    *out = strs;
+    *n = (size_t)count;
+    return H5U_OK;
 }

@@ -14,7 +14,8 @@ enum {
     H5U_SHAPE = -2,
     H5U_FAILED = -3,
     H5U_NOT_HDF5 = -4,
-    H5U_NO_FILE = -5
+    H5U_NO_FILE = -5,
+    H5U_NOMEM = -6
 };
 
 // HDF5 prints a stack of errors on stderr by default; tap reports its own.
@@ -69,5 +70,19 @@ int h5u_write_1d(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, h
                  const void *v);
 // Reads a 1-D dataset that must hold exactly n values: H5U_ABSENT, H5U_SHAPE or H5U_FAILED.
 int h5u_read_1d(hid_t loc, const char *name, hid_t mem_type, hsize_t n, void *v);
+
+// The variable-length UTF-8 string type of every string dataset tap writes (H5Tclose it), or
+// H5I_INVALID_HID.
+hid_t h5u_utf8_string_type(void);
+// A 1-D dataset of n >= 1 such strings, without modification times (so equal content gives
+// equal bytes): H5U_OK or H5U_FAILED.
+int h5u_write_strings(hid_t loc, const char *name, const char *const *s, hsize_t n);
+// Reads a 1-D dataset of variable-length strings (in its own character set) into *out, n malloc'd
+// strings (a NULL string read as ""), plus a NULL slot at the end; *n their count. H5U_OK, or
+// H5U_ABSENT (no such dataset), H5U_SHAPE (not 1-D, not variable-length strings, an unknown
+// character set, or more than max_n strings), H5U_FAILED (the read failed), H5U_NOMEM; then
+// *out is NULL and *why (static text, e.g. "not a 1-D dataset") says which.
+int h5u_read_strings(hid_t loc, const char *name, hsize_t max_n, char ***out, size_t *n,
+                     const char **why);
 
 #endif

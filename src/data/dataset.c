@@ -399,9 +399,8 @@ int dataset_writer_open(DatasetWriter **out, const char *path, const char *const
         return TAP_ERR_IO;
     }
     int rc = TAP_OK;
-    w->str_type = H5Tcopy(H5T_C_S1);
-    if (w->str_type < 0 || H5Tset_size(w->str_type, H5T_VARIABLE) < 0 ||
-        H5Tset_cset(w->str_type, H5T_CSET_UTF8) < 0)
+    w->str_type = h5u_utf8_string_type();
+    if (w->str_type < 0)
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot make the string type", w->tmp);
     struct {
         const char *name;
@@ -436,19 +435,8 @@ int dataset_writer_open(DatasetWriter **out, const char *path, const char *const
                          write_attr_int(w->file, "feature_dim", TAP_DATASET_FEATURE_DIM) < 0))
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write the attributes of /", w->tmp);
     // The vocabulary is written whole; the offsets arrays start with their leading 0.
-    if (rc == TAP_OK) {
-        hsize_t dv = (hsize_t)V;
-        hid_t space = H5Screate_simple(1, &dv, NULL), d = H5I_INVALID_HID,
-              dcpl = H5Pcreate(H5P_DATASET_CREATE);
-        int ok = space >= 0 && dcpl >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0 &&
-                 (d = H5Dcreate2(w->file, "vocab", w->str_type, space, H5P_DEFAULT, dcpl,
-                                 H5P_DEFAULT)) >= 0 &&
-                 H5Dwrite(d, w->str_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, vocab) >= 0;
-        if (d >= 0) H5Dclose(d);
-        if (dcpl >= 0) H5Pclose(dcpl);
-        if (space >= 0) H5Sclose(space);
-        if (!ok) rc = tap_error_set(err, TAP_ERR_IO, "%s: /vocab: cannot write", w->tmp);
-    }
+    if (rc == TAP_OK && h5u_write_strings(w->file, "vocab", vocab, (hsize_t)V) != H5U_OK)
+        rc = tap_error_set(err, TAP_ERR_IO, "%s: /vocab: cannot write", w->tmp);
     int64_t zero = 0;
     if (rc == TAP_OK && (col_push(&w->col[COL_FEATURE_OFFSETS], &zero, 1) ||
                          col_push(&w->col[COL_TOKEN_OFFSETS], &zero, 1) ||
@@ -637,54 +625,11 @@ static int read_numeric(hid_t f, const char *path, const char *name, H5T_class_t
 
 static int read_strings(hid_t f, const char *path, const char *name, char ***out, size_t *rows,
                         TapError *err) {
-    *out = NULL;
-    *rows = 0;
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    if (d < 0) return tap_error_set(err, TAP_ERR_FORMAT, "%s: /%s: missing", path, name);
-    hid_t space = H5Dget_space(d), type = H5Dget_type(d), mtype = H5Tcopy(H5T_C_S1);
-    int rc = TAP_OK;
-    hsize_t n = 0;
-    char **raw = NULL;
-    if (space < 0 || type < 0 || mtype < 0 || H5Tset_size(mtype, H5T_VARIABLE) < 0 ||
-        H5Sget_simple_extent_ndims(space) != 1)
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /%s: not a 1-D dataset", path, name);
-    else if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) <= 0)
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /%s: not variable-length strings", path, name);
-    else if (H5Tset_cset(mtype, H5Tget_cset(type)) < 0) // HDF5 does not convert between csets
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /%s: unknown character set", path, name);
-    else {
-        H5Sget_simple_extent_dims(space, &n, NULL);
-        if (n > ((hsize_t)1 << 32))
-            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /%s: absurd length", path, name);
-    }
-    if (rc == TAP_OK) {
-        raw = calloc((size_t)n + 1, sizeof *raw);
-        *out = calloc((size_t)n + 1, sizeof **out);
-        if (!raw || !*out)
-            rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: /%s: out of memory", path, name);
-        else if (n > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)
-            rc = tap_error_set(err, TAP_ERR_IO, "%s: /%s: cannot read (truncated or corrupt file?)",
-                               path, name);
-        else {
-            for (hsize_t i = 0; i < n && rc == TAP_OK; i++)
-                if (!((*out)[i] = str_dup(raw[i] ? raw[i] : "")))
-                    rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: /%s: out of memory", path, name);
-            H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, raw);
-        }
-    }
-    free(raw);
-    if (mtype >= 0) H5Tclose(mtype);
-    if (type >= 0) H5Tclose(type);
-    if (space >= 0) H5Sclose(space);
-    H5Dclose(d);
-    if (rc != TAP_OK) {
-        if (*out)
-            for (hsize_t i = 0; i < n; i++) free((*out)[i]);
-        free(*out);
-        *out = NULL;
-    } else
-        *rows = (size_t)n;
-    return rc;
+    const char *why;
+    int rc = h5u_read_strings(f, name, (hsize_t)1 << 32, out, rows, &why);
+    if (rc == H5U_OK) return TAP_OK;
+    int code = rc == H5U_NOMEM ? TAP_ERR_NOMEM : rc == H5U_FAILED ? TAP_ERR_IO : TAP_ERR_FORMAT;
+    return tap_error_set(err, code, "%s: /%s: %s", path, name, why);
 }
 
 static int read_attr_int(hid_t f, const char *name, int *v) {

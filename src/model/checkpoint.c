@@ -130,28 +130,6 @@ static int open_file(const char *path, hid_t *f, TapError *err) {
 
 // ---------------------------------------------------------------------------- vocabulary
 
-static hid_t utf8_string_type(void) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0))
-        h5u_close(&t, H5Tclose);
-    return t;
-}
-
-// /vocab: n variable-length UTF-8 strings. 0 or -1.
-static int write_vocab(hid_t f, const char *const *vocab, int n) {
-    if (n < 1) return -1;
-    hsize_t dim = (hsize_t)n;
-    hid_t type = utf8_string_type(), space = H5Screate_simple(1, &dim, NULL),
-          d = H5I_INVALID_HID;
-    int ok = type >= 0 && space >= 0 &&
-             (d = H5Dcreate2(f, "vocab", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
-             H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, vocab) >= 0;
-    h5u_close(&d, H5Dclose);
-    h5u_close(&space, H5Sclose);
-    h5u_close(&type, H5Tclose);
-    return ok ? 0 : -1;
-}
-
 void checkpoint_vocab_free(char **tokens, int n) {
     for (int i = 0; tokens && i < n; i++) free(tokens[i]);
     free(tokens);
@@ -163,40 +141,20 @@ int checkpoint_read_vocab(const char *path, char ***tokens, int *n, TapError *er
     hid_t f = H5I_INVALID_HID;
     int rc = open_file(path, &f, err);
     if (rc) return rc;
-    if (H5Lexists(f, "vocab", H5P_DEFAULT) <= 0) { // saved before checkpoints had one
-        h5u_close(&f, H5Fclose);
-        return TAP_OK;
-    }
-    hid_t d = H5Dopen2(f, "vocab", H5P_DEFAULT), space = H5I_INVALID_HID,
-          type = H5I_INVALID_HID, mtype = utf8_string_type();
-    hsize_t dim = 0;
-    char **raw = NULL;
-    if (d >= 0) space = H5Dget_space(d), type = H5Dget_type(d);
-    if (d < 0 || space < 0 || type < 0 || mtype < 0 || H5Sget_simple_extent_ndims(space) != 1 ||
-        H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) <= 0 ||
-        H5Tset_cset(mtype, H5Tget_cset(type)) < 0 ||
-        H5Sget_simple_extent_dims(space, &dim, NULL) < 0 || dim < 1 || dim > 1000000)
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /vocab is not a list of strings", path);
-    else if (!(raw = calloc((size_t)dim, sizeof *raw)) ||
-             !(*tokens = calloc((size_t)dim, sizeof **tokens)))
-        rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", path);
-    else if (H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)
-        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: cannot read /vocab (truncated file?)", path);
-    else {
-        for (hsize_t i = 0; i < dim && rc == TAP_OK; i++)
-            if (!raw[i] || !raw[i][0])
-                rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /vocab: token %llu is empty", path,
-                                   (unsigned long long)i);
-            else if (!((*tokens)[i] = strdup(raw[i])))
-                rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", path);
-        H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, raw);
-    }
-    free(raw);
-    h5u_close(&mtype, H5Tclose);
-    h5u_close(&type, H5Tclose);
-    h5u_close(&space, H5Sclose);
-    h5u_close(&d, H5Dclose);
+    const char *why;
+    size_t dim = 0;
+    int got = h5u_read_strings(f, "vocab", 1000000, tokens, &dim, &why);
     h5u_close(&f, H5Fclose);
+    if (got == H5U_ABSENT) return TAP_OK; // saved before checkpoints had one
+    if (got == H5U_SHAPE || (got == H5U_OK && dim < 1))
+        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /vocab is not a list of strings", path);
+    else if (got == H5U_NOMEM)
+        rc = tap_error_set(err, TAP_ERR_NOMEM, "%s: out of memory", path);
+    else if (got != H5U_OK)
+        rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: cannot read /vocab (truncated file?)", path);
+    for (size_t i = 0; rc == TAP_OK && i < dim; i++)
+        if (!(*tokens)[i][0])
+            rc = tap_error_set(err, TAP_ERR_FORMAT, "%s: /vocab: token %zu is empty", path, i);
     if (rc == TAP_OK) {
         *n = (int)dim;
     } else {
@@ -318,7 +276,8 @@ int checkpoint_save(const char *path, const TapConfig *cfg, const ParamTable *t,
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write attributes", tmp);
         goto fail;
     }
-    if (scalars && scalars->vocab && write_vocab(f, scalars->vocab, scalars->n_vocab) < 0) {
+    if (scalars && scalars->vocab &&
+        h5u_write_strings(f, "vocab", scalars->vocab, (hsize_t)scalars->n_vocab) != H5U_OK) {
         rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot write /vocab", tmp);
         goto fail;
     }
