@@ -117,6 +117,15 @@ static const unsigned char stamp_magic[8] = {0x89, 'T', 'A', 'P', 'c', 'r', 'c',
 static const unsigned char hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 enum { STAMP_HEAD = 20 };
 
+int h5u_looks_hdf5(const char *path) {
+    unsigned char buf[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, 8, f);
+    fclose(f);
+    return n == 8 && (!memcmp(buf, hdf5_signature, 8) || !memcmp(buf, stamp_magic, 8));
+}
+
 uint32_t h5u_crc32(uint32_t crc, const void *data, size_t n) {
     static uint32_t table[8][256];
     static int ready; // the tables are the same whoever fills them, so a race is harmless

@@ -42,6 +42,9 @@ int h5u_verify(const char *path, const char **why);
 // NULL when the stamp passed but HDF5 cannot open it (truncated or corrupt); H5U_FAILED: a stamp
 // that does not match (*why). *f is H5I_INVALID_HID unless H5U_OK.
 int h5u_open_read(const char *path, hid_t *f, const char **why);
+// 1 when the file starts like one tap can open as HDF5 (HDF5's signature, or the stamp's magic),
+// else 0 (also when it cannot be read). Reads 8 bytes: a cheap test, not a verification.
+int h5u_looks_hdf5(const char *path);
 // The CRC-32 of n bytes continuing crc (start with 0).
 uint32_t h5u_crc32(uint32_t crc, const void *data, size_t n);
 

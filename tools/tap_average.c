@@ -34,13 +34,8 @@ static int write_mean(const char *cmd, char **in, int n_in, const char *output,
     }
     // The first file's vocabulary goes with the weights; the others must have the same one.
     for (int i = 1; i < n_in; i++) {
-        char **other = NULL;
-        int n_other = 0, same;
-        if (checkpoint_read_vocab(in[i], &other, &n_other, &err) != TAP_OK) goto fail;
-        same = n_other == 0 || n_vocab == 0 || n_other == n_vocab;
-        for (int k = 0; same && n_other && n_vocab && k < n_vocab; k++)
-            same = !strcmp(vocab[k], other[k]);
-        checkpoint_vocab_free(other, n_other);
+        int same = checkpoint_vocab_matches(in[i], (const char *const *)vocab, n_vocab, &err);
+        if (same < 0) goto fail;
         if (!same) {
             tap_error_set(&err, TAP_ERR_ARG, "%s has another vocabulary than %s", in[i], in[0]);
             goto fail;

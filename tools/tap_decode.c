@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "commands.h"
+#include "h5util.h"
 #include "rec_cli.h"
 #include "recognize.h"
 
@@ -65,7 +66,7 @@ static int is_input(const char *path) {
     if (stat(path, &st) != 0) return n > 6 && !strcmp(path + n - 6, ".inkml");
     if (S_ISDIR(st.st_mode)) return 1;
     if (n > 6 && !strcmp(path + n - 6, ".inkml")) return 1;
-    return rec_is_hdf5(path) && checkpoint_has_role(path, "params", NULL) != 1;
+    return h5u_looks_hdf5(path) && checkpoint_has_role(path, "params", NULL) != 1;
 }
 
 int tap_decode_main(int argc, char **argv) {

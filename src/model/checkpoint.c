@@ -164,6 +164,16 @@ int checkpoint_read_vocab(const char *path, char ***tokens, int *n, TapError *er
     return rc;
 }
 
+int checkpoint_vocab_matches(const char *path, const char *const *tokens, int n, TapError *err) {
+    char **stored;
+    int n_stored, rc = checkpoint_read_vocab(path, &stored, &n_stored, err);
+    if (rc != TAP_OK) return rc;
+    int same = n == 0 || n_stored == 0 || n_stored == n;
+    for (int i = 0; same && n > 0 && i < n_stored; i++) same = !strcmp(stored[i], tokens[i]);
+    checkpoint_vocab_free(stored, n_stored);
+    return same;
+}
+
 // ---------------------------------------------------------------------------- save
 
 static int valid_group_name(const char *g) { return g && *g && !strchr(g, '/') && strcmp(g, "."); }

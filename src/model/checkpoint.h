@@ -65,6 +65,11 @@ int checkpoint_load(const char *path, const TapConfig *cfg, const ParamTable *t,
 // Errors: unreadable file, /vocab that is not a 1-D dataset of strings, an empty token.
 int checkpoint_read_vocab(const char *path, char ***tokens, int *n, struct TapError *err);
 void checkpoint_vocab_free(char **tokens, int n);
+// Whether the checkpoint's /vocab is tokens (n of them): 1 when it is, when the file carries
+// none (saved before vocabularies were stored) or when n is 0 (nothing to compare with); 0 when
+// it differs (in count or in any token); a negative TapStatus when it cannot be read.
+int checkpoint_vocab_matches(const char *path, const char *const *tokens, int n,
+                             struct TapError *err);
 
 // Reads only the stored config (to build a model from a checkpoint before loading it).
 int checkpoint_read_config(const char *path, TapConfig *cfg, struct TapError *err);

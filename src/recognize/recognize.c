@@ -17,6 +17,7 @@
 #include "checkpoint.h"
 #include "clock.h"
 #include "feature.h"
+#include "h5util.h"
 #include "inkml.h"
 #include "latex.h"
 #include "mathml.h"
@@ -28,17 +29,6 @@
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && !strcmp(s + n - m, suffix);
-}
-
-int rec_is_hdf5(const char *path) {
-    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    unsigned char buf[8];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, 8, f);
-    fclose(f);
-    static const unsigned char stamped[8] = {0x89, 'T', 'A', 'P', 'c', 'r', 'c', '1'}; // h5util.h
-    return n == 8 && (!memcmp(buf, sig, 8) || !memcmp(buf, stamped, 8));
 }
 
 static char *uid_of_path(const char *path) {
@@ -90,7 +80,7 @@ int rec_inputs_collect(RecInputs *in, char *const *paths, int n_paths, TapError 
                 if (push_item(in, &cap, NULL, files.path[i], -1, 0))
                     rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
             walk_list_free(&files);
-        } else if (rec_is_hdf5(paths[p])) {
+        } else if (h5u_looks_hdf5(paths[p])) {
             Dataset *v = realloc(in->ds, (size_t)(in->n_ds + 1) * sizeof *v);
             if (!v) {
                 rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
@@ -254,15 +244,7 @@ int rec_model_vocab(Vocab *v, const char *model, const char *dict, const TapConf
 // 0 when the checkpoint carries no vocabulary or the same as v, else -1 (an ensemble member
 // trained on another dictionary).
 static int same_model_vocab(const Vocab *v, const char *model) {
-    char **tokens;
-    int n, differ = 0;
-    if (checkpoint_read_vocab(model, &tokens, &n, NULL) != TAP_OK) return -1;
-    if (n > 0) {
-        differ = n != v->n;
-        for (int i = 0; i < n && !differ; i++) differ = strcmp(tokens[i], v->tokens[i]) != 0;
-    }
-    checkpoint_vocab_free(tokens, n);
-    return differ ? -1 : 0;
+    return checkpoint_vocab_matches(model, (const char *const *)v->tokens, v->n, NULL) == 1 ? 0 : -1;
 }
 
 // ---------------------------------------------------------------------------- decoding
@@ -778,7 +760,7 @@ int rec_refs_build(TsvTable *t, int n, char *const *uids, const int *n_tok,
 }
 
 int rec_refs_load(const char *path, TsvTable *t, TapError *err) {
-    if (!rec_is_hdf5(path)) return tsv_load(path, t, err);
+    if (!h5u_looks_hdf5(path)) return tsv_load(path, t, err);
     Dataset ds;
     int rc = dataset_load(path, &ds, err);
     if (rc != TAP_OK) return rc;

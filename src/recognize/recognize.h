@@ -40,8 +40,6 @@ typedef struct {
 // only found on loading.
 int rec_inputs_collect(RecInputs *in, char *const *paths, int n_paths, TapError *err);
 void rec_inputs_free(RecInputs *in);
-// 1 if the file starts with the HDF5 signature, 0 if not (or unreadable).
-int rec_is_hdf5(const char *path);
 
 // The ink of one expression as the model sees it.
 typedef struct {

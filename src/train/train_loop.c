@@ -678,14 +678,10 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
             return tap_error_prefix(err, "--init");
         // Same V is not enough: the ids must name the same tokens (older checkpoints carry no
         // vocabulary and are taken as they are).
-        char **iv;
-        int n_iv, differ = 0;
-        if ((rc = checkpoint_read_vocab(opt->init, &iv, &n_iv, err)))
-            return tap_error_prefix(err, "--init");
-        for (int i = 0; i < n_iv && !differ; i++)
-            differ = i >= t->train.V || strcmp(iv[i], t->train.vocab[i]) != 0;
-        checkpoint_vocab_free(iv, n_iv);
-        if (differ)
+        int same = checkpoint_vocab_matches(opt->init, (const char *const *)t->train.vocab,
+                                            t->train.V, err);
+        if (same < 0) return tap_error_prefix(err, "--init");
+        if (!same)
             return tap_error_set(err, TAP_ERR_FORMAT,
                                  "--init: %s was trained with another vocabulary than %s's",
                                  opt->init, train_path);

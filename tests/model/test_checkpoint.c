@@ -340,3 +340,28 @@ Test(checkpoint, half_storage_loads_as_the_rounded_weights_and_is_smaller) {
     free(back);
     fixture_free(&f);
 }
+
+Test(checkpoint, vocab_matches_only_the_same_tokens_and_any_list_without_one) {
+    Fixture f;
+    fixture_init(&f, "vocab.h5");
+    const char *vocab[7] = {"<eol>", "x", "y", "+", "=", "1", "2"}, *other[7];
+    memcpy(other, vocab, sizeof vocab);
+    other[4] = "-";
+    CheckpointRole roles[] = {{"params", f.w, CHECKPOINT_F32}};
+    f.sc.vocab = vocab, f.sc.n_vocab = 7;
+    TapError err = {0};
+    cr_assert(checkpoint_save(f.path, &f.cfg, &f.t, roles, 1, &f.sc, &err) == TAP_OK, "%s", err.msg);
+    cr_assert_eq(checkpoint_vocab_matches(f.path, vocab, 7, &err), 1);
+    cr_assert_eq(checkpoint_vocab_matches(f.path, other, 7, &err), 0, "one token differs");
+    cr_assert_eq(checkpoint_vocab_matches(f.path, vocab, 6, &err), 0, "another count");
+    cr_assert_eq(checkpoint_vocab_matches(f.path, NULL, 0, &err), 1, "nothing to compare with");
+    // A checkpoint without /vocab (as before vocabularies were stored) matches any list.
+    f.sc.vocab = NULL, f.sc.n_vocab = 0;
+    cr_assert(checkpoint_save(f.path, &f.cfg, &f.t, roles, 1, &f.sc, &err) == TAP_OK, "%s", err.msg);
+    cr_assert_eq(checkpoint_vocab_matches(f.path, other, 7, &err), 1);
+    char missing[4200];
+    snprintf(missing, sizeof missing, "%s.absent", f.path);
+    cr_assert_lt(checkpoint_vocab_matches(missing, vocab, 7, &err), 0);
+    cr_assert(strstr(err.msg, "cannot open"), "%s", err.msg);
+    fixture_free(&f);
+}
