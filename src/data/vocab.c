@@ -19,6 +19,15 @@ static uint32_t hash_str(const char *s) {
     return h;
 }
 
+// Linear probing over slots (cap a power of two, -1 = empty) of indices into tokens: the slot
+// holding token, or the empty slot where it belongs. One probe for the vocabulary's index and
+// the token counter.
+static uint32_t find_slot(const int *slots, int cap, char *const *tokens, const char *token) {
+    uint32_t mask = (uint32_t)(cap - 1), h = hash_str(token) & mask;
+    while (slots[h] >= 0 && strcmp(tokens[slots[h]], token) != 0) h = (h + 1) & mask;
+    return h;
+}
+
 void vocab_free(Vocab *v) {
     if (!v) return;
     if (v->tokens)
@@ -83,13 +92,10 @@ static int build(Vocab *v, Entry *e, int n, const char *path, TapError *err) {
         e[i].token = NULL;
     }
     for (int id = 0; id < n; id++) {
-        uint32_t h = hash_str(v->tokens[id]) & (uint32_t)(v->cap - 1);
-        while (v->slots[h] >= 0) {
-            if (strcmp(v->tokens[v->slots[h]], v->tokens[id]) == 0)
-                return tap_error_set(err, TAP_ERR_FORMAT, "%s: duplicate token \"%s\" (ids %d, %d)",
-                                     path, v->tokens[id], v->slots[h], id);
-            h = (h + 1) & (uint32_t)(v->cap - 1);
-        }
+        uint32_t h = find_slot(v->slots, v->cap, v->tokens, v->tokens[id]);
+        if (v->slots[h] >= 0)
+            return tap_error_set(err, TAP_ERR_FORMAT, "%s: duplicate token \"%s\" (ids %d, %d)",
+                                 path, v->tokens[id], v->slots[h], id);
         v->slots[h] = id;
     }
     return TAP_OK;
@@ -138,12 +144,7 @@ int vocab_load(const char *path, Vocab *v, TapError *err) {
 
 int vocab_id(const Vocab *v, const char *token) {
     if (!v->slots || !token) return -1;
-    uint32_t h = hash_str(token) & (uint32_t)(v->cap - 1);
-    while (v->slots[h] >= 0) {
-        if (strcmp(v->tokens[v->slots[h]], token) == 0) return v->slots[h];
-        h = (h + 1) & (uint32_t)(v->cap - 1);
-    }
-    return -1;
+    return v->slots[find_slot(v->slots, v->cap, v->tokens, token)];
 }
 
 const char *vocab_token(const Vocab *v, int id) {
@@ -209,11 +210,7 @@ static int counter_grow(VocabCounter *c) {
         return -1;
     }
     for (int i = 0; i < cap; i++) slots[i] = -1;
-    for (int i = 0; i < c->n; i++) {
-        uint32_t h = hash_str(c->tokens[i]) & (uint32_t)(cap - 1);
-        while (slots[h] >= 0) h = (h + 1) & (uint32_t)(cap - 1);
-        slots[h] = i;
-    }
+    for (int i = 0; i < c->n; i++) slots[find_slot(slots, cap, c->tokens, c->tokens[i])] = i;
     free(c->slots);
     c->slots = slots;
     c->cap = cap;
@@ -226,12 +223,11 @@ int vocab_counter_add(VocabCounter *c, const char *token, TapError *err) {
                              "token \"%.60s\" is empty or contains whitespace or control bytes",
                              token);
     if (c->cap) {
-        uint32_t h = hash_str(token) & (uint32_t)(c->cap - 1);
-        for (; c->slots[h] >= 0; h = (h + 1) & (uint32_t)(c->cap - 1))
-            if (!strcmp(c->tokens[c->slots[h]], token)) {
-                c->count[c->slots[h]]++;
-                return TAP_OK;
-            }
+        int at = c->slots[find_slot(c->slots, c->cap, c->tokens, token)];
+        if (at >= 0) {
+            c->count[at]++;
+            return TAP_OK;
+        }
     }
     if (2 * (c->n + 1) > c->cap) {
         if (c->n >= VOCAB_MAX_TOKENS)
@@ -241,9 +237,7 @@ int vocab_counter_add(VocabCounter *c, const char *token, TapError *err) {
     }
     char *s = strdup(token);
     if (!s) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-    uint32_t h = hash_str(token) & (uint32_t)(c->cap - 1);
-    while (c->slots[h] >= 0) h = (h + 1) & (uint32_t)(c->cap - 1);
-    c->slots[h] = c->n;
+    c->slots[find_slot(c->slots, c->cap, c->tokens, token)] = c->n;
     c->tokens[c->n] = s;
     c->count[c->n] = 1;
     c->n++;
