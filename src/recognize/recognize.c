@@ -240,12 +240,6 @@ int rec_model_vocab(Vocab *v, const char *model, const char *dict, const TapConf
     return rc;
 }
 
-// 0 when the checkpoint carries no vocabulary or the same as v, else -1 (an ensemble member
-// trained on another dictionary).
-static int same_model_vocab(const Vocab *v, const char *model) {
-    return checkpoint_vocab_matches(model, (const char *const *)v->tokens, v->n, NULL) == 1 ? 0 : -1;
-}
-
 // ---------------------------------------------------------------------------- decoding
 
 typedef struct {
@@ -371,7 +365,8 @@ static int load_ensemble(RecSetup *s, const char *model, const char *list, TapEr
                                  "--ensemble: %s has %d tokens and %d features, %s has %d and %d: "
                                  "an ensemble needs one vocabulary",
                                  path, c->V, c->F, model, s->m.cfg.V, s->m.cfg.F);
-        if (same_model_vocab(&s->v, path))
+        // An unreadable /vocab counts as another one.
+        if (checkpoint_vocab_matches(path, (const char *const *)s->v.tokens, s->v.n, NULL) != 1)
             return tap_error_set(err, TAP_ERR_ARG,
                                  "--ensemble: %s was trained with another vocabulary than %s "
                                  "(its /vocab differs): an ensemble needs one vocabulary",
