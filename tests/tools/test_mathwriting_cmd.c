@@ -263,3 +263,80 @@ Test(mathwriting_cmd, crohme_2019_train_extra_all_convert) {
     cr_expect_gt(ds.n_align, 0, "CROHME files carry their symbol segmentation");
     dataset_free(&ds);
 }
+
+// Two vocabularies of the same size that name the ids differently: the weights of one mean
+// nothing under the other, so averaging, an ensemble and --init across them are refused with
+// one line each and exit status 1.
+static void tiny_train(const char *tmp, const char *train, const char *valid, const char *run,
+                       const char *extra) {
+    char args[16384];
+    snprintf(args, sizeof args,
+             "train --enc-layers 2 --enc-units 6,6 --pool 0,1 --dec-units 8 --embed 4 "
+             "--coverage 3 --kernel 3 --valid-beam 1 --valid-maxlen 12 --threads 1 "
+             "--max-steps 2 --valid-every 2 %s %s/%s %s/%s %s/%s",
+             extra, tmp, train, tmp, valid, tmp, run);
+    cr_assert_eq(tap(args), 0, "%s%s", g_out, g_err);
+}
+
+Test(mathwriting_cmd, another_vocabulary_of_the_same_size_is_refused_by_average_ensemble_init) {
+    const char *mw = make_corpus();
+    char tmp[2048], args[16384], path[4200];
+    snprintf(tmp, sizeof tmp, "%s", mw);
+    *strrchr(tmp, '/') = '\0';
+    snprintf(args, sizeof args, "prep --quiet --build-vocab %s/a.txt %s", tmp, mw);
+    cr_assert_eq(tap(args), 0, "%s%s", g_out, g_err);
+
+    // b.txt: a.txt with the ids of its first two tokens after <eol> swapped
+    snprintf(path, sizeof path, "%s/a.txt", tmp);
+    Vocab v;
+    TapError err;
+    cr_assert_eq(vocab_load(path, &v, &err), TAP_OK, "%s", err.msg);
+    cr_assert_geq(v.n, 3);
+    snprintf(path, sizeof path, "%s/b.txt", tmp);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < v.n; i++) {
+        int id = i == 1 ? 2 : i == 2 ? 1 : i;
+        fprintf(f, "%s\t%d\n", vocab_token(&v, i), id);
+    }
+    fclose(f);
+    vocab_free(&v);
+
+    const char *names[] = {"a", "b"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "prep --quiet --dict %s/%s.txt %s -o %s/%s.h5", tmp,
+                 names[i], mw, tmp, names[i]);
+        cr_assert_eq(tap(args), 0, "%s%s", g_out, g_err);
+    }
+    tiny_train(tmp, "a.h5", "a.h5", "run_a", "");
+    tiny_train(tmp, "b.h5", "b.h5", "run_b", "");
+
+    snprintf(args, sizeof args, "average %s/run_a/best.h5 %s/run_b/best.h5 -o %s/mean.h5", tmp,
+             tmp, tmp);
+    cr_expect_eq(tap(args), 1, "%s%s", g_out, g_err);
+    cr_expect(strstr(g_err, "run_b/best.h5 has another vocabulary than"), "%s", g_err);
+    snprintf(path, sizeof path, "%s/mean.h5", tmp);
+    struct stat st;
+    cr_expect_neq(stat(path, &st), 0, "a refused average leaves no output");
+
+    snprintf(args, sizeof args, "decode --quiet --ensemble %s/run_b/best.h5 %s/run_a/best.h5 %s",
+             tmp, tmp, mw);
+    int rc = tap(args);
+    cr_expect_eq(rc, 1);
+    cr_expect(strstr(g_err, "--ensemble:") && strstr(g_err, "trained with another vocabulary"),
+              "%s", g_err);
+    cr_expect_eq(strlen(g_out), 0, "nothing decoded: %s", g_out);
+
+    snprintf(args, sizeof args,
+             "train --enc-layers 2 --enc-units 6,6 --pool 0,1 --dec-units 8 --embed 4 "
+             "--coverage 3 --kernel 3 --valid-beam 1 --threads 1 --max-steps 1 "
+             "--init %s/run_a/best.h5 %s/b.h5 %s/b.h5 %s/run_c",
+             tmp, tmp, tmp, tmp);
+    cr_expect_eq(tap(args), 1, "%s%s", g_out, g_err);
+    cr_expect(strstr(g_err, "--init:") && strstr(g_err, "trained with another vocabulary"), "%s",
+              g_err);
+    // and the same vocabulary is accepted by all three
+    snprintf(args, sizeof args, "average %s/run_a/best.h5 %s/run_a/last.h5 -o %s/mean.h5", tmp,
+             tmp, tmp);
+    cr_expect_eq(tap(args), 0, "%s%s", g_out, g_err);
+}
