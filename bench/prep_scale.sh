@@ -8,7 +8,7 @@
 # Usage: bench/prep_scale.sh [N]   (BUILD_DIR, THREADS as in bench/prep_speed.sh)
 #   CORPUS=DIR: use (and keep) the corpus in DIR, generating it first when DIR does not exist,
 #   so that runs to compare (e.g. TAP=old/tap and TAP=new/tap, alternately) read the same files.
-#   TAP=PATH: the tap binary (default BUILD_DIR/tap).
+#   TAP=PATH: the tap binary (default BUILD_DIR/tap). LIST_MEMORY=BYTES: tap prep --list-memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
@@ -24,6 +24,7 @@ n=$(find "$in" -name '*.inkml' | wc -l)
 echo "corpus: $n files in $in, $(du -sh "$in" | cut -f1) (from ${samples[*]})"
 "$tap" prep --quiet --build-vocab "$work/vocab.txt" "$in" >/dev/null
 /usr/bin/time -v "$tap" prep --quiet --threads "${THREADS:-0}" --dict "$work/vocab.txt" \
+    ${LIST_MEMORY:+--list-memory "$LIST_MEMORY"} \
     "$in" -o "$work/out.h5" >"$work/summary" 2>"$work/time"
 cat "$work/summary"
 wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time")

@@ -43,6 +43,7 @@ typedef struct {
     const char *build_vocab; // write a dictionary of the labels' tokens here (no dataset)
     int min_count;           // --build-vocab: tokens seen fewer times are left out
     int threads, quiet, check_truth, holdout_seed, canonical;
+    int list_memory; // bytes of input paths and uids kept in memory before they spill
     double holdout;
 } PrepOptions;
 
@@ -74,17 +75,60 @@ static const char *const reason_names[REASON_COUNT] = {
 
 // ----------------------------------------------------------------------------- inputs
 
+// Where the input paths go as they are found: the ordered list of them, and the records of the
+// duplicate-uid check (uid, '\0', input index in 8 big-endian bytes) sorted by uid. Both are
+// Spills (spill.h), so their memory is bounded whatever the number of files. The output's
+// identity is compared with each input's on the way (outfile_check's rule, without the list).
+typedef struct {
+    Spill *paths, *uids;
+    SpillBudget *walk_mem; // each directory's entries
+    struct stat out;       // the output, when out_exists
+    int out_exists;
+    char *out_is; // the first input that is the output, or NULL
+} Collect;
+
+static void put_be64(unsigned char *p, uint64_t v) {
+    for (int k = 7; k >= 0; k--, v >>= 8) p[k] = (unsigned char)v;
+}
+
+static uint64_t get_be64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++) v = v << 8 | p[k];
+    return v;
+}
+
+static int collect_path(void *ctx, const char *path, TapError *err) {
+    Collect *c = ctx;
+    size_t i = c->paths->n;
+    if (i >= UINT32_MAX) return tap_error_set(err, TAP_ERR_ARG, "more than 2^32 - 1 input files");
+    struct stat st;
+    if (c->out_exists && !c->out_is && stat(path, &st) == 0 && st.st_dev == c->out.st_dev &&
+        st.st_ino == c->out.st_ino && !(c->out_is = strdup(path)))
+        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    const char *uid;
+    size_t n = inkml_uid_of(path, &uid);
+    unsigned char stack[512], *rec = n + 9 <= sizeof stack ? stack : malloc(n + 9);
+    if (!rec) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+    memcpy(rec, uid, n);
+    rec[n] = '\0';
+    put_be64(rec + n + 1, i);
+    int rc = spill_add(c->uids, rec, n + 9, err);
+    if (rec != stack) free(rec);
+    return rc == TAP_OK ? spill_add_str(c->paths, path, err) : rc;
+}
+
 // A directory is searched (walk.h); anything else is taken as a file (if unreadable, it is
 // skipped later).
-static int add_input(WalkList *out, const char *p, TapError *err) {
+static int add_input(Collect *c, const char *p, TapError *err) {
     struct stat st;
-    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return walk_inkml(p, out, err);
-    return walk_list_add(out, p, err);
+    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+        return walk_inkml_each(p, c->walk_mem, collect_path, c, err);
+    return collect_path(c, p, err);
 }
 
 // --list: one input a line, # comments. Returns 0, 2 (usage) when the list cannot be read, or 1
 // when an input fails (an unreadable directory); msg says why.
-static int add_list(WalkList *out, const char *list, char *msg, size_t len) {
+static int add_list(Collect *c, const char *list, char *msg, size_t len) {
     FILE *f = fopen(list, "r");
     if (!f) {
         snprintf(msg, len, "cannot read list %s: %s", list, strerror(errno));
@@ -100,7 +144,7 @@ static int add_list(WalkList *out, const char *list, char *msg, size_t len) {
         while (*s == ' ' || *s == '\t') s++;
         while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
             *--e = '\0';
-        if (*s && *s != '#') rc = add_input(out, s, &err);
+        if (*s && *s != '#') rc = add_input(c, s, &err);
     }
     free(line);
     fclose(f);
@@ -134,6 +178,8 @@ typedef struct {
     int check;       // --check-truth: a TruthCheck
     char *check_msg; // --check-truth: the two labels when they differ
     char msg[2048];  // the skip line, or a warning for a converted file
+    int fatal;       // the input list could not be read back (msg says why)
+    char *path;      // the input
     char *uid;
     Features feat;
     int n_strokes, n_tokens;
@@ -146,7 +192,8 @@ typedef struct {
     const Vocab *vocab;
     const TsvTable *labels; // or NULL
     int map_id;             // --map-token id, -1 for skip
-    WalkList *inputs;
+    Spill *inputs;   // read in order by the workers, under mu
+    size_t n_inputs;
     Result *res;
     pthread_mutex_t mu;
     pthread_cond_t ready, room;
@@ -430,6 +477,7 @@ done:
 }
 
 static void result_clear(Result *r) {
+    free(r->path);
     free(r->uid);
     free(r->check_msg);
     free(r->tokens);
@@ -443,16 +491,29 @@ static void *worker(void *arg) {
     Prep *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->stop && p->next < p->inputs->n && p->next >= p->written + p->window)
+        while (!p->stop && p->next < p->n_inputs && p->next >= p->written + p->window)
             pthread_cond_wait(&p->room, &p->mu);
-        if (p->stop || p->next >= p->inputs->n) {
+        if (p->stop || p->next >= p->n_inputs) {
             pthread_mutex_unlock(&p->mu);
             return NULL;
         }
         size_t i = p->next++;
-        pthread_mutex_unlock(&p->mu);
+        // input i is the list's next record: read it under the lock, in order
         Result r = {0};
-        process(p, p->inputs->path[i], &r);
+        const unsigned char *rec;
+        size_t len;
+        TapError err = {0};
+        int got = spill_next(p->inputs, &rec, &len, &err);
+        if (got == 1 && !(r.path = strdup((const char *)rec)))
+            got = tap_error_set(&err, TAP_ERR_NOMEM, "out of memory");
+        pthread_mutex_unlock(&p->mu);
+        if (got == 1) {
+            process(p, r.path, &r);
+        } else {
+            r.fatal = 1;
+            snprintf(r.msg, sizeof r.msg, "%s",
+                     got == 0 ? "the list of inputs ended early" : err.msg);
+        }
         pthread_mutex_lock(&p->mu);
         p->res[i % p->window] = r;
         p->res[i % p->window].done = 1;
@@ -463,65 +524,95 @@ static void *worker(void *arg) {
 
 // ----------------------------------------------------------------------------- uids seen
 
-// The uids converted so far, for the duplicate check: an open-addressing hash set (constant
-// time per file whatever the input order) of input indices. A uid is the file name without
-// .inkml (inkml_uid_of), so it is read back from the path list, which is kept anyway: 4 bytes a
-// slot, at most 16 a file, instead of a copy of every uid.
+// The duplicate check without a set of every uid: the (uid, index) records of all inputs,
+// sorted by uid, give the uids that more than one input has (a uid is the file name without
+// .inkml, inkml_uid_of, so it is known before the file is read). Each such uid is a group,
+// numbered g = 0, 1, ...; its inputs become (index, g) records sorted by input index, which the
+// write loop reads alongside the inputs; one bit per group says whether an input of the group
+// was converted. Exact, and the memory is the Spills' budget plus one bit per repeated uid
+// (SpillBits moves the bits to a file beyond the budget).
 typedef struct {
-    uint32_t *slot; // (cap) input index + 1, 0 = empty
-    size_t cap, n;
-} UidSet;
+    Spill members; // (index 8 bytes big-endian, group 8 bytes) of inputs whose uid repeats
+    SpillBits converted; // (groups) an input of the group was converted
+    int live;            // next_index/next_group hold the next record
+    uint64_t next_index, next_group;
+} Repeats;
 
-static uint64_t uid_hash(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull; // FNV-1a-64
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
-static uint64_t path_uid_hash(const WalkList *in, size_t i) {
-    const char *u;
-    size_t n = inkml_uid_of(in->path[i], &u);
-    return uid_hash(u, n);
-}
-
-static int uid_set_has(const UidSet *u, const WalkList *in, const char *uid) {
-    if (!u->cap) return 0;
-    size_t len = strlen(uid);
-    for (size_t h = uid_hash(uid, len) & (u->cap - 1); u->slot[h]; h = (h + 1) & (u->cap - 1)) {
-        const char *v;
-        size_t n = inkml_uid_of(in->path[u->slot[h] - 1], &v);
-        if (n == len && !memcmp(v, uid, n)) return 1;
+static int repeats_advance(Repeats *r, TapError *err) {
+    const unsigned char *rec;
+    size_t len;
+    int got = spill_next(&r->members, &rec, &len, err);
+    if (got < 0) return got;
+    r->live = got == 1;
+    if (r->live) {
+        r->next_index = get_be64(rec);
+        memcpy(&r->next_group, rec + 8, sizeof r->next_group);
     }
-    return 0;
+    return TAP_OK;
 }
 
-// Adds input i, whose uid is that of its path. -1 when out of memory or past 2^32 - 1 inputs.
-static int uid_set_add(UidSet *u, const WalkList *in, size_t i) {
-    if (i >= UINT32_MAX) return -1;
-    if (2 * (u->n + 1) > u->cap) {
-        size_t cap = u->cap ? 2 * u->cap : 1024;
-        uint32_t *slot = calloc(cap, sizeof *slot);
-        if (!slot) return -1;
-        for (size_t k = 0; k < u->cap; k++)
-            if (u->slot[k]) {
-                size_t h = path_uid_hash(in, u->slot[k] - 1) & (cap - 1);
-                while (slot[h]) h = (h + 1) & (cap - 1);
-                slot[h] = u->slot[k];
+static int member_add(Repeats *r, const unsigned char *index_be, uint64_t group, TapError *err) {
+    unsigned char rec[16];
+    memcpy(rec, index_be, 8);
+    memcpy(rec + 8, &group, 8);
+    return spill_add(&r->members, rec, sizeof rec, err);
+}
+
+// Reads the uid records (sorted by uid, then index) into r, ready for the write loop.
+static int repeats_build(Repeats *r, Spill *uids, SpillBudget *mem, TapError *err) {
+    spill_init(&r->members, mem, 1);
+    int rc = spill_finish(uids, err);
+    unsigned char *prev = NULL; // the previous record
+    size_t prev_len = 0, prev_cap = 0;
+    uint64_t groups = 0;
+    int in_group = 0;
+    const unsigned char *rec;
+    size_t len;
+    while (rc == TAP_OK && (rc = spill_next(uids, &rec, &len, err)) == 1) {
+        // rec: uid, '\0', 8-byte index
+        rc = TAP_OK;
+        if (prev && len == prev_len && !memcmp(rec, prev, len - 8)) {
+            if (!in_group) rc = member_add(r, prev + prev_len - 8, groups, err);
+            if (rc == TAP_OK) rc = member_add(r, rec + len - 8, groups, err);
+            in_group = 1;
+        } else if (in_group) {
+            groups++;
+            in_group = 0;
+        }
+        if (rc != TAP_OK) break;
+        if (len > prev_cap) {
+            unsigned char *grown = realloc(prev, len);
+            if (!grown) {
+                rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+                break;
             }
-        free(u->slot);
-        u->slot = slot;
-        u->cap = cap;
+            prev = grown;
+            prev_cap = len;
+        }
+        memcpy(prev, rec, len);
+        prev_len = len;
     }
-    size_t h = path_uid_hash(in, i) & (u->cap - 1);
-    while (u->slot[h]) h = (h + 1) & (u->cap - 1);
-    u->slot[h] = (uint32_t)(i + 1);
-    u->n++;
-    return 0;
+    free(prev);
+    groups += (uint64_t)in_group;
+    spill_free(uids);
+    if (rc == TAP_OK) rc = spill_bits_init(&r->converted, mem, (size_t)groups, err);
+    if (rc == TAP_OK) rc = spill_finish(&r->members, err);
+    if (rc == TAP_OK) rc = repeats_advance(r, err);
+    return rc;
 }
 
-static void uid_set_free(UidSet *u) {
-    free(u->slot);
-    memset(u, 0, sizeof *u);
+// Whether input i's uid repeats: 1 with its group, 0, or an error. Called for every index in
+// order.
+static int repeats_group(Repeats *r, size_t i, uint64_t *group, TapError *err) {
+    if (!r->live || r->next_index != i) return 0;
+    *group = r->next_group;
+    int rc = repeats_advance(r, err);
+    return rc == TAP_OK ? 1 : rc;
+}
+
+static void repeats_free(Repeats *r) {
+    spill_free(&r->members);
+    spill_bits_free(&r->converted);
 }
 
 // ----------------------------------------------------------------------------- main
@@ -531,13 +622,18 @@ typedef struct {
     const PrepOptions *o;
     Vocab vocab;
     TsvTable labels;
-    WalkList inputs;
+    // The input paths in order and the uid records, bounded by --list-memory (spill.h): a
+    // quarter each for them, each directory's entries, and the duplicate check
+    SpillBudget walk_mem, path_mem, uid_mem, repeat_mem;
+    char tmp_dir[4096]; // where they spill when $TMPDIR is not set: the output's directory
+    Spill inputs, uids;
+    size_t n_inputs;
+    Repeats repeats;
     Prep p;
     DatasetWriter *w;
     pthread_t *th; // (started)
     int started;
     struct sigaction old_int, old_term;
-    UidSet seen; // uids converted so far, for the duplicate check
     VocabCounter counter; // --build-vocab: token counts
     size_t n_other_split, n_mathwriting;
     // the tally of the write loop
@@ -568,39 +664,58 @@ static int check_options(const PrepOptions *o, char *msg, size_t len) {
         snprintf(msg, len, "--part must be rest or holdout, got '%s'", o->part);
     else if (o->threads < 0)
         snprintf(msg, len, "--threads must be >= 0");
+    else if (o->list_memory < 1)
+        snprintf(msg, len, "--list-memory must be >= 1");
     else
         return 0;
     return 2;
 }
 
-// The positional inputs in order, then the --list ones. Returns 0, or the exit status with msg.
-static int collect_inputs(const PrepOptions *o, char **pos, int n_pos, WalkList *inputs,
-                          char *msg, size_t len) {
+// The positional inputs in order, then the --list ones, into run->inputs and run->uids; then
+// the output check: it may be none of the inputs (InkML, --list, --labels, --dict) and must be
+// a regular file if it exists (outfile_check). Then the duplicate check's groups. Returns 0,
+// or the exit status with msg.
+static int collect_inputs(PrepRun *run, char **pos, int n_pos, char *msg, size_t len) {
+    const PrepOptions *o = run->o;
+    const char *out = o->output ? o->output : o->build_vocab;
+    char *dir = run->tmp_dir; // the temporary files' directory: $TMPDIR, else the output's
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) outfile_dir_of(out, dir, sizeof run->tmp_dir);
+    size_t quarter = (size_t)o->list_memory / 4 ? (size_t)o->list_memory / 4 : 1;
+    SpillBudget *b[] = {&run->walk_mem, &run->path_mem, &run->uid_mem, &run->repeat_mem};
+    for (int k = 0; k < 4; k++) *b[k] = (SpillBudget){quarter, 0, tmp && *tmp ? NULL : dir};
+    spill_init(&run->inputs, &run->path_mem, 0);
+    spill_init(&run->uids, &run->uid_mem, 1);
+    Collect c = {.paths = &run->inputs, .uids = &run->uids, .walk_mem = &run->walk_mem};
+    c.out_exists = stat(out, &c.out) == 0 && S_ISREG(c.out.st_mode);
     TapError err = {0};
-    for (int i = 0; i < n_pos; i++)
-        if (add_input(inputs, pos[i], &err) != TAP_OK) {
+    int status = 0;
+    for (int i = 0; i < n_pos && !status; i++)
+        if (add_input(&c, pos[i], &err) != TAP_OK) {
             snprintf(msg, len, "%s", err.msg);
-            return 1;
+            status = 1;
         }
-    int status = o->list ? add_list(inputs, o->list, msg, len) : 0;
-    if (status == 0 && inputs->n == 0) {
+    if (!status && o->list) status = add_list(&c, o->list, msg, len);
+    run->n_inputs = run->inputs.n;
+    if (status == 0 && run->n_inputs == 0) {
         snprintf(msg, len, "no input files (give InkML files, directories or --list FILE)");
         status = 2;
     }
-    return status;
-}
-
-// The output may be none of the inputs (InkML, --list, --labels, --dict) and must be a regular
-// file if it exists (outfile_check). Returns 0, or 1 with msg set.
-static int check_output(const PrepOptions *o, const WalkList *inputs, char *msg, size_t len) {
     const char *files[] = {o->list, o->labels, o->dict};
-    const char *out = o->output ? o->output : o->build_vocab;
-    TapError err = {0};
-    if (outfile_check(out, files, 3, &err) == TAP_OK &&
-        outfile_check(out, (const char *const *)inputs->path, inputs->n, &err) == TAP_OK)
-        return 0;
-    snprintf(msg, len, "%s", err.msg);
-    return 1;
+    if (status == 0 && outfile_check(out, files, 3, &err) != TAP_OK) {
+        snprintf(msg, len, "%s", err.msg);
+        status = 1;
+    } else if (status == 0 && c.out_is) {
+        snprintf(msg, len, "refusing to write the output %s: it is the input %s", out, c.out_is);
+        status = 1;
+    }
+    free(c.out_is);
+    if (status == 0 && (spill_finish(&run->inputs, &err) != TAP_OK ||
+                        repeats_build(&run->repeats, &run->uids, &run->repeat_mem, &err) != TAP_OK)) {
+        snprintf(msg, len, "%s", err.msg);
+        status = 1;
+    }
+    return status;
 }
 
 // The dictionary, the --map-token id and the --labels table. Returns 0 or the exit status
@@ -641,10 +756,11 @@ static int start_workers(PrepRun *run) {
     Prep *p = &run->p;
     int n_threads = run->o->threads ? run->o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (n_threads < 1) n_threads = 1;
-    if ((size_t)n_threads > run->inputs.n) n_threads = (int)run->inputs.n;
+    if ((size_t)n_threads > run->n_inputs) n_threads = (int)run->n_inputs;
     p->o = run->o;
     p->vocab = &run->vocab;
     p->inputs = &run->inputs;
+    p->n_inputs = run->n_inputs;
     p->window = (size_t)n_threads * 64; // results waiting to be written, bounded for memory
     p->res = calloc(p->window, sizeof *p->res);
     run->th = calloc((size_t)n_threads, sizeof *run->th);
@@ -691,8 +807,8 @@ static int wait_result(Prep *p, const Result *r) {
     return !g_interrupted;
 }
 
-// Writes converted input i and adds it to the set of uids seen.
-static void write_result(PrepRun *run, size_t i, Result *r) {
+// Writes converted input i and, when its uid repeats (group >= 0), marks the uid converted.
+static void write_result(PrepRun *run, int64_t group, Result *r) {
     if (r->mapped || r->from_mathml) fprintf(stderr, "tap prep: warning: %s\n", r->msg);
     run->mapped += (size_t)r->mapped;
     run->from_mathml += (size_t)r->from_mathml;
@@ -701,12 +817,12 @@ static void write_result(PrepRun *run, size_t i, Result *r) {
     if (run->o->build_vocab) {
         for (int k = 0; k < r->words.n && !run->write_failed; k++)
             if (vocab_counter_add(&run->counter, r->words.tok[k], &err) != TAP_OK) {
-                fprintf(stderr, "tap prep: error: %s: %s\n", run->inputs.path[i], err.msg);
+                fprintf(stderr, "tap prep: error: %s: %s\n", r->path, err.msg);
                 run->write_failed = 1;
             }
     } else {
         DatasetEntry e = {.uid = r->uid,
-                          .source = run->inputs.path[i],
+                          .source = r->path,
                           .n_rows = r->feat.n_rows,
                           .features = r->feat.f,
                           .point_stroke = r->feat.stroke,
@@ -722,28 +838,38 @@ static void write_result(PrepRun *run, size_t i, Result *r) {
         }
     }
     run->n_mathwriting += (size_t)r->mathwriting;
-    if (uid_set_add(&run->seen, &run->inputs, i)) {
-        fprintf(stderr, "tap prep: error: out of memory\n");
+    if (group >= 0 && spill_bits_set(&run->repeats.converted, (size_t)group, &err) != TAP_OK) {
+        fprintf(stderr, "tap prep: error: %s\n", err.msg);
         run->write_failed = 1;
     }
 }
 
 // Reports input i's result, writes it when converted, and counts it.
 static void take_result(PrepRun *run, size_t i, Result *r) {
+    TapError err = {0};
+    uint64_t g = 0;
+    int repeats = r->fatal ? 0 : repeats_group(&run->repeats, i, &g, &err), seen = 0;
+    if (repeats == 1 && r->reason == REASON_OK && !r->other_part && !r->other_split)
+        seen = spill_bits_get(&run->repeats.converted, (size_t)g, &err);
+    if (r->fatal || repeats < 0 || seen < 0) {
+        fprintf(stderr, "tap prep: error: %s\n", r->fatal ? r->msg : err.msg);
+        run->write_failed = 1;
+        return;
+    }
     if (r->other_part) {
         run->n_other++;
     } else if (r->other_split) {
         run->n_other_split++;
     } else {
-        if (r->reason == REASON_OK && uid_set_has(&run->seen, &run->inputs, r->uid)) {
+        if (r->reason == REASON_OK && seen == 1) {
             r->reason = REASON_DUPLICATE;
             snprintf(r->msg, sizeof r->msg, "%s: uid %s was already converted from an earlier file",
-                     run->inputs.path[i], r->uid);
+                     r->path, r->uid);
         }
         if (r->reason != REASON_OK)
             fprintf(stderr, "tap prep: skipping %s\n", r->msg);
         else
-            write_result(run, i, r);
+            write_result(run, repeats == 1 ? (int64_t)g : -1, r);
         run->counts[r->reason]++;
     }
     run->checks[r->check]++;
@@ -754,7 +880,7 @@ static void take_result(PrepRun *run, size_t i, Result *r) {
 static void write_loop(PrepRun *run) {
     Prep *p = &run->p;
     double last_report = run->t0 = tap_now_seconds();
-    for (size_t i = 0; i < run->inputs.n && !run->write_failed; i++) {
+    for (size_t i = 0; i < run->n_inputs && !run->write_failed; i++) {
         Result *r = &p->res[i % p->window];
         if (!wait_result(p, r)) break;
         take_result(run, i, r);
@@ -765,7 +891,7 @@ static void write_loop(PrepRun *run) {
         pthread_mutex_unlock(&p->mu);
         double t = tap_now_seconds();
         if (!run->o->quiet && t - last_report > 2.0) {
-            fprintf(stderr, "tap prep: %zu / %zu files\n", i + 1, run->inputs.n);
+            fprintf(stderr, "tap prep: %zu / %zu files\n", i + 1, run->n_inputs);
             last_report = t;
         }
     }
@@ -863,7 +989,7 @@ static void print_summary(const PrepRun *run) {
     const PrepOptions *o = run->o;
     size_t skipped = n_skipped(run);
     printf("tap prep: %zu files: %zu converted, %zu skipped",
-           run->inputs.n - run->n_other - run->n_other_split,
+           run->n_inputs - run->n_other - run->n_other_split,
            run->counts[REASON_OK], skipped);
     const char *sep = " (";
     for (int k = 1; k < REASON_COUNT; k++)
@@ -912,19 +1038,21 @@ static int convert_all(PrepRun *run) {
 
 static void prep_run_free(PrepRun *run) {
     if (run->w) dataset_writer_abort(run->w);
-    uid_set_free(&run->seen);
+    repeats_free(&run->repeats);
+    spill_free(&run->uids);
+    spill_free(&run->inputs);
     vocab_counter_free(&run->counter);
     free(run->th);
     free(run->p.res);
     tsv_free(&run->labels);
     vocab_free(&run->vocab);
-    walk_list_free(&run->inputs);
 }
 
 // Accepts -o as a short form of --output (the shared parser takes long options only).
 int tap_prep_main(int argc, char **argv) {
     PrepOptions o = {.dict = "data/dictionary.txt", .unknown = "skip", .part = "rest",
-                     .holdout_seed = 1, .canonical = 1, .min_count = 1};
+                     .holdout_seed = 1, .canonical = 1, .min_count = 1,
+                     .list_memory = 4 << 20};
     const CliOption opts[] = {
         {"output", CLI_STRING, &o.output, "output HDF5 file (-o)"},
         {"list", CLI_STRING, &o.list, "file with one InkML path (or directory) per line"},
@@ -935,6 +1063,9 @@ int tap_prep_main(int argc, char **argv) {
         {"map-token", CLI_STRING, &o.map_token,
          "token that unknown tokens become with --unknown map"},
         {"threads", CLI_INT, &o.threads, "worker threads, 0 = all cores"},
+        {"list-memory", CLI_INT, &o.list_memory,
+         "bytes of input paths and uids kept in memory; beyond, they are sorted and kept in "
+         "temporary files in $TMPDIR (else beside the output)"},
         {"quiet", CLI_FLAG, &o.quiet, "no configuration echo or progress"},
         {"check-truth", CLI_FLAG, &o.check_truth,
          "also compare every file's LaTeX and MathML truths: a line per difference, a tally"},
@@ -975,8 +1106,7 @@ int tap_prep_main(int argc, char **argv) {
         return 0;
     }
     int status = rc != CLI_OK ? 2 : check_options(&o, msg, sizeof msg);
-    if (status == 0) status = collect_inputs(&o, pos, n_pos, &run.inputs, msg, sizeof msg);
-    if (status == 0) status = check_output(&o, &run.inputs, msg, sizeof msg);
+    if (status == 0) status = collect_inputs(&run, pos, n_pos, msg, sizeof msg);
     if (status) {
         fprintf(stderr, "tap prep: error: %s\n", msg);
         if (status == 2) cli_print_help(&spec, stderr);

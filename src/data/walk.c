@@ -1,7 +1,8 @@
 // The directory walk of walk.h. Each directory's entries are classified by stat, then sorted by
 // name with a '/' after each directory's name: walking depth-first in that order lists the full
 // paths in strcmp order with no final sort, because the parent's path is a common prefix and no
-// name holds a '/'.
+// name holds a '/'. The entries of one directory are a sorted Spill (spill.h): within the
+// budget they are sorted in memory, beyond it by an external merge sort.
 #include "walk.h"
 
 #include <dirent.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdio.h>
 
 // ---------------------------------------------------------------------------- the list
 
@@ -57,6 +59,9 @@ typedef struct {
     DirId *slot; // (cap) open addressing, cap a power of two, at most half full
     size_t n_dirs, cap;
     size_t n_entries; // directory entries read so far
+    SpillBudget *budget; // for each directory's entries
+    WalkEmit emit;
+    void *ctx;
 } Walk;
 
 // 1 when id was put into slot, 0 when it was there already.
@@ -90,15 +95,6 @@ static int dir_first_visit(Walk *w, const struct stat *st, TapError *err) {
 
 // ---------------------------------------------------------------------------- the walk
 
-typedef struct {
-    char *path; // ends with '/' for a directory while the entries are sorted
-    int dir;
-} Entry;
-
-static int by_path(const void *a, const void *b) {
-    return strcmp(((const Entry *)a)->path, ((const Entry *)b)->path);
-}
-
 static int is_inkml_name(const char *name) {
     size_t n = strlen(name);
     return n > 6 && !strcmp(name + n - 6, ".inkml");
@@ -112,30 +108,27 @@ static char *join(const char *dir, const char *name) {
     return p;
 }
 
-// Classifies dir/name into e: a directory, a file to list, or nothing (e->path NULL).
-static int classify(const char *dir, const char *name, Entry *e, TapError *err) {
-    e->dir = 0;
-    if (!(e->path = join(dir, name))) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+// Adds dir/name to the entries when it is a directory (with a '/' after it) or a file to list.
+static int classify(const char *dir, const char *name, Spill *entries, TapError *err) {
+    char *path = join(dir, name);
+    if (!path) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     struct stat st;
-    int ok = stat(e->path, &st) == 0;
+    int ok = stat(path, &st) == 0, rc = TAP_OK;
     if (ok && S_ISDIR(st.st_mode)) {
-        e->dir = 1;
-        strcat(e->path, "/");
-        return TAP_OK;
+        strcat(path, "/");
+        rc = spill_add_str(entries, path, err);
+    } else if (!ok && errno != ENOENT && errno != ELOOP) {
+        // ENOENT and ELOOP after readdir found the name: a dangling or looping link
+        rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (is_inkml_name(name) && (!ok || S_ISREG(st.st_mode))) {
+        rc = spill_add_str(entries, path, err);
     }
-    // ENOENT and ELOOP after readdir found the name: a dangling or looping link.
-    if (!ok && errno != ENOENT && errno != ELOOP) {
-        int rc = tap_error_set(err, TAP_ERR_IO, "%s: cannot stat: %s", e->path, strerror(errno));
-        free(e->path), e->path = NULL;
-        return rc;
-    }
-    if (!is_inkml_name(name) || (ok && !S_ISREG(st.st_mode))) free(e->path), e->path = NULL;
-    return TAP_OK;
+    free(path);
+    return rc;
 }
 
-// Reads dir's entries into *v (n of them), classified; closes d.
-static int read_entries(Walk *w, DIR *d, const char *dir, Entry **v, size_t *n, TapError *err) {
-    size_t cap = 0;
+// Reads dir's entries into entries, classified; closes d.
+static int read_entries(Walk *w, DIR *d, const char *dir, Spill *entries, TapError *err) {
     int rc = TAP_OK;
     for (struct dirent *de;;) {
         errno = 0;
@@ -151,23 +144,13 @@ static int read_entries(Walk *w, DIR *d, const char *dir, Entry **v, size_t *n, 
                                WALK_MAX_ENTRIES, w->root);
             break;
         }
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            Entry *grown = realloc(*v, cap * sizeof *grown);
-            if (!grown) {
-                rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-                break;
-            }
-            *v = grown;
-        }
-        if ((rc = classify(dir, de->d_name, &(*v)[*n], err)) != TAP_OK) break;
-        if ((*v)[*n].path) (*n)++;
+        if ((rc = classify(dir, de->d_name, entries, err)) != TAP_OK) break;
     }
     closedir(d);
     return rc;
 }
 
-static int walk_dir(Walk *w, const char *dir, int depth, WalkList *out, TapError *err) {
+static int walk_dir(Walk *w, const char *dir, int depth, TapError *err) {
     if (depth > WALK_MAX_DEPTH)
         return tap_error_set(err, TAP_ERR_ARG, "%s: more than %d levels of directories below %s",
                              dir, WALK_MAX_DEPTH, w->root);
@@ -183,29 +166,48 @@ static int walk_dir(Walk *w, const char *dir, int depth, WalkList *out, TapError
         closedir(d);
         return rc; // TAP_OK (0) when entered before
     }
-    Entry *v = NULL;
-    size_t n = 0, i = 0;
-    rc = read_entries(w, d, dir, &v, &n, err);
-    if (rc == TAP_OK && n > 1) qsort(v, n, sizeof *v, by_path);
-    for (; i < n && rc == TAP_OK; i++) {
-        if (v[i].dir) {
-            v[i].path[strlen(v[i].path) - 1] = '\0';
-            rc = walk_dir(w, v[i].path, depth + 1, out, err);
-            free(v[i].path);
+    // The entries in strcmp order of their paths, a directory's with a '/' after it.
+    Spill entries;
+    spill_init(&entries, w->budget, 1);
+    rc = read_entries(w, d, dir, &entries, err);
+    if (rc == TAP_OK) rc = spill_finish(&entries, err);
+    const unsigned char *rec;
+    size_t len;
+    while (rc == TAP_OK && (rc = spill_next(&entries, &rec, &len, err)) == 1) {
+        const char *path = (const char *)rec; // '\0'-terminated, len counts it
+        if (len >= 2 && path[len - 2] == '/') {
+            char *sub = strdup(path); // rec is only valid until the next spill_next
+            if (!sub) {
+                rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
+                break;
+            }
+            sub[len - 2] = '\0';
+            rc = walk_dir(w, sub, depth + 1, err);
+            free(sub);
         } else {
-            rc = list_take(out, v[i].path, err);
+            rc = w->emit(w->ctx, path, err);
         }
     }
-    for (; i < n; i++) free(v[i].path);
-    free(v);
+    spill_free(&entries);
     return rc;
 }
 
-int walk_inkml(const char *root, WalkList *out, TapError *err) {
-    Walk w = {.root = root};
-    size_t n0 = out->n;
-    int rc = walk_dir(&w, root, 0, out, err);
+int walk_inkml_each(const char *root, SpillBudget *budget, WalkEmit emit, void *ctx,
+                    TapError *err) {
+    SpillBudget memory = {0}; // no limit: everything stays in memory
+    Walk w = {.root = root, .budget = budget ? budget : &memory, .emit = emit, .ctx = ctx};
+    int rc = walk_dir(&w, root, 0, err);
     free(w.slot);
+    return rc;
+}
+
+static int emit_to_list(void *ctx, const char *path, TapError *err) {
+    return walk_list_add(ctx, path, err);
+}
+
+int walk_inkml(const char *root, WalkList *out, TapError *err) {
+    size_t n0 = out->n;
+    int rc = walk_inkml_each(root, NULL, emit_to_list, out, err);
     if (rc != TAP_OK) list_truncate(out, n0);
     return rc;
 }

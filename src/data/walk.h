@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "spill.h"
 #include "tap.h"
 
 // Bounds that turn a runaway tree (a mount loop, a generated maze) into an error.
@@ -29,5 +30,14 @@ void walk_list_free(WalkList *l);
 // Errors, naming the path (out is then as it was): an unreadable directory or entry, more than
 // WALK_MAX_DEPTH levels below root, more than WALK_MAX_ENTRIES entries, out of memory.
 int walk_inkml(const char *root, WalkList *out, TapError *err);
+
+// The same files in the same order, each passed to emit as it is found (a non-TAP_OK return ends
+// the walk with that status) instead of collected. Each directory's entries are sorted within
+// budget (NULL: in memory), spilling to temporary files beyond it (spill.h), so a directory of
+// any size is walked in bounded memory; what remains is one DirId per directory entered and
+// the path of each directory being walked.
+typedef int (*WalkEmit)(void *ctx, const char *path, TapError *err);
+int walk_inkml_each(const char *root, SpillBudget *budget, WalkEmit emit, void *ctx,
+                    TapError *err);
 
 #endif

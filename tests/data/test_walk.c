@@ -205,3 +205,38 @@ Test(walk, directories_deeper_than_the_limit_are_an_error) {
     cr_expect_eq(out.n, 1, "the failed walk appended nothing");
     walk_list_free(&out);
 }
+
+static int collect(void *ctx, const char *path, TapError *err) {
+    return walk_list_add(ctx, path, err);
+}
+
+Test(walk, a_tiny_budget_spills_each_directory_s_entries_and_gives_the_same_paths_in_the_same_order) {
+    char root[512];
+    snprintf(root, sizeof root, "%s", tu_tmpdir());
+    const char *dirs[] = {"a", "a/b", "a b", "big", "big/sub"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) make_dir(root, dirs[i]);
+    const char *files[] = {"x.inkml", "a/x.inkml", "a-b.inkml", "a.inkml", "a/b/y.inkml",
+                           "a b/q.inkml", "notes.txt", "big/sub/z.inkml"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) make_file(root, files[i]);
+    for (int k = 0; k < 400; k++) { // a large directory, written in no particular order
+        char rel[64];
+        snprintf(rel, sizeof rel, "big/f%03d.inkml", (k * 7919) % 400);
+        make_file(root, rel);
+    }
+    make_link(root, "big/loop", ".."); // followed once
+    make_link(root, "a/b/up", "../..");
+    WalkList want = {0}, got = {0};
+    TapError err = {0};
+    cr_assert_eq(walk_inkml(root, &want, &err), TAP_OK, "%s", err.msg);
+    cr_assert_eq(want.n, 407);
+    for (size_t limit = 64; limit <= 4096; limit *= 8) {
+        SpillBudget b = {limit, 0, root};
+        cr_assert_eq(walk_inkml_each(root, &b, collect, &got, &err), TAP_OK, "%s", err.msg);
+        cr_expect_eq(b.used, 0);
+        cr_assert_eq(got.n, want.n, "budget %zu", limit);
+        for (size_t i = 0; i < want.n; i++)
+            cr_assert_str_eq(got.path[i], want.path[i], "budget %zu, path %zu", limit, i);
+        walk_list_free(&got);
+    }
+    walk_list_free(&want);
+}

@@ -358,6 +358,9 @@ Test(hostile, a_full_disk_fails_prep_average_decode_and_eval_with_one_line_and_n
     } cases[] = {
         {16384, "%s prep --quiet data/sample/train -o %s/full.h5", "tap prep: error: "},
         {65536, "%s prep --quiet --threads 1 data/sample/train -o %s/full.h5", "tap prep: error: "},
+        // the input list spilled to a temporary file beside the output, which then fills
+        {2000, "env -u TMPDIR %s prep --quiet --list-memory 64 data/sample/train -o %s/full.h5",
+         "tap prep: error: cannot write a temporary file in "},
         {65536, "%s average " MODEL " " MODEL " -o %s/full.h5", "tap average: error: "},
         {0, "%s decode --quiet --beam 1 --max-len 5 " MODEL " " INK " -o %s/full.tsv",
          "tap decode: error: "},

@@ -545,3 +545,54 @@ Test(prep, every_crohme_2014_test_file_converts) {
     free(out);
     free(errs);
 }
+
+// Runs tap prep on the inputs with the given extra options; stdout without its first line (the
+// output's name and the time), stderr.
+static int prep_text(const char *opts, const char *inputs, const char *out_h5, char **out,
+                     char **errs) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "TMPDIR=%s %s prep --quiet --dict %s %s %s -o %s", tu_tmpdir(), TAP,
+             DICT, opts, inputs, out_h5);
+    int rc = run(cmd, out, errs);
+    char *nl = strchr(*out, '\n');
+    if (nl) memmove(*out, nl + 1, strlen(nl + 1) + 1);
+    return rc;
+}
+
+Test(prep, a_tiny_list_memory_spills_the_paths_and_uids_and_gives_the_same_output_and_messages) {
+    const char *in = make_inputs(1);
+    char dirs[3][1024], inputs[8192], a[1024], b[1024];
+    // dupe.inkml three times: broken first (it claims no uid), then converted, then a duplicate
+    for (int k = 0; k < 3; k++) {
+        snprintf(dirs[k], sizeof dirs[k], "%s/d%d", tu_tmpdir(), k);
+        cr_assert_eq(mkdir(dirs[k], 0700), 0);
+        char to[1100];
+        snprintf(to, sizeof to, "%.1000s/dupe.inkml", dirs[k]);
+        if (k) {
+            copy(TAP_SOURCE_DIR "/tests/golden/inkml/basic.inkml", to);
+        } else {
+            FILE *f = fopen(to, "w");
+            fputs("<ink><trace>1 2, 3", f);
+            fclose(f);
+        }
+    }
+    // the corpus twice (every uid repeats, across many chunks), the three dupes, a file again
+    snprintf(inputs, sizeof inputs, "%s %s %s %s %s %s/basic.inkml %s/tests/golden/features", in,
+             dirs[0], dirs[1], in, dirs[2], in, TAP_SOURCE_DIR);
+    snprintf(a, sizeof a, "%s/memory.h5", tu_tmpdir());
+    snprintf(b, sizeof b, "%s/spilled.h5", tu_tmpdir());
+    char *out_a, *err_a, *out_b, *err_b;
+    cr_assert_eq(prep_text("", inputs, a, &out_a, &err_a), 0, "%s", err_a);
+    cr_assert_eq(prep_text("--list-memory 64", inputs, b, &out_b, &err_b), 0, "%s", err_b);
+    cr_expect(strstr(out_a, "converted") && strstr(out_a, "duplicate uid"), "%s", out_a);
+    cr_expect_str_eq(out_b, out_a, "stdout");
+    cr_expect_str_eq(err_b, err_a, "stderr");
+    cr_expect(strstr(err_a, "d2/dupe.inkml: uid dupe was already converted"), "%s", err_a);
+    cr_expect(!strstr(err_a, "d1/dupe.inkml: uid dupe was already"), "%s", err_a);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+    cr_expect_eq(system(cmd), 0, "the outputs differ");
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q tap-spill", tu_tmpdir());
+    cr_expect_neq(system(cmd), 0, "a temporary file was left");
+    free(out_a), free(err_a), free(out_b), free(err_b);
+}
