@@ -44,6 +44,8 @@ struct TapError;
 
 // IEEE half bits of f, rounded to nearest even (what CHECKPOINT_F16 stores).
 uint16_t checkpoint_half_from_float(float f);
+// The float of IEEE half bits h (exact: every half is a float).
+float checkpoint_float_from_half(uint16_t h);
 
 // Returns TAP_OK or a negative TapStatus with err naming the file (and the tensor).
 // scalars may be NULL (saved as zeros / empty text).

@@ -320,6 +320,19 @@ Test(checkpoint, half_rounding_is_to_nearest_even_with_carries_and_subnormals) {
     }
 }
 
+Test(checkpoint, every_half_widens_to_its_value_and_back) {
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = checkpoint_float_from_half((uint16_t)h);
+        if (((h >> 10) & 31) == 31 && (h & 1023)) {
+            cr_assert(isnan(f), "0x%04x -> %a, want NaN", h, (double)f);
+            continue;
+        }
+        cr_assert(f == half_value((uint16_t)h) && !!signbit(f) == !!(h & 0x8000), "0x%04x -> %a", h,
+                  (double)f);
+        cr_assert_eq(checkpoint_half_from_float(f), h, "0x%04x", h);
+    }
+}
+
 Test(checkpoint, half_storage_loads_as_the_rounded_weights_and_is_smaller) {
     Fixture f;
     fixture_init(&f, "half.h5");
