@@ -15,7 +15,7 @@
 #include "tsv.h"
 
 typedef struct {
-    const char *details;
+    const char *details, *seen;
     int top, canonical;
 } EvalOptions;
 
@@ -81,6 +81,21 @@ static void print_top(const EditLog *l, const char *kind, const char *title, int
     free(c);
 }
 
+// Token sequences compared as one string each (tokens joined by ' '), sorted for bsearch.
+static char *joined(const TsvEntry *e) {
+    size_t len = 1;
+    for (int k = 0; k < e->n; k++) len += strlen(e->tok[k]) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s) return NULL;
+    for (int k = 0; k < e->n; k++) p += sprintf(p, "%s%s", k ? " " : "", e->tok[k]);
+    *p = '\0';
+    return s;
+}
+
+static int cmp_ptr_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static void fprint_tokens(FILE *f, const TsvEntry *e) {
     for (int i = 0; e && i < e->n; i++) fprintf(f, "%s%s", i ? " " : "", e->tok[i]);
 }
@@ -94,6 +109,9 @@ int tap_eval_main(int argc, char **argv) {
         {"canonical", CLI_FLAG, &o.canonical,
          "write both sides in canonical form first (sub- before superscript, no \\limits, ' as "
          "\\prime), as tap prep does by default"},
+        {"seen", CLI_STRING, &o.seen,
+         "training labels (TSV or dataset): also score the references whose label occurs there "
+         "verbatim and those whose label does not, apart"},
     };
     const CliSpec spec = {"eval", "[options] HYPOTHESES REFERENCES",
                           "Score hypotheses (uid<TAB>tokens) against references (the same format, "
@@ -112,7 +130,8 @@ int tap_eval_main(int argc, char **argv) {
     }
     if (rc != CLI_OK) return cli_args_exit(&a, &spec, rc, msg);
     char **pos = a.pos;
-    TsvTable hyp = {0}, ref = {0};
+    TsvTable hyp = {0}, ref = {0}, train = {0};
+    char **train_labels = NULL;
     TapError err;
     int status = 1;
     OutFile dout = {0};
@@ -128,11 +147,28 @@ int tap_eval_main(int argc, char **argv) {
         fprintf(stderr, "tap eval: error: %s: no references\n", pos[1]);
         goto done;
     }
+    if (o.seen && rec_refs_load(o.seen, &train, &err)) {
+        fprintf(stderr, "tap eval: error: --seen: %s\n", err.msg);
+        goto done;
+    }
     int canon_ref = 0, canon_hyp = 0;
     if (o.canonical &&
-        ((canon_ref = tsv_canonicalize(&ref)) < 0 || (canon_hyp = tsv_canonicalize(&hyp)) < 0)) {
+        ((canon_ref = tsv_canonicalize(&ref)) < 0 || (canon_hyp = tsv_canonicalize(&hyp)) < 0 ||
+         tsv_canonicalize(&train) < 0)) {
         fprintf(stderr, "tap eval: error: out of memory\n");
         goto done;
+    }
+    if (train.n > 0) {
+        if (!(train_labels = calloc((size_t)train.n, sizeof *train_labels))) {
+            fprintf(stderr, "tap eval: error: out of memory\n");
+            goto done;
+        }
+        for (int i = 0; i < train.n; i++)
+            if (!(train_labels[i] = joined(&train.e[i]))) {
+                fprintf(stderr, "tap eval: error: out of memory\n");
+                goto done;
+            }
+        qsort(train_labels, (size_t)train.n, sizeof *train_labels, cmp_ptr_str);
     }
     if (o.details) {
         if (outfile_check(o.details, (const char *const *)pos, 2, &err) != TAP_OK ||
@@ -152,7 +188,7 @@ int tap_eval_main(int argc, char **argv) {
         fprintf(stderr, "tap eval: error: out of memory\n");
         goto done;
     }
-    EvalTotals tot = {0};
+    EvalTotals tot = {0}, part[2] = {{0}}; // part: unseen, seen (--seen)
     for (int i = 0; i < ref.n; i++) {
         const TsvEntry *r = &ref.e[i], *h = tsv_find(&hyp, r->uid);
         int n_ops = 0;
@@ -160,6 +196,17 @@ int tap_eval_main(int argc, char **argv) {
                                  h ? (const char *const *)h->tok : NULL, h ? h->n : 0, scratch, ops,
                                  &n_ops);
         eval_add(&tot, dist, r->n, h == NULL);
+        if (o.seen) {
+            char *label = joined(r);
+            if (!label) {
+                fprintf(stderr, "tap eval: error: out of memory\n");
+                goto done;
+            }
+            int seen = train_labels && bsearch(&label, train_labels, (size_t)train.n,
+                                               sizeof *train_labels, cmp_ptr_str) != NULL;
+            free(label);
+            eval_add(&part[seen], dist, r->n, h == NULL);
+        }
         for (int k = 0; k < n_ops; k++) {
             int bad = 0;
             if (ops[k].kind == EDIT_SUB) bad = log_edit(&log, "sub", r->tok[ops[k].ref], h->tok[ops[k].hyp]);
@@ -188,6 +235,12 @@ int tap_eval_main(int argc, char **argv) {
            tot.ref_tokens);
     printf("missing       %ld  (hypotheses absent: scored as errors)\n", tot.missing);
     if (extra) printf("ignored       %d  (hypotheses with no reference)\n", extra);
+    const char *part_name[2] = {"unseen", "seen"};
+    for (int k = 0; o.seen && k < 2; k++)
+        printf("%-13s %ld expressions, ExpRate %6.2f%%  (%ld exact), WER %6.2f%%  (labels %s %s)\n",
+               part_name[k], part[k].n, part[k].n ? eval_exprate(&part[k]) : 0.0,
+               part[k].within[0], part[k].ref_tokens ? eval_wer(&part[k]) : 0.0,
+               k ? "that occur in" : "absent from", o.seen);
     if (o.canonical)
         printf("canonical     %d references and %d hypotheses rewritten\n", canon_ref, canon_hyp);
     if (o.top > 0) {
@@ -207,8 +260,11 @@ done:
     free(log.items);
     free(scratch);
     free(ops);
+    for (int i = 0; train_labels && i < train.n; i++) free(train_labels[i]);
+    free(train_labels);
     tsv_free(&hyp);
     tsv_free(&ref);
+    tsv_free(&train);
     cli_args_free(&a);
     return status;
 }

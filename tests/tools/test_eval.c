@@ -44,3 +44,41 @@ Test(eval, bad_usage_exits_2_and_unreadable_input_exits_1) {
     cr_assert_eq(run(cmd, out, sizeof out), 1);
     cr_assert(strstr(out, "tap eval: error: /nonexistent/h: cannot open"), "%s", out);
 }
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+// --seen splits the scores by whether a reference's label occurs verbatim among the training
+// labels (after canonicalisation with --canonical), whatever their uids.
+Test(eval, seen_splits_the_scores_by_labels_that_occur_in_training) {
+    const char *dir = tu_tmpdir();
+    char train[600], ref[600], hyp[600], cmd[4096], out[8192];
+    snprintf(train, sizeof train, "%s/train.tsv", dir);
+    snprintf(ref, sizeof ref, "%s/ref.tsv", dir);
+    snprintf(hyp, sizeof hyp, "%s/hyp.tsv", dir);
+    write_text(train, "t1\ta + b\nt2\tx _ { i } ^ { 2 }\nt3\tq\n");
+    write_text(ref, "r1\ta + b\nr2\tx ^ { 2 } _ { i }\nr3\ty\nr4\ta + b + c\n");
+    write_text(hyp, "r1\ta + b\nr2\tx ^ { 2 } _ { i }\nr3\tz\nr4\ta + b + c\n");
+    snprintf(cmd, sizeof cmd, "%s/tap eval --top 0 --seen %s %s %s", TAP_BINARY_DIR, train, hyp,
+             ref);
+    cr_assert_eq(run(cmd, out, sizeof out), 0);
+    cr_expect(strstr(out, "unseen        3 expressions, ExpRate  66.67%  (2 exact), WER   6.67%"),
+              "%s", out);
+    cr_expect(strstr(out, "seen          1 expressions, ExpRate 100.00%  (1 exact), WER   0.00%"),
+              "%s", out);
+    // canonically r2's label is t2's (sub- before superscript): then 2 are seen
+    snprintf(cmd, sizeof cmd, "%s/tap eval --top 0 --canonical --seen %s %s %s", TAP_BINARY_DIR,
+             train, hyp, ref);
+    cr_assert_eq(run(cmd, out, sizeof out), 0);
+    cr_expect(strstr(out, "unseen        2 expressions, ExpRate  50.00%  (1 exact)"), "%s", out);
+    cr_expect(strstr(out, "seen          2 expressions, ExpRate 100.00%  (2 exact)"), "%s", out);
+    // an unreadable training file: one line, exit 1
+    snprintf(cmd, sizeof cmd, "%s/tap eval --seen %s/none.tsv %s %s 2>&1", TAP_BINARY_DIR, dir,
+             hyp, ref);
+    cr_assert_eq(run(cmd, out, sizeof out), 1);
+    cr_expect(strstr(out, "tap eval: error: --seen: ") && strstr(out, "none.tsv"), "%s", out);
+}
