@@ -81,21 +81,6 @@ static void print_top(const EditLog *l, const char *kind, const char *title, int
     free(c);
 }
 
-// Token sequences compared as one string each (tokens joined by ' '), sorted for bsearch.
-static char *joined(const TsvEntry *e) {
-    size_t len = 1;
-    for (int k = 0; k < e->n; k++) len += strlen(e->tok[k]) + 1;
-    char *s = malloc(len), *p = s;
-    if (!s) return NULL;
-    for (int k = 0; k < e->n; k++) p += sprintf(p, "%s%s", k ? " " : "", e->tok[k]);
-    *p = '\0';
-    return s;
-}
-
-static int cmp_ptr_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void fprint_tokens(FILE *f, const TsvEntry *e) {
     for (int i = 0; e && i < e->n; i++) fprintf(f, "%s%s", i ? " " : "", e->tok[i]);
 }
@@ -163,12 +148,14 @@ int tap_eval_main(int argc, char **argv) {
             fprintf(stderr, "tap eval: error: out of memory\n");
             goto done;
         }
-        for (int i = 0; i < train.n; i++)
-            if (!(train_labels[i] = joined(&train.e[i]))) {
+        for (int i = 0; i < train.n; i++) {
+            const TsvEntry *t = &train.e[i];
+            if (!(train_labels[i] = rec_join((const char *const *)t->tok, t->n))) {
                 fprintf(stderr, "tap eval: error: out of memory\n");
                 goto done;
             }
-        qsort(train_labels, (size_t)train.n, sizeof *train_labels, cmp_ptr_str);
+        }
+        qsort(train_labels, (size_t)train.n, sizeof *train_labels, cmp_str);
     }
     if (o.details) {
         if (outfile_check(o.details, (const char *const *)pos, 2, &err) != TAP_OK ||
@@ -197,13 +184,13 @@ int tap_eval_main(int argc, char **argv) {
                                  &n_ops);
         eval_add(&tot, dist, r->n, h == NULL);
         if (o.seen) {
-            char *label = joined(r);
+            char *label = rec_join((const char *const *)r->tok, r->n);
             if (!label) {
                 fprintf(stderr, "tap eval: error: out of memory\n");
                 goto done;
             }
             int seen = train_labels && bsearch(&label, train_labels, (size_t)train.n,
-                                               sizeof *train_labels, cmp_ptr_str) != NULL;
+                                               sizeof *train_labels, cmp_str) != NULL;
             free(label);
             eval_add(&part[seen], dist, r->n, h == NULL);
         }

@@ -78,7 +78,8 @@ static const char *const reason_names[REASON_COUNT] = {
 // Where the input paths go as they are found: the ordered list of them, and the records of the
 // duplicate-uid check (uid, '\0', input index in 8 big-endian bytes) sorted by uid. Both are
 // Spills (spill.h), so their memory is bounded whatever the number of files. The output's
-// identity is compared with each input's on the way (outfile_check's rule, without the list).
+// device and inode are compared with each input's on the way, since the list is never whole in
+// memory; the first match is handed to outfile_check, which refuses it with its own message.
 typedef struct {
     Spill *paths, *uids;
     SpillBudget *walk_mem; // each directory's entries
@@ -192,8 +193,7 @@ typedef struct {
     const Vocab *vocab;
     const TsvTable *labels; // or NULL
     int map_id;             // --map-token id, -1 for skip
-    Spill *inputs;   // read in order by the workers, under mu
-    size_t n_inputs;
+    Spill *inputs; // read in order by the workers, under mu
     Result *res;
     pthread_mutex_t mu;
     pthread_cond_t ready, room;
@@ -491,9 +491,9 @@ static void *worker(void *arg) {
     Prep *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->stop && p->next < p->n_inputs && p->next >= p->written + p->window)
+        while (!p->stop && p->next < p->inputs->n && p->next >= p->written + p->window)
             pthread_cond_wait(&p->room, &p->mu);
-        if (p->stop || p->next >= p->n_inputs) {
+        if (p->stop || p->next >= p->inputs->n) {
             pthread_mutex_unlock(&p->mu);
             return NULL;
         }
@@ -627,7 +627,6 @@ typedef struct {
     SpillBudget walk_mem, path_mem, uid_mem, repeat_mem;
     char tmp_dir[4096]; // where they spill when $TMPDIR is not set: the output's directory
     Spill inputs, uids;
-    size_t n_inputs;
     Repeats repeats;
     Prep p;
     DatasetWriter *w;
@@ -696,17 +695,14 @@ static int collect_inputs(PrepRun *run, char **pos, int n_pos, char *msg, size_t
             status = 1;
         }
     if (!status && o->list) status = add_list(&c, o->list, msg, len);
-    run->n_inputs = run->inputs.n;
-    if (status == 0 && run->n_inputs == 0) {
+    if (status == 0 && run->inputs.n == 0) {
         snprintf(msg, len, "no input files (give InkML files, directories or --list FILE)");
         status = 2;
     }
-    const char *files[] = {o->list, o->labels, o->dict};
-    if (status == 0 && outfile_check(out, files, 3, &err) != TAP_OK) {
+    // c.out_is (NULL unless an input is the output) goes through the same check, and message
+    const char *files[] = {o->list, o->labels, o->dict, c.out_is};
+    if (status == 0 && outfile_check(out, files, 4, &err) != TAP_OK) {
         snprintf(msg, len, "%s", err.msg);
-        status = 1;
-    } else if (status == 0 && c.out_is) {
-        snprintf(msg, len, "refusing to write the output %s: it is the input %s", out, c.out_is);
         status = 1;
     }
     free(c.out_is);
@@ -756,11 +752,10 @@ static int start_workers(PrepRun *run) {
     Prep *p = &run->p;
     int n_threads = run->o->threads ? run->o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (n_threads < 1) n_threads = 1;
-    if ((size_t)n_threads > run->n_inputs) n_threads = (int)run->n_inputs;
+    if ((size_t)n_threads > run->inputs.n) n_threads = (int)run->inputs.n;
     p->o = run->o;
     p->vocab = &run->vocab;
     p->inputs = &run->inputs;
-    p->n_inputs = run->n_inputs;
     p->window = (size_t)n_threads * 64; // results waiting to be written, bounded for memory
     p->res = calloc(p->window, sizeof *p->res);
     run->th = calloc((size_t)n_threads, sizeof *run->th);
@@ -880,7 +875,7 @@ static void take_result(PrepRun *run, size_t i, Result *r) {
 static void write_loop(PrepRun *run) {
     Prep *p = &run->p;
     double last_report = run->t0 = tap_now_seconds();
-    for (size_t i = 0; i < run->n_inputs && !run->write_failed; i++) {
+    for (size_t i = 0; i < run->inputs.n && !run->write_failed; i++) {
         Result *r = &p->res[i % p->window];
         if (!wait_result(p, r)) break;
         take_result(run, i, r);
@@ -891,7 +886,7 @@ static void write_loop(PrepRun *run) {
         pthread_mutex_unlock(&p->mu);
         double t = tap_now_seconds();
         if (!run->o->quiet && t - last_report > 2.0) {
-            fprintf(stderr, "tap prep: %zu / %zu files\n", i + 1, run->n_inputs);
+            fprintf(stderr, "tap prep: %zu / %zu files\n", i + 1, run->inputs.n);
             last_report = t;
         }
     }
@@ -989,7 +984,7 @@ static void print_summary(const PrepRun *run) {
     const PrepOptions *o = run->o;
     size_t skipped = n_skipped(run);
     printf("tap prep: %zu files: %zu converted, %zu skipped",
-           run->n_inputs - run->n_other - run->n_other_split,
+           run->inputs.n - run->n_other - run->n_other_split,
            run->counts[REASON_OK], skipped);
     const char *sep = " (";
     for (int k = 1; k < REASON_COUNT; k++)
