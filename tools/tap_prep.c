@@ -10,14 +10,12 @@
 // of a dataset.
 // Exit: 0 when something was converted and written, 1 when nothing was or the output failed,
 // 2 on bad usage. The output appears under its name only when complete (PATH.tmp + rename).
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,10 +30,10 @@
 #include "mathml.h"
 #include "mathwriting.h"
 #include "outfile.h"
+#include "prep_inputs.h"
 #include "split.h"
 #include "tsv.h"
 #include "vocab.h"
-#include "walk.h"
 
 typedef struct {
     const char *output, *list, *dict, *labels, *unknown, *map_token, *part;
@@ -72,87 +70,6 @@ static const char *const reason_names[REASON_COUNT] = {
     "absurd size",   "bad structure", "degenerate ink", "missing truth", "bad LaTeX",
     "unknown token", "alignment",     "duplicate uid",  "out of memory", "bad uid",
 };
-
-// ----------------------------------------------------------------------------- inputs
-
-// Where the input paths go as they are found: the ordered list of them, and the records of the
-// duplicate-uid check (uid, '\0', input index in 8 big-endian bytes) sorted by uid. Both are
-// Spills (spill.h), so their memory is bounded whatever the number of files. The output's
-// device and inode are compared with each input's on the way, since the list is never whole in
-// memory; the first match is handed to outfile_check, which refuses it with its own message.
-typedef struct {
-    Spill *paths, *uids;
-    SpillBudget *walk_mem; // each directory's entries
-    struct stat out;       // the output, when out_exists
-    int out_exists;
-    char *out_is; // the first input that is the output, or NULL
-} Collect;
-
-static void put_be64(unsigned char *p, uint64_t v) {
-    for (int k = 7; k >= 0; k--, v >>= 8) p[k] = (unsigned char)v;
-}
-
-static uint64_t get_be64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int k = 0; k < 8; k++) v = v << 8 | p[k];
-    return v;
-}
-
-static int collect_path(void *ctx, const char *path, TapError *err) {
-    Collect *c = ctx;
-    size_t i = c->paths->n;
-    if (i >= UINT32_MAX) return tap_error_set(err, TAP_ERR_ARG, "more than 2^32 - 1 input files");
-    struct stat st;
-    if (c->out_exists && !c->out_is && stat(path, &st) == 0 && st.st_dev == c->out.st_dev &&
-        st.st_ino == c->out.st_ino && !(c->out_is = strdup(path)))
-        return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-    const char *uid;
-    size_t n = inkml_uid_of(path, &uid);
-    unsigned char stack[512], *rec = n + 9 <= sizeof stack ? stack : malloc(n + 9);
-    if (!rec) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-    memcpy(rec, uid, n);
-    rec[n] = '\0';
-    put_be64(rec + n + 1, i);
-    int rc = spill_add(c->uids, rec, n + 9, err);
-    if (rec != stack) free(rec);
-    return rc == TAP_OK ? spill_add_str(c->paths, path, err) : rc;
-}
-
-// A directory is searched (walk.h); anything else is taken as a file (if unreadable, it is
-// skipped later).
-static int add_input(Collect *c, const char *p, TapError *err) {
-    struct stat st;
-    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
-        return walk_inkml_each(p, c->walk_mem, collect_path, c, err);
-    return collect_path(c, p, err);
-}
-
-// --list: one input a line, # comments. Returns 0, 2 (usage) when the list cannot be read, or 1
-// when an input fails (an unreadable directory); msg says why.
-static int add_list(Collect *c, const char *list, char *msg, size_t len) {
-    FILE *f = fopen(list, "r");
-    if (!f) {
-        snprintf(msg, len, "cannot read list %s: %s", list, strerror(errno));
-        return 2;
-    }
-    char *line = NULL; // a line of any length is one path
-    size_t cap = 0;
-    ssize_t got;
-    TapError err = {0};
-    int rc = TAP_OK;
-    while (rc == TAP_OK && (got = getline(&line, &cap, f)) >= 0) {
-        char *s = line, *e = line + got;
-        while (*s == ' ' || *s == '\t') s++;
-        while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-            *--e = '\0';
-        if (*s && *s != '#') rc = add_input(c, s, &err);
-    }
-    free(line);
-    fclose(f);
-    if (rc == TAP_OK) return 0;
-    snprintf(msg, len, "%s", err.msg);
-    return 1;
-}
 
 // ----------------------------------------------------------------------------- one file
 
@@ -522,99 +439,6 @@ static void *worker(void *arg) {
     }
 }
 
-// ----------------------------------------------------------------------------- uids seen
-
-// The duplicate check without a set of every uid: the (uid, index) records of all inputs,
-// sorted by uid, give the uids that more than one input has (a uid is the file name without
-// .inkml, inkml_uid_of, so it is known before the file is read). Each such uid is a group,
-// numbered g = 0, 1, ...; its inputs become (index, g) records sorted by input index, which the
-// write loop reads alongside the inputs; one bit per group says whether an input of the group
-// was converted. Exact, and the memory is the Spills' budget plus one bit per repeated uid
-// (SpillBits moves the bits to a file beyond the budget).
-typedef struct {
-    Spill members; // (index 8 bytes big-endian, group 8 bytes) of inputs whose uid repeats
-    SpillBits converted; // (groups) an input of the group was converted
-    int live;            // next_index/next_group hold the next record
-    uint64_t next_index, next_group;
-} Repeats;
-
-static int repeats_advance(Repeats *r, TapError *err) {
-    const unsigned char *rec;
-    size_t len;
-    int got = spill_next(&r->members, &rec, &len, err);
-    if (got < 0) return got;
-    r->live = got == 1;
-    if (r->live) {
-        r->next_index = get_be64(rec);
-        memcpy(&r->next_group, rec + 8, sizeof r->next_group);
-    }
-    return TAP_OK;
-}
-
-static int member_add(Repeats *r, const unsigned char *index_be, uint64_t group, TapError *err) {
-    unsigned char rec[16];
-    memcpy(rec, index_be, 8);
-    memcpy(rec + 8, &group, 8);
-    return spill_add(&r->members, rec, sizeof rec, err);
-}
-
-// Reads the uid records (sorted by uid, then index) into r, ready for the write loop.
-static int repeats_build(Repeats *r, Spill *uids, SpillBudget *mem, TapError *err) {
-    spill_init(&r->members, mem, 1);
-    int rc = spill_finish(uids, err);
-    unsigned char *prev = NULL; // the previous record
-    size_t prev_len = 0, prev_cap = 0;
-    uint64_t groups = 0;
-    int in_group = 0;
-    const unsigned char *rec;
-    size_t len;
-    while (rc == TAP_OK && (rc = spill_next(uids, &rec, &len, err)) == 1) {
-        // rec: uid, '\0', 8-byte index
-        rc = TAP_OK;
-        if (prev && len == prev_len && !memcmp(rec, prev, len - 8)) {
-            if (!in_group) rc = member_add(r, prev + prev_len - 8, groups, err);
-            if (rc == TAP_OK) rc = member_add(r, rec + len - 8, groups, err);
-            in_group = 1;
-        } else if (in_group) {
-            groups++;
-            in_group = 0;
-        }
-        if (rc != TAP_OK) break;
-        if (len > prev_cap) {
-            unsigned char *grown = realloc(prev, len);
-            if (!grown) {
-                rc = tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
-                break;
-            }
-            prev = grown;
-            prev_cap = len;
-        }
-        memcpy(prev, rec, len);
-        prev_len = len;
-    }
-    free(prev);
-    groups += (uint64_t)in_group;
-    spill_free(uids);
-    if (rc == TAP_OK) rc = spill_bits_init(&r->converted, mem, (size_t)groups, err);
-    if (rc == TAP_OK) rc = spill_finish(&r->members, err);
-    if (rc == TAP_OK) rc = repeats_advance(r, err);
-    return rc;
-}
-
-// Whether input i's uid repeats: 1 with its group, 0, or an error. Called for every index in
-// order.
-static int repeats_group(Repeats *r, size_t i, uint64_t *group, TapError *err) {
-    if (!r->live || r->next_index != i) return 0;
-    *group = r->next_group;
-    int rc = repeats_advance(r, err);
-    return rc == TAP_OK ? 1 : rc;
-}
-
-static void repeats_free(Repeats *r) {
-    spill_free(&r->members);
-    spill_bits_free(&r->converted);
-}
-
 // ----------------------------------------------------------------------------- main
 
 // One run, stage by stage: what the stages share beside the workers' Prep.
@@ -670,10 +494,10 @@ static int check_options(const PrepOptions *o, char *msg, size_t len) {
     return 2;
 }
 
-// The positional inputs in order, then the --list ones, into run->inputs and run->uids; then
-// the output check: it may be none of the inputs (InkML, --list, --labels, --dict) and must be
-// a regular file if it exists (outfile_check). Then the duplicate check's groups. Returns 0,
-// or the exit status with msg.
+// The positional inputs in order, then the --list ones, into run->inputs and run->uids
+// (prep_inputs.h); then the output check: it may be none of the inputs (InkML, --list, --labels,
+// --dict) and must be a regular file if it exists (outfile_check). Then the duplicate check's
+// groups. Returns 0, or the exit status with msg.
 static int collect_inputs(PrepRun *run, char **pos, int n_pos, char *msg, size_t len) {
     const PrepOptions *o = run->o;
     const char *out = o->output ? o->output : o->build_vocab;
@@ -685,22 +509,16 @@ static int collect_inputs(PrepRun *run, char **pos, int n_pos, char *msg, size_t
     for (int k = 0; k < 4; k++) *b[k] = (SpillBudget){quarter, 0, tmp && *tmp ? NULL : dir};
     spill_init(&run->inputs, &run->path_mem, 0);
     spill_init(&run->uids, &run->uid_mem, 1);
-    Collect c = {.paths = &run->inputs, .uids = &run->uids, .walk_mem = &run->walk_mem};
-    c.out_exists = stat(out, &c.out) == 0 && S_ISREG(c.out.st_mode);
-    TapError err = {0};
-    int status = 0;
-    for (int i = 0; i < n_pos && !status; i++)
-        if (add_input(&c, pos[i], &err) != TAP_OK) {
-            snprintf(msg, len, "%s", err.msg);
-            status = 1;
-        }
-    if (!status && o->list) status = add_list(&c, o->list, msg, len);
+    PrepInputs c;
+    prep_inputs_init(&c, &run->inputs, &run->uids, &run->walk_mem, out);
+    int status = prep_inputs_collect(&c, pos, n_pos, o->list, msg, len);
     if (status == 0 && run->inputs.n == 0) {
         snprintf(msg, len, "no input files (give InkML files, directories or --list FILE)");
         status = 2;
     }
     // c.out_is (NULL unless an input is the output) goes through the same check, and message
     const char *files[] = {o->list, o->labels, o->dict, c.out_is};
+    TapError err = {0};
     if (status == 0 && outfile_check(out, files, 4, &err) != TAP_OK) {
         snprintf(msg, len, "%s", err.msg);
         status = 1;
