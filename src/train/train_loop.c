@@ -483,10 +483,10 @@ static int validate(Trainer *t, int *interrupted, TapError *err) {
     rc = train_mpi_agree(rc, err);
     if (!rc)
         progress_say(&t->prog,
-                     "validation %lld of stage %lld at update %lld: loss %.4f WER %.2f%% "
+                     "validation %lld of stage %lld at update %lld: loss %.4f (label NLL %.4f) WER %.2f%% "
                      "ExpRate %.2f%% %s %.4f%s (best %.4f at update %lld, %lld/%d bad, eps %.0e) "
                      "[%ld expressions, %.1fs]",
-                     (long long)s->n_valid, (long long)s->stage, (long long)s->step, r.loss, r.wer,
+                     (long long)s->n_valid, (long long)s->stage, (long long)s->step, r.loss, r.nll, r.wer,
                      r.exprate, train_criterion_name(t->plan.crit[s->stage - 1]), score,
                      improved ? " *" : "", s->best_score, (long long)s->best_step,
                      (long long)s->bad, o->patience, s->eps, r.n, r.seconds);

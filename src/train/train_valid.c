@@ -49,7 +49,7 @@ static void decode_item(void *ctx, BeamDecoder *d, int i) {
 // Mean teacher-forced cost over the validation batches (NaN when a batch is not finite).
 static int valid_loss(TapModel *m, const Dataset *ds, Batcher *vb, Batch *bt, const ValidOptions *o,
                       ValidResult *r, TapError *err) {
-    double sum = 0.0, *cost = malloc((size_t)vb->max_B * sizeof *cost + sizeof *cost);
+    double sum = 0.0, sum_nll = 0.0, *cost = malloc((size_t)vb->max_B * sizeof *cost + sizeof *cost);
     long n = 0;
     if (!cost) return tap_error_set(err, TAP_ERR_NOMEM, "out of memory");
     int rc = TAP_OK;
@@ -66,15 +66,16 @@ static int valid_loss(TapModel *m, const Dataset *ds, Batcher *vb, Batch *bt, co
         double mean;
         rc = model_loss(m, &b, cost, &mean, err);
         if (rc == TAP_ERR_NUMERIC) {
-            sum = (double)NAN;
+            sum = sum_nll = (double)NAN;
             rc = TAP_OK;
             continue;
         }
-        for (int k = 0; k < nb && !rc; k++) sum += cost[k];
+        for (int k = 0; k < nb && !rc; k++) sum += cost[k], sum_nll += m->nll[k];
         n += nb;
     }
     free(cost);
     r->loss = n ? sum / (double)n : (double)NAN;
+    r->nll = n ? sum_nll / (double)n : (double)NAN;
     r->n_loss = n;
     return rc;
 }

@@ -21,6 +21,7 @@ typedef struct {
 
 typedef struct {
     double loss;    // mean cost per expression over the validation batches
+    double nll;     // its label NLL part (loss − nll = gamma × the attention-guidance term)
     double wer;     // percent
     double exprate; // percent
     long n;         // expressions decoded

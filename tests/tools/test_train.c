@@ -735,7 +735,7 @@ static double dataset_nll(const char *data, const char *ckpt) {
     return sum;
 }
 
-Test(train, description_length_counts_the_label_nll_without_the_attention_guidance) {
+Test(train, description_length_and_validation_line_count_the_label_nll_without_the_guidance) {
     Fixture fx;
     fixture_paths(&fx);
     tu_write_dataset(fx.train, 24, 3, 1);
@@ -749,6 +749,18 @@ Test(train, description_length_counts_the_label_nll_without_the_attention_guidan
     double want = dataset_nll(fx.train, fx.last) / log(2.0);
     cr_assert(fabs(le - want) <= 1e-4 * want, "L^E %.9g bits, label NLL %.9g bits", le, want);
     cr_assert_gt(cost_bits, 1.05 * le, "the guidance term is in the training cost, not in L^E");
+    // The validation line gives the mean cost and its label-NLL part apart.
+    char *e = slurp(fx.out);
+    const char *at = strstr(e, "validation 1 of stage 1 at update 3: loss ");
+    cr_assert(at, "no validation line in: %s", e);
+    double loss, nll;
+    cr_assert_eq(sscanf(at, "validation 1 of stage 1 at update 3: loss %lf (label NLL %lf)", &loss,
+                        &nll), 2, "%s", at);
+    double want_nll = dataset_nll(fx.valid, fx.last) / 6.0;
+    cr_assert(fabs(nll - want_nll) <= 1e-4 * want_nll + 1e-4, "label NLL %.6g, expected %.6g", nll,
+              want_nll);
+    cr_assert_gt(loss, 1.05 * nll, "loss %.6g: the guidance term is missing", loss);
+    free(e);
 }
 
 // ---------------------------------------------------------------------------- failures
