@@ -34,10 +34,9 @@ int main(int argc, char **argv) {
     }
     int max_T = 1, max_L = 1;
     for (int i = 0; i < ds.n; i++) {
-        int T = (int)(ds.feature_offsets[i + 1] - ds.feature_offsets[i]);
-        int L = (int)(ds.token_offsets[i + 1] - ds.token_offsets[i]);
-        if (T + 1 > max_T) max_T = T + 1;
-        if (L + 1 > max_L) max_L = L + 1;
+        // a batch pads each expression with one more row and one more token (batch_fill)
+        if (dataset_len_x(&ds, i) + 1 > max_T) max_T = dataset_len_x(&ds, i) + 1;
+        if (dataset_len_y(&ds, i) + 1 > max_L) max_L = dataset_len_y(&ds, i) + 1;
     }
     TapConfig cfg = rm.cfg;
     cfg.gamma = 1.0; // cost − nll is then the guidance term itself
@@ -53,7 +52,7 @@ int main(int argc, char **argv) {
     int n = 0, n_att = 0;
     for (int i = 0; i < ds.n; i++) {
         batch_fill(&bt, &ds, &i, 1);
-        int has_align = ds.align_offsets[ds.token_offsets[i + 1]] > ds.align_offsets[ds.token_offsets[i]];
+        int has_align = dataset_has_align(&ds, i);
         ModelBatch b = {bt.Tx, bt.Ty, bt.B, bt.x, bt.x_mask, bt.y, bt.y_mask,
                         has_align ? bt.a : NULL, has_align ? bt.a_mask : NULL};
         double cost, mean;
@@ -62,8 +61,8 @@ int main(int argc, char **argv) {
             continue;
         }
         double nll = m.nll[0], att = has_align ? cost - nll : (double)NAN;
-        printf("%s\t%d\t%d\t%.6f\t%.6f\n", ds.uids[i], (int)(ds.feature_offsets[i + 1] - ds.feature_offsets[i]),
-               (int)(ds.token_offsets[i + 1] - ds.token_offsets[i]), nll, att);
+        printf("%s\t%d\t%d\t%.6f\t%.6f\n", ds.uids[i], dataset_len_x(&ds, i), dataset_len_y(&ds, i),
+               nll, att);
         sum_nll += nll, n++;
         if (has_align) sum_att += att, n_att++;
     }

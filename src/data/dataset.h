@@ -84,5 +84,9 @@ static inline int dataset_len_x(const Dataset *ds, int i) {
 static inline int dataset_len_y(const Dataset *ds, int i) {
     return (int)(ds->token_offsets[i + 1] - ds->token_offsets[i]);
 }
+// 1 when some token of expression i has strokes aligned to it (a symbol segmentation).
+static inline int dataset_has_align(const Dataset *ds, int i) {
+    return ds->align_offsets[ds->token_offsets[i + 1]] > ds->align_offsets[ds->token_offsets[i]];
+}
 
 #endif

@@ -596,8 +596,7 @@ int trainer_init(Trainer *t, const TrainOptions *opt, const TrainPlan *plan, con
     // (CROHME's traceGroups). A training set without any (MathWriting) trains without it.
     int aligned = 0;
     for (int i = 0; i < t->train.n; i++)
-        aligned += t->train.align_offsets[t->train.token_offsets[i + 1]] >
-                   t->train.align_offsets[t->train.token_offsets[i]];
+        aligned += dataset_has_align(&t->train, i);
     if (aligned == 0) {
         progress_say(&t->prog,
                      "%s has no stroke alignments (no symbol segmentation, e.g. MathWriting): "
